@@ -1,0 +1,135 @@
+#include "protocol/messages.h"
+
+#include <simdjson.h>
+
+#include <limits>
+
+#include "common/json_writer.h"
+
+namespace pycage::protocol {
+namespace {
+
+Status Malformed(const std::string& what) {
+  return Status::Error(ErrorCode::kInternal, "malformed message from the jail: " + what);
+}
+
+// Reads an optional integer field; a present field of the wrong type fails.
+template <typename T>
+bool ReadOptionalInt(simdjson::dom::object& object, const char* key, std::optional<T>* out) {
+  simdjson::dom::element value;
+  if (object[key].get(value) != simdjson::SUCCESS || value.is_null()) return true;
+  int64_t number = 0;
+  if (value.get_int64().get(number) != simdjson::SUCCESS) return false;
+  if (number < std::numeric_limits<T>::min() || number > std::numeric_limits<T>::max()) return false;
+  *out = static_cast<T>(number);
+  return true;
+}
+
+bool ReadString(simdjson::dom::object& object, const char* key, std::string* out) {
+  std::string_view text;
+  if (object[key].get_string().get(text) != simdjson::SUCCESS) return false;
+  out->assign(text);
+  return true;
+}
+
+}  // namespace
+
+std::string BuildRunCommand(uint64_t id, uint32_t slot, const ChildLimits& limits) {
+  std::string limits_json = JsonObjectWriter()
+                                .Uint("cpuMs", limits.cpu_ms)
+                                .Uint("memoryBytes", limits.memory_bytes)
+                                .Uint("fileSizeBytes", limits.file_size_bytes)
+                                .Uint("processes", limits.processes)
+                                .Uint("tmpBytes", limits.tmp_bytes)
+                                .Uint("openFiles", limits.open_files)
+                                .Finish();
+  return JsonObjectWriter().String("op", "run").Uint("id", id).Uint("slot", slot).Raw("limits", limits_json).Finish();
+}
+
+std::string BuildKillCommand(uint64_t id) { return JsonObjectWriter().String("op", "kill").Uint("id", id).Finish(); }
+
+std::string BuildShutdownCommand() { return JsonObjectWriter().String("op", "shutdown").Finish(); }
+
+std::string BuildRunRequestMeta(std::string_view code, uint64_t result_bytes) {
+  return JsonObjectWriter().String("code", code).Uint("resultBytes", result_bytes).Finish();
+}
+
+Result<ControlMessage> ParseControlMessage(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  simdjson::dom::object object;
+  if (parser.parse(padded).get_object().get(object) != simdjson::SUCCESS) return Malformed("control frame is not a JSON object");
+  std::string_view op;
+  if (object["op"].get_string().get(op) != simdjson::SUCCESS) return Malformed("control frame has no string 'op'");
+
+  ControlMessage message;
+  if (op == "ready") {
+    message.op = ControlMessage::Op::kReady;
+    ReadString(object, "python", &message.python_version);
+    ReadString(object, "abi", &message.abi);
+    return message;
+  }
+  if (op != "exit") return Malformed("unknown control op '" + std::string(op) + "'");
+
+  message.op = ControlMessage::Op::kExit;
+  if (object["id"].get_uint64().get(message.id) != simdjson::SUCCESS) return Malformed("exit frame has no unsigned 'id'");
+  if (!ReadOptionalInt(object, "code", &message.exit_code) || !ReadOptionalInt(object, "signal", &message.signal)) {
+    return Malformed("exit frame has a non-integer 'code' or 'signal'");
+  }
+  double cpu_ms = 0;
+  if (object["cpuMs"].get_double().get(cpu_ms) == simdjson::SUCCESS && cpu_ms >= 0) message.cpu_ms = cpu_ms;
+  uint64_t max_rss = 0;
+  if (object["maxRssKb"].get_uint64().get(max_rss) == simdjson::SUCCESS) message.max_rss_kb = max_rss;
+  std::string setup_error;
+  if (ReadString(object, "setupError", &setup_error)) message.setup_error = std::move(setup_error);
+  return message;
+}
+
+Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  simdjson::dom::object object;
+  if (parser.parse(padded).get_object().get(object) != simdjson::SUCCESS) return Malformed("reply is not a JSON object");
+  std::string_view status;
+  if (object["status"].get_string().get(status) != simdjson::SUCCESS) return Malformed("reply has no string 'status'");
+
+  RunReplyMeta meta;
+  if (status == "ok") {
+    meta.status = RunReplyMeta::Status::kOk;
+    return meta;
+  }
+  if (status == "setup_error") {
+    meta.status = RunReplyMeta::Status::kSetupError;
+    if (!ReadString(object, "message", &meta.setup_message)) return Malformed("setup_error reply has no 'message'");
+    return meta;
+  }
+  if (status != "error") return Malformed("unknown reply status '" + std::string(status) + "'");
+
+  meta.status = RunReplyMeta::Status::kError;
+  simdjson::dom::object error;
+  if (object["error"].get_object().get(error) != simdjson::SUCCESS) return Malformed("error reply has no 'error' object");
+  if (!ReadString(error, "type", &meta.error.type) || meta.error.type.empty()) return Malformed("error reply has no 'type'");
+  ReadString(error, "message", &meta.error.message);
+  ReadString(error, "traceback", &meta.error.traceback);
+  if (!ReadOptionalInt(error, "line", &meta.error.line)) return Malformed("error reply has a non-integer 'line'");
+  return meta;
+}
+
+Status ValidateResultJson(std::string_view json, size_t max_depth) {
+  simdjson::dom::parser parser;
+  if (parser.allocate(json.size() + 1, max_depth) != simdjson::SUCCESS) {
+    return Status::Error(ErrorCode::kInternal, "cannot allocate a JSON parser for the result");
+  }
+  simdjson::padded_string padded(json);
+  simdjson::dom::element root;
+  const auto error = parser.parse(padded).get(root);
+  if (error == simdjson::DEPTH_ERROR) {
+    return Status::Error(ErrorCode::kInternal, "result nests deeper than " + std::to_string(max_depth) + " levels");
+  }
+  if (error != simdjson::SUCCESS) {
+    return Status::Error(ErrorCode::kInternal, std::string("result is not valid JSON: ") + simdjson::error_message(error));
+  }
+  return Status::Ok();
+}
+
+}  // namespace pycage::protocol
