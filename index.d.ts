@@ -1,0 +1,163 @@
+// Hand-written type definitions for pycage (checked by test/js/95.types.test.js).
+
+import { EventEmitter } from 'node:events';
+
+export type IsolationTier = 'full' | 'reduced' | 'bypass';
+
+export type ErrorCode =
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_REQUIREMENTS_INVALID'
+  | 'ERR_BUNDLE_NOT_READY'
+  | 'ERR_ISOLATION_UNAVAILABLE'
+  | 'ERR_CLOSED'
+  | 'ERR_OVERLOADED'
+  | 'ERR_INTERNAL';
+
+/** Every fault of the caller or the host rejects with a PycageError. */
+export class PycageError extends Error {
+  constructor(message: string, code?: ErrorCode);
+  readonly name: 'PycageError';
+  code: ErrorCode;
+}
+
+/** Resource limits of one run. All fields are positive integers. */
+export interface Limits {
+  /** Wall-clock time of the run in ms. Default 10000. Broken: `TimeoutError`. */
+  wallMs: number;
+  /** CPU time in ms (enforced in whole seconds, rounded up). Default 5000. Broken: `CpuLimitExceeded`. */
+  cpuMs: number;
+  /** Address space in bytes. Default 512 MiB. Broken: `MemoryLimitExceeded`. */
+  memoryBytes: number;
+  /** Size of one written file in bytes. Default 1 MiB. */
+  fileSizeBytes: number;
+  /** Processes and threads of the run. Default 5. Broken: `ProcessLimitExceeded`. */
+  processes: number;
+  /** Captured stdout in bytes; beyond it the output is truncated and flagged. Default 1 MiB. */
+  stdoutBytes: number;
+  /** Captured stderr in bytes; beyond it the output is truncated and flagged. Default 1 MiB. */
+  stderrBytes: number;
+  /** Size of the JSON result in bytes. Default 16 MiB. */
+  resultBytes: number;
+  /** Size of the run's private /tmp in bytes. Default 16 MiB. */
+  tmpBytes: number;
+}
+
+export interface PackageIndexOptions {
+  url?: string;
+  extraUrls?: string[];
+  findLinks?: string[];
+  trustedHosts?: string[];
+}
+
+export interface SandboxOptions {
+  /** Default: $PYCAGE_DATA_DIR, else ~/.cache/pycage. */
+  dataDir?: string;
+  /** Interpreter for runs. Default: $PYCAGE_PYTHON, else python3 on PATH. */
+  python?: string;
+  /** Default 'auto': the strongest tier this host allows; never bypass unless opted in. */
+  isolation?: 'auto' | IsolationTier;
+  /** The defaults of every run and the ceiling a run cannot exceed. */
+  limits?: Partial<Limits>;
+  /** Operator-only package index configuration. */
+  index?: PackageIndexOptions;
+  /** Runs in flight at once. Default min(16, 2 × available CPUs). */
+  concurrency?: number;
+  /** Runs queued beyond `concurrency` before calls reject with ERR_OVERLOADED. Default 1000. */
+  maxQueue?: number;
+}
+
+export interface RunOptions {
+  /** Each key becomes a global of the run. JSON values only. */
+  inputs?: Record<string, unknown> | null;
+  /** May only lower the Sandbox's limits. */
+  limits?: Partial<Limits>;
+  /** Aborting resolves the run with error.type 'Cancelled'. */
+  signal?: AbortSignal;
+  /** Not available in this version: rejects with ERR_BUNDLE_NOT_READY. */
+  bundle?: string | null;
+  /** Not available in this version: rejects with ERR_INVALID_ARGUMENT. */
+  session?: never;
+}
+
+export type RunErrorType =
+  | 'TimeoutError'
+  | 'CpuLimitExceeded'
+  | 'MemoryLimitExceeded'
+  | 'OutputLimitExceeded'
+  | 'ProcessLimitExceeded'
+  | 'SandboxViolation'
+  | 'Cancelled'
+  | (string & {});
+
+export interface RunError {
+  /** The Python exception's class name, or one of the limit/sandbox types. */
+  type: RunErrorType;
+  message: string;
+  /** User frames only, with node-relative line numbers. */
+  traceback: string;
+  /** Node-relative line of the error, when known. */
+  line: number | null;
+}
+
+export interface Figure {
+  type: 'image/png';
+  /** base64 */
+  data: string;
+}
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export interface RunResult {
+  status: 'ok' | 'error';
+  result: JsonValue;
+  stdout: string;
+  stderr: string;
+  figures: Figure[];
+  /** Set only when status is 'error'. */
+  error: RunError | null;
+  truncated: { stdout: boolean; stderr: boolean };
+  usage: { wallMs: number; cpuMs: number; peakMemoryKb: number };
+  isolation: IsolationTier;
+}
+
+export interface HostProbe {
+  userns: boolean;
+  mountns: boolean;
+  pidns: boolean;
+  netns: boolean;
+  seccomp: boolean;
+  landlockAbi: number;
+  cgroup2Delegated: boolean;
+  root: boolean;
+  missing: string[];
+  fix: string[];
+}
+
+export interface Capabilities {
+  tiers: {
+    full: { available: boolean; missing: string[] };
+    reduced: { available: false; missing: string[] };
+    bypass: { available: true; optIn: boolean };
+  };
+  /** The tier this Sandbox runs with. */
+  selected: IsolationTier;
+  host: HostProbe;
+}
+
+export class Sandbox extends EventEmitter {
+  /** Validates, probes the host, resolves the interpreter (one spawn) and starts the supervisor. */
+  constructor(options?: SandboxOptions);
+  /** The operator's ceiling, which is also the default of every run. */
+  readonly limits: Readonly<Limits>;
+  /** The tier this Sandbox runs with. */
+  readonly isolation: IsolationTier;
+  runPython(code: string, options?: RunOptions): Promise<RunResult>;
+  capabilities(): Capabilities;
+  /** Kills every child. Idempotent; afterwards every call rejects with ERR_CLOSED. */
+  close(): Promise<void>;
+
+  on(event: 'log', listener: (key: string | null, line: string) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'log', listener: (key: string | null, line: string) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}

@@ -1,0 +1,40 @@
+'use strict';
+
+const { performance } = require('node:perf_hooks');
+const { Sandbox } = require('./sandbox');
+const validate = require('./validate');
+
+// ToolJet's executor shape over Sandbox#runPython. Caller faults (bad
+// arguments, closed sandbox, overload) still reject with PycageError; what the
+// Python code did (an exception, a broken limit) comes back as status 'error'.
+function createPythonExecutor(sandbox) {
+  if (!(sandbox instanceof Sandbox)) throw validate.expected('Sandbox instance', 'sandbox', sandbox);
+
+  async function execute(code, state, bundleId, timeout) {
+    const options = {};
+    if (state !== undefined && state !== null) options.inputs = validate.object(state, 'state');
+    if (bundleId !== undefined && bundleId !== null) options.bundle = bundleId;
+    if (timeout !== undefined && timeout !== null) {
+      validate.positiveInteger(timeout, 'timeout');
+      // The host's timeout may only lower the operator's wall-time ceiling.
+      options.limits = { wallMs: Math.min(timeout, sandbox.limits.wallMs) };
+    }
+    const started = performance.now();
+    const run = await sandbox.runPython(code, options);
+    const executionTimeMs = Math.round((performance.now() - started) * 1000) / 1000;
+    if (run.status === 'ok') {
+      return { status: 'ok', data: run.result, error: null, trace: null, executionTimeMs };
+    }
+    return {
+      status: 'error',
+      data: null,
+      error: `${run.error.type}: ${run.error.message}`,
+      trace: run.error.traceback || null,
+      executionTimeMs,
+    };
+  }
+
+  return { execute };
+}
+
+module.exports = { createPythonExecutor };

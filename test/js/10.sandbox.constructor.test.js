@@ -1,0 +1,200 @@
+'use strict';
+
+const { describe, it, afterEach, mock } = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { Sandbox, PycageError } = require('../..');
+const { fakeBinding, FULL_PROBE } = require('./common');
+
+function rejects(fn, code, message) {
+  assert.throws(fn, (err) => {
+    assert.ok(err instanceof PycageError, `expected PycageError, got ${err}`);
+    assert.equal(err.code, code);
+    if (message instanceof RegExp) assert.match(err.message, message);
+    else assert.equal(err.message, message);
+    return true;
+  });
+}
+
+// These checks happen before the addon is touched: they pass without a build.
+describe('new Sandbox() argument checks', () => {
+  it('rejects a misspelled option with ERR_INVALID_ARGUMENT and a suggestion', () => {
+    rejects(() => new Sandbox({ limit: {} }), 'ERR_INVALID_ARGUMENT',
+      "Unknown option 'limit' for new Sandbox(); did you mean 'limits'?");
+    rejects(() => new Sandbox({ isolaton: 'full' }), 'ERR_INVALID_ARGUMENT',
+      "Unknown option 'isolaton' for new Sandbox(); did you mean 'isolation'?");
+  });
+
+  it('rejects an unknown option with ERR_INVALID_ARGUMENT listing the valid ones', () => {
+    rejects(() => new Sandbox({ zzz: 1 }), 'ERR_INVALID_ARGUMENT',
+      "Unknown option 'zzz' for new Sandbox(); expected one of 'dataDir', 'python', 'isolation', 'limits', 'index', 'concurrency', 'maxQueue'");
+  });
+
+  it('rejects options that are not a plain object with ERR_INVALID_ARGUMENT', () => {
+    rejects(() => new Sandbox(5), 'ERR_INVALID_ARGUMENT',
+      'Expected plain object for options of new Sandbox() but received 5 of type number');
+    rejects(() => new Sandbox(null), 'ERR_INVALID_ARGUMENT',
+      'Expected plain object for options of new Sandbox() but received null of type null');
+  });
+
+  it('rejects a non-positive limit with ERR_INVALID_ARGUMENT', () => {
+    rejects(() => new Sandbox({ limits: { cpuMs: -1 } }), 'ERR_INVALID_ARGUMENT',
+      'Expected positive integer for limits.cpuMs but received -1 of type number');
+    rejects(() => new Sandbox({ limits: { wallMs: 1.5 } }), 'ERR_INVALID_ARGUMENT',
+      'Expected positive integer for limits.wallMs but received 1.5 of type number');
+    rejects(() => new Sandbox({ limits: { memoryBytes: '512m' } }), 'ERR_INVALID_ARGUMENT',
+      "Expected positive integer for limits.memoryBytes but received '512m' of type string");
+  });
+
+  it('rejects a misspelled limit with ERR_INVALID_ARGUMENT', () => {
+    rejects(() => new Sandbox({ limits: { cpu_ms: 5 } }), 'ERR_INVALID_ARGUMENT',
+      "Unknown limit 'cpu_ms' for limits of new Sandbox(); did you mean 'cpuMs'?");
+    rejects(() => new Sandbox({ limits: { timeout: 5 } }), 'ERR_INVALID_ARGUMENT',
+      "Unknown limit 'timeout' for limits of new Sandbox(); expected one of 'wallMs', 'cpuMs', 'memoryBytes', 'fileSizeBytes', 'processes', 'stdoutBytes', 'stderrBytes', 'resultBytes', 'tmpBytes'");
+  });
+
+  it('rejects an unknown isolation tier with ERR_INVALID_ARGUMENT', () => {
+    rejects(() => new Sandbox({ isolation: 'none' }), 'ERR_INVALID_ARGUMENT',
+      "Expected one of 'auto', 'full', 'reduced', 'bypass' for isolation but received 'none' of type string");
+  });
+
+  it("rejects isolation 'reduced' with ERR_ISOLATION_UNAVAILABLE saying it is not implemented", () => {
+    rejects(() => new Sandbox({ isolation: 'reduced' }), 'ERR_ISOLATION_UNAVAILABLE',
+      "Isolation tier 'reduced' is not implemented in this version of pycage. Use isolation 'full' " +
+      "(needs unprivileged user namespaces or root) or, knowingly, 'bypass' (no jail at all)");
+  });
+
+  it('rejects bad python, dataDir, index, concurrency and maxQueue with ERR_INVALID_ARGUMENT', () => {
+    rejects(() => new Sandbox({ python: '' }), 'ERR_INVALID_ARGUMENT',
+      "Expected non-empty string for python but received '' of type string");
+    rejects(() => new Sandbox({ dataDir: 3 }), 'ERR_INVALID_ARGUMENT',
+      'Expected non-empty string for dataDir but received 3 of type number');
+    rejects(() => new Sandbox({ index: { url: 'https://x', extraURLs: [] } }), 'ERR_INVALID_ARGUMENT',
+      "Unknown option 'extraURLs' for index of new Sandbox(); did you mean 'extraUrls'?");
+    rejects(() => new Sandbox({ index: { trustedHosts: 'x' } }), 'ERR_INVALID_ARGUMENT',
+      "Expected array of non-empty strings for index.trustedHosts but received 'x' of type string");
+    rejects(() => new Sandbox({ concurrency: 0 }), 'ERR_INVALID_ARGUMENT',
+      'Expected positive integer for concurrency but received 0 of type number');
+    rejects(() => new Sandbox({ maxQueue: -1 }), 'ERR_INVALID_ARGUMENT',
+      'Expected non-negative integer for maxQueue but received -1 of type number');
+  });
+});
+
+describe('new Sandbox() with a fake addon', () => {
+  const savedEnv = { ...process.env };
+  afterEach(() => {
+    mock.restoreAll();
+    for (const name of ['PYCAGE_SANDBOX_BYPASS', 'TOOLJET_WORKFLOW_SANDBOX_BYPASS']) {
+      if (savedEnv[name] === undefined) delete process.env[name]; else process.env[name] = savedEnv[name];
+    }
+  });
+
+  it('hands the resolved options and PycageError to the native object', () => {
+    const fake = fakeBinding();
+    const sandbox = new Sandbox({ concurrency: 3, maxQueue: 7 });
+    assert.equal(fake.instances.length, 1);
+    const { options, ErrorClass } = fake.instances[0];
+    assert.equal(ErrorClass, PycageError);
+    assert.equal(options.helperPath, '/fake/build/Release/pycage-jail');
+    assert.equal(options.runnerDir, path.resolve(__dirname, '../../native/runner'));
+    assert.equal(options.python, '/fake/bin/python3.11');
+    assert.deepEqual(options.pythonPrefixes, ['/fake']);
+    assert.equal(options.isolation, 'full');
+    assert.equal(options.concurrency, 3);
+    assert.equal(options.maxQueue, 7);
+    assert.equal(typeof options.onLog, 'function');
+    assert.equal(sandbox.isolation, 'full');
+  });
+
+  it('forwards native diagnostics as log events', () => {
+    const fake = fakeBinding();
+    const sandbox = new Sandbox();
+    const lines = [];
+    sandbox.on('log', (key, line) => lines.push([key, line]));
+    fake.instances[0].options.onLog('zygote ready');
+    assert.deepEqual(lines, [[null, 'zygote ready']]);
+  });
+
+  it('uses ToolJet defaults and lets the operator raise the ceiling', () => {
+    fakeBinding();
+    assert.deepEqual({ ...new Sandbox().limits }, {
+      wallMs: 10000, cpuMs: 5000, memoryBytes: 536870912, fileSizeBytes: 1048576, processes: 5,
+      stdoutBytes: 1048576, stderrBytes: 1048576, resultBytes: 16777216, tmpBytes: 16777216,
+    });
+    const raised = new Sandbox({ limits: { wallMs: 60000, memoryBytes: 2 ** 30 } });
+    assert.equal(raised.limits.wallMs, 60000);
+    assert.equal(raised.limits.memoryBytes, 2 ** 30);
+    assert.equal(raised.limits.cpuMs, 5000);
+  });
+
+  it("rejects 'auto' with ERR_ISOLATION_UNAVAILABLE naming what the host lacks and the fix", () => {
+    fakeBinding({
+      probe: {
+        ...FULL_PROBE, userns: false, missing: ['unprivileged user namespaces (kernel.unprivileged_userns_clone=0)'],
+        fix: ['sysctl -w kernel.unprivileged_userns_clone=1'],
+      },
+    });
+    rejects(() => new Sandbox(), 'ERR_ISOLATION_UNAVAILABLE',
+      "Isolation 'auto' is unavailable: this host cannot build the full jail. " +
+      'Missing: unprivileged user namespaces (kernel.unprivileged_userns_clone=0). ' +
+      'How to fix: sysctl -w kernel.unprivileged_userns_clone=1. ' +
+      "The 'reduced' tier (seccomp + Landlock, no user namespaces) is not implemented in this version. " +
+      "To run without any jail, opt in explicitly with isolation: 'bypass' or PYCAGE_SANDBOX_BYPASS=true.");
+    rejects(() => new Sandbox({ isolation: 'full' }), 'ERR_ISOLATION_UNAVAILABLE', /^Isolation 'full' is unavailable/);
+  });
+
+  it('never falls back to bypass silently', () => {
+    fakeBinding({ probe: { ...FULL_PROBE, seccomp: false, missing: ['seccomp'] } });
+    assert.throws(() => new Sandbox(), { code: 'ERR_ISOLATION_UNAVAILABLE' });
+  });
+
+  for (const name of ['PYCAGE_SANDBOX_BYPASS', 'TOOLJET_WORKFLOW_SANDBOX_BYPASS']) {
+    it(`selects bypass from ${name}=true and logs it loudly once`, async () => {
+      const fake = fakeBinding();
+      process.env[name] = 'true';
+      const warnings = [];
+      mock.method(process, 'emitWarning', (msg, opts) => warnings.push([msg, opts]));
+      const sandbox = new Sandbox();
+      const logs = [];
+      sandbox.on('log', (key, line) => logs.push(line));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(fake.instances[0].options.isolation, 'bypass');
+      assert.equal(sandbox.isolation, 'bypass');
+      assert.equal(warnings.length, 1);
+      assert.equal(warnings[0][1].code, 'PYCAGE_SANDBOX_BYPASS');
+      assert.match(warnings[0][0], new RegExp(`SANDBOX BYPASS ENABLED by ${name}=true in the environment`));
+      assert.equal(logs.length, 1);
+      assert.equal(logs[0], warnings[0][0]);
+      assert.equal(sandbox.capabilities().tiers.bypass.optIn, true);
+    });
+  }
+
+  it("lets an explicit isolation 'full' win over the bypass environment variable", () => {
+    const fake = fakeBinding();
+    process.env.PYCAGE_SANDBOX_BYPASS = 'true';
+    new Sandbox({ isolation: 'full' });
+    assert.equal(fake.instances[0].options.isolation, 'full');
+  });
+
+  it("selects bypass from the option even on a host that cannot jail", () => {
+    const fake = fakeBinding({ probe: { ...FULL_PROBE, userns: false, missing: ['userns'] } });
+    mock.method(process, 'emitWarning', () => {});
+    const sandbox = new Sandbox({ isolation: 'bypass' });
+    assert.equal(fake.instances[0].options.isolation, 'bypass');
+    assert.deepEqual(sandbox.capabilities().tiers.full, { available: false, missing: ['userns'] });
+  });
+
+  it('reports capabilities() with every tier, the selection and the host probe', () => {
+    fakeBinding();
+    const caps = new Sandbox().capabilities();
+    assert.deepEqual(caps, {
+      tiers: {
+        full: { available: true, missing: [] },
+        reduced: { available: false, missing: ['not implemented in this version'] },
+        bypass: { available: true, optIn: false },
+      },
+      selected: 'full',
+      host: FULL_PROBE,
+    });
+  });
+});

@@ -1,0 +1,80 @@
+'use strict';
+
+// Shared helpers for the node:test suites (not a test file itself).
+
+const fs = require('node:fs');
+const { spawnSync } = require('node:child_process');
+const { mock } = require('node:test');
+const native = require('../../js/native');
+
+const addonBuilt = fs.existsSync(native.ADDON_PATH);
+const skipWithoutAddon = addonBuilt ? false : `the addon is not built (${native.ADDON_PATH})`;
+
+const FULL_PROBE = Object.freeze({
+  userns: true, mountns: true, pidns: true, netns: true, seccomp: true,
+  landlockAbi: 3, cgroup2Delegated: false, root: true, missing: [], fix: [],
+});
+
+// Replaces the addon with a recording fake so JS-only behaviour (validation,
+// defaults, signal wiring) is tested without building C++. Returns the fake;
+// call restore() (or rely on mock.restoreAll in afterEach).
+function fakeBinding({ probe = FULL_PROBE, outcome } = {}) {
+  const fake = {
+    probeCalls: [],
+    instances: [],
+    probe(helperPath) { fake.probeCalls.push(helperPath); return probe; },
+    NativeSandbox: class {
+      constructor(options, ErrorClass) {
+        this.options = options;
+        this.ErrorClass = ErrorClass;
+        this.runs = [];
+        this.cancelled = [];
+        this.closed = false;
+        this.pending = new Map();
+        fake.instances.push(this);
+      }
+      run(request) {
+        this.runs.push(request);
+        if (outcome === 'hold') {
+          return new Promise((resolve) => this.pending.set(request.id, resolve));
+        }
+        return Promise.resolve(outcome ?? {
+          status: 'ok', resultJson: '42', stdout: '', stderr: '',
+          truncatedStdout: false, truncatedStderr: false, error: null,
+          wallMs: 1, cpuMs: 1, peakMemoryKb: 100,
+        });
+      }
+      cancel(id) {
+        this.cancelled.push(id);
+        const resolve = this.pending.get(id);
+        if (resolve) {
+          this.pending.delete(id);
+          resolve({
+            status: 'error', resultJson: null, stdout: '', stderr: '',
+            truncatedStdout: false, truncatedStderr: false,
+            error: { type: 'Cancelled', message: 'cancelled', traceback: '', line: null },
+            wallMs: 1, cpuMs: 0, peakMemoryKb: 0,
+          });
+          return true;
+        }
+        return false;
+      }
+      close() { this.closed = true; return Promise.resolve(); }
+    },
+  };
+  mock.method(native, 'load', () => fake);
+  mock.method(native, 'helperPath', () => '/fake/build/Release/pycage-jail');
+  mock.method(native, 'resolvePython', () => ({
+    python: '/fake/bin/python3.11', pythonPrefixes: ['/fake'], version: '3.11.0',
+  }));
+  return fake;
+}
+
+// The interpreter the real suites run with, and whether it has numpy/pandas.
+function pythonHas(moduleName) {
+  const python = process.env.PYCAGE_PYTHON || 'python3';
+  const out = spawnSync(python, ['-I', '-c', `import ${moduleName}`], { stdio: 'ignore' });
+  return out.status === 0;
+}
+
+module.exports = { addonBuilt, skipWithoutAddon, FULL_PROBE, fakeBinding, pythonHas };
