@@ -1,0 +1,44 @@
+// Compiled with tsc --noEmit by test/js/95.types.test.js: it must type-check,
+// and the lines marked @ts-expect-error must not.
+import { Sandbox, PycageError, RunResult, Capabilities, Limits } from 'pycage';
+import { createPythonExecutor, ExecutionResult } from 'pycage/tooljet';
+
+async function main(): Promise<void> {
+  const sandbox = new Sandbox({ isolation: 'auto', limits: { wallMs: 5000 }, python: '/usr/bin/python3' });
+  sandbox.on('log', (key: string | null, line: string) => { void key; void line; });
+  const controller = new AbortController();
+  const run: RunResult = await sandbox.runPython('result = 1', {
+    inputs: { getOrders: { data: [1, 2] } }, limits: { cpuMs: 1000 }, signal: controller.signal,
+  });
+  if (run.status === 'error' && run.error) {
+    const line: number | null = run.error.line;
+    void line;
+  }
+  const usage: number = run.usage.wallMs + run.usage.cpuMs + run.usage.peakMemoryKb;
+  const flags: boolean = run.truncated.stdout || run.truncated.stderr;
+  const caps: Capabilities = sandbox.capabilities();
+  const selected: 'full' | 'reduced' | 'bypass' = caps.selected;
+  const ceiling: Readonly<Limits> = sandbox.limits;
+  void usage; void flags; void selected; void ceiling;
+
+  const executor = createPythonExecutor(sandbox);
+  const out: ExecutionResult = await executor.execute('1 + 1', { a: 1 }, null, 1000);
+  const status: 'ok' | 'error' = out.status;
+  void status;
+
+  try { await sandbox.close(); } catch (err) {
+    if (err instanceof PycageError && err.code === 'ERR_CLOSED') return;
+  }
+
+  // @ts-expect-error: isolation accepts only the tier names
+  new Sandbox({ isolation: 'none' });
+  // @ts-expect-error: limits are numbers
+  new Sandbox({ limits: { cpuMs: '5s' } });
+  // @ts-expect-error: code is a string
+  await sandbox.runPython(42);
+  // @ts-expect-error: unknown error codes do not type-check
+  const code: PycageError['code'] = 'ERR_NOPE';
+  void code;
+}
+
+void main;
