@@ -1,0 +1,268 @@
+"""The run child's setup, in the order of PROTOCOL.md ("Run child setup order").
+
+Everything that can be prepared once (ctypes prototypes, the seccomp program,
+/dev/null) is prepared at import time in the zygote, so a run only pays for
+the syscalls themselves.
+"""
+import ctypes
+import errno
+import math
+import os
+import resource
+
+import frames
+
+# <linux/sched.h>, <sys/mount.h>, <linux/prctl.h>, <linux/securebits.h>
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+PR_SET_SECCOMP = 22
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+SECCOMP_MODE_FILTER = 2
+SECBIT_NOROOT = 1 << 0
+SECBIT_NOROOT_LOCKED = 1 << 1
+SECBIT_NO_SETUID_FIXUP = 1 << 2
+SECBIT_NO_SETUID_FIXUP_LOCKED = 1 << 3
+SECBIT_KEEP_CAPS_LOCKED = 1 << 5
+SECBIT_NO_CAP_AMBIENT_RAISE = 1 << 6
+SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED = 1 << 7
+SECUREBITS = (SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP
+              | SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED
+              | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+SYS_CLOSE_RANGE = 436  # same number on every architecture (generic table)
+
+EXIT_SETUP_ERROR = 121
+CHAN_FD = 3
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_ul = ctypes.c_ulong
+_prctl = _libc.prctl
+_prctl.argtypes = [ctypes.c_int, _ul, _ul, _ul, _ul]
+_prctl.restype = ctypes.c_int
+_unshare = _libc.unshare
+_unshare.argtypes = [ctypes.c_int]
+_setns = _libc.setns
+_setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_mount = _libc.mount
+_mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _ul, ctypes.c_char_p]
+_capset = _libc.capset
+_capset.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class SetupError(Exception):
+    def __init__(self, step, call, err):
+        self.step, self.call, self.err = step, call, err
+        super().__init__("%s: %s: %s (errno %d)" % (step, call, os.strerror(err), err))
+
+
+def _check(rc, step, call):
+    if rc != 0:
+        raise SetupError(step, call, ctypes.get_errno() or errno.EIO)
+
+
+class Prepared:
+    """What the zygote prepares once and every run reuses."""
+
+    def __init__(self, tier, bpf=None):
+        self.tier = tier
+        self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        self.cap_last = _cap_last_cap()
+        self.prog = None
+        self._bpf_buf = None
+        if bpf is not None:
+            if not bpf or len(bpf) % 8 or len(bpf) // 8 > 4096:
+                raise ValueError("the run seccomp filter is %d bytes, not a whole "
+                                 "sock_filter[] of 1..4096 instructions" % len(bpf))
+            self._bpf_buf = ctypes.create_string_buffer(bytes(bpf), len(bpf))
+            self.prog = _SockFprog(len(bpf) // 8, ctypes.addressof(self._bpf_buf))
+        # Built once so a run does no allocation for them.
+        self.cap_hdr = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
+        self.cap_data = (_CapData * 2)()
+
+
+def _cap_last_cap():
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 63
+
+
+def setup(prep, fds, slot, limits):
+    """Steps 1-4 of the run setup. Raises SetupError naming the failed step."""
+    chan, out_w, err_w = fds
+    reply_fd = chan
+    try:
+        # 1. own session; the standard fds; nothing else inherited.
+        try:
+            os.setsid()
+        except OSError as e:
+            raise SetupError("session", "setsid()", e.errno)
+        try:
+            os.dup2(chan, 3)
+            reply_fd = 3
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.dup2(prep.devnull, 0)
+        except OSError as e:
+            raise SetupError("fds", "dup2()", e.errno)
+        _close_from(4)
+
+        full = prep.tier == "full"
+        # 2. own mount namespace with a /proc of the run's pid ns and a fresh /tmp.
+        if full:
+            _check(_unshare(CLONE_NEWNS), "mounts", "unshare(CLONE_NEWNS)")
+            # Keep our mounts from propagating back to the zygote's namespace.
+            _check(_mount(None, b"/", None, MS_REC | MS_PRIVATE, None),
+                   "mounts", "mount(/, MS_REC|MS_PRIVATE)")
+            _check(_mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+                   "mounts", "mount(proc, /proc)")
+            tmp = limits.get("tmpBytes")
+            opts = ("size=%d,mode=1777" % tmp) if isinstance(tmp, int) and tmp > 0 else "mode=1777"
+            _check(_mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts.encode()),
+                   "mounts", "mount(tmpfs, /tmp, %s)" % opts)
+
+        # 3. rlimits.
+        set_rlimits(limits)
+
+        # 4. identity, capabilities, no_new_privs, seccomp.
+        if full:
+            drop_privileges(prep, slot)
+        _check(_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs",
+               "prctl(PR_SET_NO_NEW_PRIVS)")
+        if prep.prog is not None:
+            _check(_prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+                          ctypes.addressof(prep.prog), 0, 0),
+                   "seccomp", "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)")
+    except SetupError as e:
+        report(reply_fd, str(e))
+        os._exit(EXIT_SETUP_ERROR)
+    except BaseException as e:
+        report(reply_fd, "setup: unexpected %s: %s" % (type(e).__name__, e))
+        os._exit(EXIT_SETUP_ERROR)
+
+
+def report(fd, message):
+    try:
+        frames.write_frame(fd, frames.encode_json({"status": "setup_error", "message": message}))
+    except BaseException:
+        pass
+
+
+def _close_from(low):
+    _l = ctypes.c_long
+    if _syscall(_l(SYS_CLOSE_RANGE), _l(low), _l(0xFFFFFFFF), _l(0)) == 0:
+        return
+    # Kernels before 5.9: close what /proc lists (the listing fd itself is
+    # closed by then, so EBADF is fine).
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd >= low:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+    except OSError:
+        os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
+_RLIMITS = (
+    # (limit key, resource, name); CPU is special-cased.
+    ("memoryBytes", resource.RLIMIT_AS, "RLIMIT_AS"),
+    ("fileSizeBytes", resource.RLIMIT_FSIZE, "RLIMIT_FSIZE"),
+    ("openFiles", resource.RLIMIT_NOFILE, "RLIMIT_NOFILE"),
+    ("processes", resource.RLIMIT_NPROC, "RLIMIT_NPROC"),
+)
+
+
+def _setrlimit(res, name, soft, hard):
+    cur_soft, cur_hard = resource.getrlimit(res)
+    # Only a privileged process may raise a hard limit: never ask for more.
+    if cur_hard != resource.RLIM_INFINITY:
+        hard = min(hard, cur_hard)
+        soft = min(soft, hard)
+    try:
+        resource.setrlimit(res, (soft, hard))
+    except (OSError, ValueError) as e:
+        raise SetupError("rlimits", "setrlimit(%s, %d, %d)" % (name, soft, hard),
+                         getattr(e, "errno", None) or errno.EINVAL)
+
+
+def set_rlimits(limits):
+    cpu_ms = limits.get("cpuMs")
+    if isinstance(cpu_ms, (int, float)) and cpu_ms > 0:
+        soft = max(1, int(math.ceil(cpu_ms / 1000.0)))
+        # Soft: SIGXCPU; hard one second later: SIGKILL.
+        _setrlimit(resource.RLIMIT_CPU, "RLIMIT_CPU", soft, soft + 1)
+    for key, res, name in _RLIMITS:
+        v = limits.get(key)
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+            _setrlimit(res, name, v, v)
+    _setrlimit(resource.RLIMIT_CORE, "RLIMIT_CORE", 0, 0)
+
+
+def drop_privileges(prep, slot):
+    # The bounding set and securebits need CAP_SETPCAP, so they go first,
+    # while the run is still (namespace) root.
+    for cap in range(prep.cap_last + 1):
+        if _prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            if err != errno.EINVAL:
+                raise SetupError("capabilities", "prctl(PR_CAPBSET_DROP, %d)" % cap, err)
+    _check(_prctl(PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0), "capabilities",
+           "prctl(PR_SET_SECUREBITS, 0x%x)" % SECUREBITS)
+    if slot >= 1:
+        try:
+            os.setgroups([])
+        except OSError as e:
+            # A user namespace with setgroups "deny" has no groups to drop.
+            if e.errno != errno.EPERM or os.getgroups():
+                raise SetupError("identity", "setgroups([])", e.errno)
+        try:
+            os.setresgid(slot, slot, slot)
+        except OSError as e:
+            raise SetupError("identity", "setresgid(%d)" % slot, e.errno)
+        try:
+            os.setresuid(slot, slot, slot)
+        except OSError as e:
+            raise SetupError("identity", "setresuid(%d)" % slot, e.errno)
+    # NO_SETUID_FIXUP kept the capabilities across setresuid: clear them all now.
+    _check(_capset(ctypes.addressof(prep.cap_hdr), ctypes.addressof(prep.cap_data)),
+           "capabilities", "capset(0, 0, 0)")
+    _check(_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "capabilities",
+           "prctl(PR_CAP_AMBIENT_CLEAR_ALL)")
+
+
+def enter_pid_namespace():
+    """Zygote side: make the next fork pid 1 of a fresh pid namespace."""
+    _check(_unshare(CLONE_NEWPID), "pidns", "unshare(CLONE_NEWPID)")
+
+
+def leave_pid_namespace(pidns_fd):
+    """Zygote side, right after the fork: back to our own pid ns for children."""
+    _check(_setns(pidns_fd, CLONE_NEWPID), "pidns", "setns(CLONE_NEWPID)")

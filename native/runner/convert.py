@@ -1,0 +1,222 @@
+"""Turn a node's result into JSON text (the rules of DESIGN.md).
+
+numpy and pandas are recognised by duck typing on type(x).__module__, so the
+runner never imports them itself: a zygote without them stays small, and a
+result can only hold their objects if the node imported them already.
+"""
+import base64
+import datetime
+import decimal
+import json
+import math
+
+MAX_DEPTH = 64
+
+_MIB = 1024 * 1024
+
+
+class OutputLimitExceeded(Exception):
+    """The encoded result is larger than the run's resultBytes."""
+
+
+def _type_name(x):
+    t = type(x)
+    mod = getattr(t, "__module__", None) or ""
+    name = getattr(t, "__qualname__", None) or getattr(t, "__name__", "?")
+    if mod in ("builtins", "__main__", ""):
+        return name
+    return "%s.%s" % (mod, name)
+
+
+def format_path(path):
+    parts = ["result"]
+    for key in path:
+        if isinstance(key, int) and not isinstance(key, bool):
+            parts.append("[%d]" % key)
+        else:
+            try:
+                parts.append("[%r]" % (key,))
+            except Exception:
+                parts.append("[<key>]")
+    return "".join(parts)
+
+
+def _not_serialisable(x, path):
+    return TypeError(
+        "result is not JSON-serialisable: %s at %s; convert it to a list, dict, "
+        "str or number before returning" % (_type_name(x), format_path(path)))
+
+
+def _float(x):
+    x = float(x)
+    return None if (math.isnan(x) or math.isinf(x)) else x
+
+
+def _key(k, path):
+    """Dict keys follow json.dumps: str kept, int/float/bool/None stringified."""
+    if isinstance(k, str):
+        return str(k)
+    if k is True:
+        return "true"
+    if k is False:
+        return "false"
+    if k is None:
+        return "null"
+    mod = type(k).__module__ or ""
+    if mod.startswith("numpy") and hasattr(k, "item"):
+        # numpy scalar keys (groupby/value_counts dicts) behave like their Python value.
+        try:
+            k = k.item()
+        except Exception:
+            raise _not_serialisable(k, path)
+        if not isinstance(k, (str, int, float, bool, type(None))):
+            raise TypeError("result has a dict key of type %s at %s; use str keys"
+                            % (_type_name(k), format_path(path)))
+        return _key(k, path)
+    if isinstance(k, int):
+        return int.__repr__(k)
+    if isinstance(k, float):
+        if math.isnan(k):
+            return "NaN"
+        if math.isinf(k):
+            return "Infinity" if k > 0 else "-Infinity"
+        return float.__repr__(k)
+    raise TypeError("result has a dict key of type %s at %s; use str keys"
+                    % (_type_name(k), format_path(path)))
+
+
+class _Converter:
+    __slots__ = ("path",)
+
+    def __init__(self):
+        self.path = []
+
+    def conv(self, x, depth):
+        # Fast paths first: most results are plain JSON already.
+        t = type(x)
+        if t is str or t is int or t is bool or x is None:
+            return x
+        if t is float:
+            return None if (x != x or x in (math.inf, -math.inf)) else x
+        if depth > MAX_DEPTH:
+            raise ValueError("result is nested more than %d levels deep at %s "
+                             "(or contains a reference cycle)"
+                             % (MAX_DEPTH, format_path(self.path)))
+        if t is dict or t is list or t is tuple:
+            return self.container(x, depth)
+        mod = getattr(t, "__module__", None) or ""
+        if mod.startswith("numpy"):
+            return self.numpy(x, depth)
+        if mod.startswith("pandas"):
+            return self.pandas(x, depth)
+        # Subclasses of the builtin types (IntEnum, namedtuple, OrderedDict, np.float64...).
+        if isinstance(x, bool):
+            return bool(x)
+        if isinstance(x, int):
+            return int(x)
+        if isinstance(x, float):
+            return _float(x)
+        if isinstance(x, str):
+            return str(x)
+        if isinstance(x, (dict, list, tuple, set, frozenset)):
+            return self.container(x, depth)
+        if isinstance(x, (datetime.datetime, datetime.date, datetime.time)):
+            return x.isoformat()
+        if isinstance(x, decimal.Decimal):
+            return str(x)
+        if isinstance(x, (bytes, bytearray, memoryview)):
+            return base64.b64encode(bytes(x)).decode("ascii")
+        raise _not_serialisable(x, self.path)
+
+    def container(self, x, depth):
+        path = self.path
+        depth += 1
+        if isinstance(x, dict):
+            out = {}
+            for k, v in x.items():
+                path.append(k)
+                out[_key(k, path)] = self.conv(v, depth)
+                path.pop()
+            return out
+        out = []
+        append = out.append
+        path.append(0)
+        for i, v in enumerate(x):
+            path[-1] = i
+            append(self.conv(v, depth))
+        path.pop()
+        return out
+
+    def numpy(self, x, depth):
+        name = type(x).__name__
+        if hasattr(x, "tolist") and hasattr(x, "dtype") and hasattr(x, "shape") \
+                and getattr(x, "ndim", 0) >= 1:
+            kind = getattr(x.dtype, "kind", "")
+            if kind == "M":
+                # tolist() would give raw integers for ns precision.
+                flat = [None if str(v) == "NaT" else str(v) for v in x.ravel()]
+                return self.reshape(flat, x.shape)
+            return self.conv(x.tolist(), depth)
+        if name == "datetime64":
+            s = str(x)
+            return None if s == "NaT" else s
+        if hasattr(x, "item"):
+            try:
+                v = x.item()
+            except Exception:
+                raise _not_serialisable(x, self.path)
+            if type(v) is type(x):  # item() gave nothing simpler: stop recursing
+                raise _not_serialisable(x, self.path)
+            return self.conv(v, depth)
+        raise _not_serialisable(x, self.path)
+
+    @staticmethod
+    def reshape(flat, shape):
+        if len(shape) <= 1:
+            return flat
+        step = len(flat) // shape[0] if shape[0] else 0
+        return [_Converter.reshape(flat[i * step:(i + 1) * step], shape[1:])
+                for i in range(shape[0])]
+
+    def pandas(self, x, depth):
+        name = type(x).__name__
+        if name in ("NaTType", "NAType"):
+            return None
+        if name == "DataFrame" and hasattr(x, "to_dict"):
+            return self.conv(x.to_dict(orient="records"), depth)
+        if isinstance(x, datetime.datetime):  # Timestamp
+            return x.isoformat()
+        if hasattr(x, "tolist") and not isinstance(x, datetime.timedelta):
+            # Series, Index, Categorical, extension arrays.
+            return self.conv(x.tolist(), depth)
+        raise _not_serialisable(x, self.path)
+
+
+def to_jsonable(value):
+    """Return a structure of dict/list/str/int/float/bool/None, or raise
+    TypeError/ValueError naming the offending path."""
+    return _Converter().conv(value, 0)
+
+
+def dumps(value):
+    """Convert and encode a result: UTF-8 bytes of compact JSON."""
+    text = json.dumps(to_jsonable(value), allow_nan=False, ensure_ascii=False,
+                      separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        from frames import clean_text
+        return clean_text(text).encode("utf-8")
+
+
+def check_size(data, limit):
+    if limit is not None and len(data) > limit:
+        raise OutputLimitExceeded("result is %s MB, over the %s MB limit"
+                                  % (_mb(len(data)), _mb(limit)))
+
+
+def _mb(n):
+    v = n / _MIB
+    if v == int(v):
+        return "%d" % v
+    return ("%.1f" % v) if v >= 1 else ("%.3g" % v)

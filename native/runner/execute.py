@@ -1,0 +1,226 @@
+"""Node semantics: read the request from fd 3, run it, reply once.
+
+Runs in the run child after child_setup; everything it needs was imported by
+the zygote, so nothing here should touch the filesystem.
+"""
+import ast
+import builtins
+import json
+import linecache
+import os
+import signal
+import sys
+import types
+
+import convert
+import errors
+import frames
+
+CHAN_FD = 3
+META_CAP = 64 * 1024 * 1024   # the code travels in the meta frame
+INPUTS_CAP = 1 << 31
+
+EXIT_OK = 0
+EXIT_REPLY_FAILED = 1
+EXIT_NO_REQUEST = 122
+EXIT_INTERNAL = 123
+
+_NOT_SET = object()
+
+
+class _State:
+    # Set once the reply is being written, so the SIGXCPU handler can never
+    # interleave a second reply with the first.
+    replying = False
+    limits = {}
+
+
+def parse_node(code):
+    """Split node code into (exec code object, eval code object or None, flags)."""
+    tree = ast.parse(code, errors.NODE_FILENAME, "exec")
+    flags = _future_flags(tree)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        # Like Pyodide's runPython: the value of a trailing expression is the result.
+        last = ast.Expression(tree.body.pop().value)
+    body = compile(tree, errors.NODE_FILENAME, "exec", flags=flags, dont_inherit=True)
+    tail = None
+    if last is not None:
+        tail = compile(last, errors.NODE_FILENAME, "eval", flags=flags, dont_inherit=True)
+    return body, tail, tree
+
+
+def _future_flags(tree):
+    import __future__
+    flags = 0
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            for alias in node.names:
+                feat = getattr(__future__, alias.name, None)
+                if feat is not None:
+                    flags |= feat.compiler_flag
+        elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            break
+    return flags
+
+
+def assigns_result(tree):
+    """True if the code binds the global name `result` somewhere.
+
+    Needed besides the identity check because `result = <same object as the
+    input>` (small ints, interned strings) is invisible to it.
+    """
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Global) and "result" in node.names:
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            # Their bodies are other scopes; only `global result` (found above
+            # wherever it is) makes them bind ours. Decorators/defaults are ours.
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Global) and "result" in sub.names:
+                    return True
+            if getattr(node, "name", None) == "result":
+                return True
+            continue
+        if isinstance(node, ast.Name) and node.id == "result" \
+                and isinstance(node.ctx, (ast.Store, ast.Del)):
+            return True
+        if isinstance(node, ast.alias) and (node.asname or node.name.split(".")[0]) == "result":
+            return True
+        if isinstance(node, ast.ExceptHandler) and node.name == "result":
+            return True
+        if getattr(node, "name", None) == "result" and type(node).__name__ in ("MatchAs", "MatchStar"):
+            return True
+        todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def run_node(code, inputs):
+    """Execute node code with inputs as globals; return the node's result.
+
+    Exceptions from the node propagate unchanged (their tracebacks hold the
+    <node> frames errors.py keeps).
+    """
+    # Source lines for tracebacks of code that has no file.
+    linecache.cache[errors.NODE_FILENAME] = (
+        len(code), None, code.splitlines(True), errors.NODE_FILENAME)
+    body, tail, tree = parse_node(code)
+
+    # A real module object as __main__, so pickle, dataclasses and
+    # multiprocessing can find classes the node defines.
+    module = types.ModuleType("__main__")
+    g = module.__dict__
+    g["__builtins__"] = builtins
+    g.update(inputs)
+    g["__builtins__"] = builtins  # an input may not replace the builtins
+    sys.modules["__main__"] = module
+
+    before = g.get("result", _NOT_SET)
+    exec(body, g)
+    value = None
+    if tail is not None:
+        value = eval(tail, g)
+    after = g.get("result", _NOT_SET)
+    if after is not _NOT_SET and (after is not before or assigns_result(tree)):
+        return after
+    return value
+
+
+def _reply_ok(data):
+    frames.write_frame(CHAN_FD, b'{"status":"ok"}')
+    frames.write_frame(CHAN_FD, data)
+
+
+def _reply_error(info):
+    frames.write_frame(CHAN_FD, frames.encode_json({"status": "error", "error": info}))
+
+
+def _flush_std():
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except BaseException:
+            pass
+
+
+def _on_sigxcpu(signum, frame):
+    # Full tier only: the run is pid 1 of its pid namespace, and the kernel
+    # drops SIGXCPU's default action for a namespace init, so say it ourselves.
+    if _State.replying:
+        return
+    _State.replying = True
+    secs = _State.limits.get("cpuMs")
+    lim = ("%g s" % (-(-secs // 1000))) if isinstance(secs, int) else "the limit"
+    try:
+        _flush_std()
+        _reply_error({"type": "CpuLimitExceeded",
+                      "message": "the node used more CPU time than %s" % lim,
+                      "traceback": "", "line": None})
+    finally:
+        os._exit(EXIT_OK)
+
+
+def serve(limits, tier):
+    """Read one request from fd 3, run it, reply. Never returns."""
+    _State.limits = limits or {}
+    if tier == "full":
+        signal.signal(signal.SIGXCPU, _on_sigxcpu)
+    code = EXIT_INTERNAL
+    try:
+        code = _serve()
+    finally:
+        os._exit(code)
+
+
+def _serve():
+    try:
+        meta_raw = frames.read_frame(CHAN_FD, META_CAP)
+        inputs_raw = frames.read_frame(CHAN_FD, INPUTS_CAP) if meta_raw is not None else None
+    except (frames.FrameError, OSError):
+        return EXIT_NO_REQUEST
+    if meta_raw is None or inputs_raw is None:
+        return EXIT_NO_REQUEST  # cancelled before the request arrived
+
+    data = None
+    info = None
+    try:
+        meta = json.loads(meta_raw)
+        code = meta.get("code")
+        if not isinstance(code, str):
+            raise TypeError("the request has no code string")
+        result_bytes = meta.get("resultBytes")
+        inputs = json.loads(inputs_raw) if inputs_raw else {}
+        if not isinstance(inputs, dict):
+            raise TypeError("inputs must be a JSON object, got %s" % type(inputs).__name__)
+        del meta_raw, inputs_raw
+        value = run_node(code, inputs)
+        del inputs
+        data = convert.dumps(value)
+        convert.check_size(data, result_bytes)
+    except convert.OutputLimitExceeded as e:
+        data = None
+        info = {"type": "OutputLimitExceeded", "message": str(e), "traceback": "", "line": None}
+    except BaseException as e:  # SystemExit and KeyboardInterrupt too: the run ends here
+        data = None
+        try:
+            info = errors.error_info(e, _State.limits)
+        except BaseException:
+            info = {"type": errors.safe_type_name(e), "message": errors.safe_str(e),
+                    "traceback": "", "line": None}
+        e = None
+
+    _flush_std()
+    if _State.replying:
+        return EXIT_OK
+    _State.replying = True
+    try:
+        if info is None:
+            _reply_ok(data)
+        else:
+            _reply_error(info)
+    except BaseException:
+        return EXIT_REPLY_FAILED
+    return EXIT_OK

@@ -1,0 +1,86 @@
+"""Length-prefixed frames (u32 little-endian length, then the payload).
+
+Raw fd I/O on purpose: the run child may only use the syscalls its seccomp
+filter allows, and plain read/write are always among them.
+"""
+import json
+import os
+
+HEADER = 4
+
+
+class FrameError(Exception):
+    pass
+
+
+def read_exact(fd, n):
+    """Read exactly n bytes; b'' only on EOF before the first byte."""
+    if n == 0:
+        return b""
+    chunks = []
+    got = 0
+    while got < n:
+        try:
+            chunk = os.read(fd, min(n - got, 1 << 20))
+        except InterruptedError:
+            continue
+        if not chunk:
+            if got == 0:
+                return b""
+            raise FrameError("channel closed in the middle of a frame")
+        chunks.append(chunk)
+        got += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def read_frame(fd, cap):
+    """Return the next frame's payload, or None on a clean EOF."""
+    hdr = read_exact(fd, HEADER)
+    if not hdr:
+        return None
+    n = int.from_bytes(hdr, "little")
+    if n > cap:
+        raise FrameError("frame of %d bytes is over the %d byte cap" % (n, cap))
+    body = read_exact(fd, n)
+    if len(body) != n:
+        raise FrameError("channel closed in the middle of a frame")
+    return body
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        view = view[n:]
+
+
+def write_frame(fd, payload):
+    hdr = len(payload).to_bytes(HEADER, "little")
+    if len(payload) <= 65536:
+        # One syscall for the common small frame.
+        write_all(fd, hdr + payload)
+    else:
+        # Avoid copying a large result just to prepend four bytes.
+        write_all(fd, hdr)
+        write_all(fd, payload)
+
+
+def clean_text(s):
+    """Replace lone surrogates so the text encodes as valid UTF-8."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def encode_json(obj):
+    """Compact UTF-8 JSON for meta/control frames; never fails on surrogates."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return clean_text(text).encode("utf-8")

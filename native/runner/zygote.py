@@ -1,0 +1,421 @@
+"""pycage zygote: a warm interpreter that forks one child per run.
+
+Started as `python -I -S /pycage/runner/zygote.py` (pid 1 of the jail in the
+full tier). Speaks the control protocol of native/PROTOCOL.md on fd 3.
+Never writes to fd 1; diagnostics go to fd 2, one `pycage-zygote:` line each.
+"""
+import os
+import sys
+
+# -I leaves the script's directory off sys.path; -S leaves site-packages off.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+# Everything a run needs is imported here, once, before any fork: a child
+# then starts with it all in (copy-on-write) memory and never touches disk.
+import array  # noqa: E402
+import ast  # noqa: E402,F401
+import base64  # noqa: E402,F401
+import builtins  # noqa: E402,F401
+import datetime  # noqa: E402,F401
+import decimal  # noqa: E402,F401
+import gc  # noqa: E402
+import importlib.machinery  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402,F401
+import selectors  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import traceback  # noqa: E402,F401
+
+import child_setup  # noqa: E402
+import convert  # noqa: E402
+import errors  # noqa: E402
+import execute  # noqa: E402
+import frames  # noqa: E402
+
+CONTROL_FD = 3
+BPF_FD = 4
+CONTROL_CAP = 1 << 20
+TIERS = ("full", "reduced", "bypass")
+
+
+def log(msg):
+    line = "pycage-zygote: %s\n" % str(msg).replace("\n", " ")
+    try:
+        frames.write_all(2, line.encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def abi_tag():
+    # ".cpython-311-x86_64-linux-gnu.so" -> "cpython-311-x86_64-linux-gnu", without sysconfig.
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        parts = suffix.split(".")
+        if len(parts) == 3 and parts[2] == "so" and parts[1]:
+            return parts[1]
+    return sys.implementation.cache_tag or ""
+
+
+def read_bpf(fd):
+    """The run seccomp filter: a sealed memfd of raw struct sock_filter[]."""
+    size = os.fstat(fd).st_size
+    chunks = []
+    off = 0
+    while off < size:
+        chunk = os.pread(fd, size - off, off)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        off += len(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def warm_up():
+    """Pay the first-use costs (compile, ast, json, traceback, codecs) once."""
+    main_mod = sys.modules.get("__main__")
+    try:
+        value = execute.run_node(
+            "import math\nxs = [i * 2 for i in range(3)]\n"
+            "def f(a):\n    return a['k']\n"
+            "result = {'xs': xs, 'pi': math.pi, 'k': f(inp), 'b': b'x', 's': {1}}\n"
+            "result\n", {"inp": {"k": 1.5}})
+        convert.check_size(convert.dumps(value), 1 << 20)
+        execute.run_node("x = 1\nx + 1\n", {"result": None})
+        try:
+            execute.run_node("def g():\n    return 1 / 0\ng()\n", {})
+        except ZeroDivisionError as e:
+            frames.encode_json(errors.error_info(e, {}))
+        try:
+            execute.run_node("x = (\n", {})
+        except SyntaxError as e:
+            frames.encode_json(errors.error_info(e, {}))
+        try:
+            convert.dumps(object())
+        except TypeError:
+            pass
+        frames.encode_json({"s": "\ud800"})
+        json.loads('{"a":[1,2.5,"x",null,true,{"b":false}]}')
+    finally:
+        sys.modules["__main__"] = main_mod
+
+
+class Run:
+    __slots__ = ("id", "pid", "pidfd")
+
+    def __init__(self, run_id, pid, pidfd):
+        self.id, self.pid, self.pidfd = run_id, pid, pidfd
+
+
+class Control:
+    """Reads frames from the control socket and pairs SCM_RIGHTS fds with them.
+
+    A recvmsg stops right after the segment that carried fds, and the fds ride
+    on a frame's first byte, so they belong to the last frame that starts
+    inside the chunk they arrived with.
+    """
+    ANC = socket.CMSG_SPACE(16 * array.array("i").itemsize)
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+        self.buf_pos = 0          # stream offset of buf[0]
+        self.pending = []         # [(chunk_start, chunk_end, [fds])]
+
+    def fill(self):
+        """Receive once. False on EOF."""
+        data, anc, flags, _ = self.sock.recvmsg(65536, self.ANC, socket.MSG_CMSG_CLOEXEC)
+        start = self.buf_pos + len(self.buf)
+        fds = []
+        for level, kind, cdata in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                a = array.array("i")
+                a.frombytes(cdata[: len(cdata) - len(cdata) % a.itemsize])
+                fds.extend(a)
+        if flags & socket.MSG_CTRUNC:
+            log("control: ancillary data truncated; some fds were lost")
+        if fds:
+            self.pending.append((start, start + max(len(data), 1), fds))
+        if not data:
+            for _, _, extra in self.pending:
+                close_all(extra)
+            self.pending = []
+            return False
+        self.buf += data
+        return True
+
+    def frames(self):
+        """Yield (payload bytes, fds or None) for every complete frame."""
+        buf = self.buf
+        while len(buf) >= 4:
+            n = int.from_bytes(buf[:4], "little")
+            if n > CONTROL_CAP:
+                raise frames.FrameError("control frame of %d bytes is over the 1 MiB cap" % n)
+            if len(buf) < 4 + n:
+                break
+            start = self.buf_pos
+            end = start + 4 + n
+            payload = bytes(buf[4:4 + n])
+            del buf[:4 + n]
+            self.buf_pos = end
+            yield payload, self._fds_for(start, end)
+
+    def _fds_for(self, start, end):
+        mine = None
+        keep = []
+        for item in self.pending:
+            c0, c1, fds = item
+            if c0 <= start < c1 and end >= c1:
+                if mine is not None:
+                    close_all(mine)
+                mine = fds
+            elif c1 <= start:
+                log("control: dropping %d fds that no frame claimed" % len(fds))
+                close_all(fds)
+            else:
+                keep.append(item)
+        self.pending = keep
+        return mine
+
+
+def close_all(fds):
+    for fd in fds or ():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+class Zygote:
+    def __init__(self, sock, prep, pidns_fd):
+        self.sock = sock
+        self.ctl = Control(sock)
+        self.prep = prep
+        self.tier = prep.tier
+        self.pidns_fd = pidns_fd
+        self.runs = {}
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(sock, selectors.EVENT_READ, None)
+
+    def send(self, obj):
+        frames_payload = frames.encode_json(obj)
+        self.sock.sendall(len(frames_payload).to_bytes(4, "little") + frames_payload)
+
+    def serve(self):
+        self.send({"op": "ready",
+                   "python": "%d.%d.%d" % sys.version_info[:3],
+                   "abi": abi_tag(),
+                   "tier": self.tier})
+        while True:
+            for key, _ in self.sel.select():
+                if key.data is None:
+                    if not self.on_control():
+                        return self.shutdown()
+                else:
+                    self.on_exit(key.data)
+
+    def on_control(self):
+        """Handle readable fd 3. False means stop (EOF, shutdown, bad stream)."""
+        try:
+            if not self.ctl.fill():
+                return False
+            for payload, fds in self.ctl.frames():
+                if not self.on_frame(payload, fds):
+                    return False
+        except frames.FrameError as e:
+            log("control: %s; shutting down" % e)
+            return False
+        except InterruptedError:
+            pass
+        return True
+
+    def on_frame(self, payload, fds):
+        try:
+            msg = json.loads(payload)
+            op = msg.get("op")
+        except (ValueError, AttributeError):
+            log("control: a frame is not a JSON object; ignored")
+            close_all(fds)
+            return True
+        if op == "run":
+            self.start_run(msg, fds)
+        elif op == "kill":
+            close_all(fds)
+            run = self.runs.get(msg.get("id"))
+            if run is not None:
+                self.kill(run)
+        elif op == "shutdown":
+            close_all(fds)
+            return False
+        else:
+            close_all(fds)
+            log("control: unknown op %r; ignored" % (op,))
+        return True
+
+    def start_run(self, msg, fds):
+        run_id = msg.get("id")
+        if fds is None or len(fds) != 3:
+            close_all(fds)
+            return self.setup_failed(run_id, "the run frame must carry exactly 3 fds "
+                                     "(chan, stdout, stderr), got %d" % len(fds or ()))
+        if run_id in self.runs:
+            close_all(fds)
+            return self.setup_failed(run_id, "run id %r is already running" % (run_id,))
+        slot = msg.get("slot") or 0
+        limits = msg.get("limits") or {}
+        if not isinstance(slot, int) or slot < 0 or not isinstance(limits, dict):
+            close_all(fds)
+            return self.setup_failed(run_id, "bad slot or limits")
+
+        full = self.tier == "full"
+        entered = False
+        pid = -1
+        err = None
+        try:
+            if full:
+                child_setup.enter_pid_namespace()
+                entered = True
+            pid = os.fork()
+        except (OSError, child_setup.SetupError) as e:
+            err = "%s" % e
+        if pid == 0:
+            self.child(fds, slot, limits)  # never returns
+        if entered:
+            try:
+                child_setup.leave_pid_namespace(self.pidns_fd)
+            except child_setup.SetupError as e:
+                # Every later unshare(CLONE_NEWPID) would fail: start over.
+                log("fatal: %s" % e)
+                if pid > 0:
+                    os.kill(pid, signal.SIGKILL)
+                self.shutdown(1)
+        close_all(fds)
+        if pid < 0:
+            return self.setup_failed(run_id, "fork: %s" % err)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError as e:
+            log("fatal: pidfd_open(%d): %s" % (pid, e))
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            self.setup_failed(run_id, "pidfd_open: %s" % e)
+            return self.shutdown(1)
+        run = Run(run_id, pid, pidfd)
+        self.runs[run_id] = run
+        self.sel.register(pidfd, selectors.EVENT_READ, run)
+
+    def child(self, fds, slot, limits):
+        # The forked run child: it must never get back into the zygote loop.
+        try:
+            child_setup.setup(self.prep, fds, slot, limits)
+            execute.serve(limits, self.tier)
+        except BaseException:
+            pass
+        finally:
+            os._exit(execute.EXIT_INTERNAL)
+
+    def setup_failed(self, run_id, message):
+        log("run %r: %s" % (run_id, message))
+        self.send({"op": "exit", "id": run_id, "code": None, "signal": None,
+                   "setupError": message})
+
+    def kill(self, run):
+        try:
+            signal.pidfd_send_signal(run.pidfd, signal.SIGKILL)
+        except OSError:
+            pass
+        if self.tier != "full":
+            self.kill_group(run)
+
+    def kill_group(self, run):
+        # Without a pid namespace the run's own processes would outlive it;
+        # setsid made the run's pid its process group id. The pid cannot be
+        # reused while unreaped, so this never hits a stranger.
+        try:
+            os.killpg(run.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def reap(self, run, block=True):
+        try:
+            self.sel.unregister(run.pidfd)
+        except (KeyError, ValueError):
+            pass
+        if self.tier != "full":
+            self.kill_group(run)
+        _, status, ru = os.wait4(run.pid, 0)
+        os.close(run.pidfd)
+        self.runs.pop(run.id, None)
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        return {"op": "exit", "id": run.id, "code": code, "signal": sig,
+                "cpuMs": round((ru.ru_utime + ru.ru_stime) * 1000.0, 3),
+                "maxRssKb": ru.ru_maxrss}
+
+    def on_exit(self, run):
+        report = self.reap(run)
+        try:
+            self.send(report)
+        except OSError as e:
+            log("control: cannot send exit of run %r: %s" % (run.id, e))
+            self.shutdown(1)
+
+    def shutdown(self, code=0):
+        runs = list(self.runs.values())
+        for run in runs:
+            self.kill(run)
+        for run in runs:
+            report = self.reap(run)
+            try:
+                self.send(report)
+            except OSError:
+                pass
+        sys.stdout.flush = lambda: None  # fd 1 is /dev/null; nothing to say there
+        os._exit(code)
+
+
+def main():
+    tier = os.environ.get("PYCAGE_TIER", "full")
+    if tier not in TIERS:
+        log("fatal: PYCAGE_TIER=%r is not one of %s" % (tier, ", ".join(TIERS)))
+        return 2
+    try:
+        bpf = None
+        if tier == "full":
+            bpf = read_bpf(BPF_FD)
+        elif tier == "reduced":
+            try:
+                bpf = read_bpf(BPF_FD)
+            except OSError:
+                bpf = None
+        pidns_fd = None
+        if tier == "full":
+            pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        prep = child_setup.Prepared(tier, bpf)
+        sock = socket.socket(fileno=CONTROL_FD)
+    except (OSError, ValueError) as e:
+        log("fatal: startup: %s" % e)
+        return 1
+    try:
+        sys.stdout.reconfigure(errors="backslashreplace")
+        sys.stderr.reconfigure(errors="backslashreplace")
+    except (AttributeError, ValueError):
+        pass
+    warm_up()
+    # Frozen objects are never scanned by the collector, so a child's GC does
+    # not dirty (and copy) the zygote's pages.
+    gc.collect()
+    gc.freeze()
+    Zygote(sock, prep, pidns_fd).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        rc = main()
+    except BaseException as e:  # noqa: B902 - a zygote crash must say why on fd 2
+        log("fatal: %s: %s" % (type(e).__name__, e))
+        rc = 1
+    os._exit(rc)
