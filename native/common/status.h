@@ -72,6 +72,8 @@ class Result {
   T& value() & { return std::get<T>(value_); }
   const T& value() const& { return std::get<T>(value_); }
   T&& value() && { return std::get<T>(std::move(value_)); }
+  T& operator*() { return value(); }
+  const T& operator*() const { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 

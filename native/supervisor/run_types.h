@@ -1,0 +1,70 @@
+// Plain structs that cross from the addon into the supervisor and back.
+// The addon converts JS values into these before any work starts (sharp's
+// "baton"), so nothing below ever touches JS.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "protocol/messages.h"
+
+namespace pycage {
+
+struct RunLimits {
+  uint64_t wall_ms = 10'000;
+  uint64_t cpu_ms = 5'000;
+  uint64_t memory_bytes = 512ULL << 20;
+  uint64_t file_size_bytes = 1ULL << 20;
+  uint64_t processes = 5;
+  uint64_t stdout_bytes = 1ULL << 20;
+  uint64_t stderr_bytes = 1ULL << 20;
+  uint64_t result_bytes = 16ULL << 20;
+  uint64_t tmp_bytes = 16ULL << 20;
+};
+
+struct RunRequest {
+  uint64_t id = 0;
+  std::string code;
+  std::string inputs_json = "{}";
+  RunLimits limits;
+};
+
+// What JS gets back. `rejection` not ok means the promise rejects (a fault of
+// the caller or the host); otherwise it resolves with status ok or error.
+struct RunOutcome {
+  uint64_t id = 0;
+  Status rejection;
+  bool ok = false;
+  std::string result_json;
+  std::string stdout_data;
+  std::string stderr_data;
+  bool truncated_stdout = false;
+  bool truncated_stderr = false;
+  std::optional<protocol::RunError> error;
+  double wall_ms = 0;
+  double cpu_ms = 0;
+  uint64_t peak_memory_kb = 0;
+};
+
+enum class Tier { kFull, kBypass };
+
+struct SupervisorConfig {
+  std::string helper_path;                   // the pycage-jail executable
+  std::string runner_dir;                    // host path of native/runner
+  std::string python;                        // absolute path of the interpreter
+  std::vector<std::string> python_prefixes;  // bound read-only in the jail
+  Tier tier = Tier::kFull;
+  size_t concurrency = 4;                    // runs in flight at once
+  size_t max_queue = 1000;                   // queued beyond that: ERR_OVERLOADED
+  uint64_t zygote_idle_ms = 300'000;         // retire an idle zygote after this
+  uint32_t uid_base = 0;                     // 0: pick one from the pid
+  // Called on the supervisor thread. The addon forwards them to JS.
+  std::function<void(RunOutcome)> on_outcome;
+  std::function<void(std::string)> on_log;
+};
+
+}  // namespace pycage

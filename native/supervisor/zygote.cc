@@ -1,0 +1,311 @@
+#include "supervisor/zygote.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+namespace pycage {
+namespace {
+
+constexpr size_t kRecentLogLines = 20;
+constexpr const char* kJailRunnerDir = "/pycage/runner";
+
+bool IsUnder(const std::string& path, const char* root) {
+  const size_t n = std::strlen(root);
+  return path.compare(0, n, root) == 0 && (path.size() == n || path[n] == '/');
+}
+
+}  // namespace
+
+std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count) {
+  std::vector<std::string> args;
+  const bool full = config.tier == Tier::kFull;
+  args.insert(args.end(), {"--tier", full ? "full" : "bypass"});
+  if (full) {
+    if (geteuid() == 0) {
+      args.insert(args.end(), {"--uid-base", std::to_string(uid_base), "--uid-count", std::to_string(uid_count)});
+    }
+    for (const std::string& prefix : config.python_prefixes) {
+      // The helper binds /usr and /lib* itself; binding inside them again is noise.
+      if (IsUnder(prefix, "/usr") || IsUnder(prefix, "/lib") || IsUnder(prefix, "/lib64") || prefix == "/") continue;
+      args.insert(args.end(), {"--ro-bind", prefix});
+    }
+    args.insert(args.end(), {"--ro-bind", config.runner_dir + ":" + kJailRunnerDir});
+  }
+  for (const char* variable :
+       {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
+        "VECLIB_MAXIMUM_THREADS=1", "MPLBACKEND=Agg", "HOME=/tmp", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
+        "PATH=/usr/local/bin:/usr/bin:/bin"}) {
+    args.insert(args.end(), {"--setenv", variable});
+  }
+  args.insert(args.end(), {"--control-fd", "3", "--parent-pid", std::to_string(getpid()), "--", config.python, "-I",
+                           "-S", (full ? std::string(kJailRunnerDir) : config.runner_dir) + "/zygote.py"});
+  return args;
+}
+
+Zygote::Zygote(uv_loop_t* loop, ZygoteSpec spec, ZygoteCallbacks callbacks)
+    : loop_(loop), spec_(std::move(spec)), callbacks_(std::move(callbacks)) {}
+
+Zygote::~Zygote() = default;
+
+Status Zygote::Start() {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
+    return Status::FromErrno(ErrorCode::kInternal, "socketpair(AF_UNIX) for the zygote control channel", errno);
+  }
+  control_.reset(pair[0]);
+  UniqueFd child_end(pair[1]);
+  // The zygote end must block: the zygote reads it with plain recvmsg.
+  fcntl(child_end.get(), F_SETFL, fcntl(child_end.get(), F_GETFL) & ~O_NONBLOCK);
+
+  uv_pipe_init(loop_, &stderr_pipe_, 0);
+  stderr_pipe_.data = this;
+  stderr_open_ = true;
+  ++open_handles_;
+
+  std::vector<char*> argv;
+  argv.push_back(spec_.helper_path.data());
+  for (std::string& arg : spec_.helper_args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  char* empty_env[] = {nullptr};  // the helper never sees the host's environment
+
+  uv_stdio_container_t stdio[4];
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = UV_IGNORE;
+  stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+  stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&stderr_pipe_);
+  stdio[3].flags = UV_INHERIT_FD;
+  stdio[3].data.fd = child_end.get();
+
+  uv_process_options_t options{};
+  options.exit_cb = &Zygote::OnProcessExit;
+  options.file = spec_.helper_path.c_str();
+  options.args = argv.data();
+  options.env = empty_env;
+  options.stdio_count = 4;
+  options.stdio = stdio;
+  process_.data = this;
+  const int rc = uv_spawn(loop_, &process_, &options);
+  if (rc != 0) {
+    // A failed uv_spawn still leaves both handles initialised; close them so
+    // on_closed fires as it would after a normal exit.
+    ++open_handles_;
+    closing_ = true;
+    state_ = State::kDead;
+    uv_close(reinterpret_cast<uv_handle_t*>(&process_), &Zygote::OnHandleClosed);
+    stderr_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&stderr_pipe_), &Zygote::OnHandleClosed);
+    return Status::Error(ErrorCode::kIsolationUnavailable,
+                         "cannot start the jail helper " + spec_.helper_path + ": " + uv_strerror(rc) +
+                             "; rebuild the addon with `npm run build`");
+  }
+  process_alive_ = true;
+  ++open_handles_;
+  child_end.reset();
+
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&stderr_pipe_), &Zygote::OnStderrAlloc, &Zygote::OnStderrRead);
+  uv_poll_init(loop_, &control_poll_, control_.get());
+  control_poll_.data = this;
+  poll_open_ = true;
+  ++open_handles_;
+  UpdatePollEvents();
+  return Status::Ok();
+}
+
+void Zygote::SendRun(uint64_t id, uint32_t slot, const protocol::ChildLimits& limits, std::vector<UniqueFd> fds) {
+  Enqueue(protocol::BuildRunCommand(id, slot, limits), std::move(fds));
+}
+
+void Zygote::SendKill(uint64_t id) { Enqueue(protocol::BuildKillCommand(id), {}); }
+
+void Zygote::Enqueue(std::string payload, std::vector<UniqueFd> fds) {
+  if (state_ == State::kDead) return;  // fds close here; the run learns of the death separately
+  Outgoing outgoing;
+  outgoing.bytes = protocol::EncodeFrame(payload);
+  outgoing.fds = std::move(fds);
+  outbox_.push_back(std::move(outgoing));
+  Flush();
+}
+
+void Zygote::Flush() {
+  while (!outbox_.empty() && control_.valid()) {
+    Outgoing& front = outbox_.front();
+    iovec iov{front.bytes.data() + front.offset, front.bytes.size() - front.offset};
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    alignas(cmsghdr) char control_buffer[CMSG_SPACE(sizeof(int) * 4)];
+    if (front.offset == 0 && !front.fds.empty()) {
+      // The fds ride on the frame's first byte, as PROTOCOL.md says.
+      const size_t fd_bytes = sizeof(int) * front.fds.size();
+      message.msg_control = control_buffer;
+      message.msg_controllen = CMSG_SPACE(fd_bytes);
+      cmsghdr* header = CMSG_FIRSTHDR(&message);
+      header->cmsg_level = SOL_SOCKET;
+      header->cmsg_type = SCM_RIGHTS;
+      header->cmsg_len = CMSG_LEN(fd_bytes);
+      auto* slots = reinterpret_cast<int*>(CMSG_DATA(header));
+      for (size_t i = 0; i < front.fds.size(); ++i) slots[i] = front.fds[i].get();
+    }
+    const ssize_t sent = sendmsg(control_.get(), &message, MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      MarkDead(std::string("control channel write failed: ") + std::strerror(errno));
+      return;
+    }
+    front.fds.clear();  // the kernel holds its own references now
+    front.offset += static_cast<size_t>(sent);
+    if (front.offset == front.bytes.size()) outbox_.pop_front();
+  }
+  UpdatePollEvents();
+}
+
+void Zygote::UpdatePollEvents() {
+  if (!poll_open_ || closing_ || !control_.valid()) return;
+  int events = UV_READABLE;
+  if (!outbox_.empty()) events |= UV_WRITABLE;
+  uv_poll_start(&control_poll_, events, &Zygote::OnControlEvent);
+}
+
+void Zygote::OnControlEvent(uv_poll_t* poll, int status, int events) {
+  auto* self = static_cast<Zygote*>(poll->data);
+  if (status < 0) {
+    self->MarkDead(std::string("control channel poll failed: ") + uv_strerror(status));
+    return;
+  }
+  if (events & UV_WRITABLE) self->Flush();
+  if ((events & UV_READABLE) && self->state_ != State::kDead) self->ReadControl();
+}
+
+void Zygote::ReadControl() {
+  char buffer[16384];
+  for (;;) {
+    const ssize_t n = recv(control_.get(), buffer, sizeof(buffer), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      MarkDead(std::string("control channel read failed: ") + std::strerror(errno));
+      return;
+    }
+    if (n == 0) {
+      MarkDead("the zygote closed its control channel");
+      return;
+    }
+    if (!decoder_.Feed(std::string_view(buffer, static_cast<size_t>(n))).ok()) {
+      MarkDead("the zygote sent an oversized control frame");
+      Kill();
+      return;
+    }
+    std::string frame;
+    while (decoder_.Next(&frame)) {
+      auto message = protocol::ParseControlMessage(frame);
+      if (!message.ok()) {
+        MarkDead(message.status().message());
+        Kill();
+        return;
+      }
+      if (message->op == protocol::ControlMessage::Op::kReady) {
+        if (state_ == State::kStarting) {
+          state_ = State::kReady;
+          if (callbacks_.on_ready) callbacks_.on_ready();
+        }
+      } else if (callbacks_.on_exit_report) {
+        callbacks_.on_exit_report(*message);
+      }
+      if (state_ == State::kDead) return;
+    }
+  }
+}
+
+void Zygote::MarkDead(const std::string& reason) {
+  if (state_ == State::kDead) return;
+  state_ = State::kDead;
+  outbox_.clear();
+  if (poll_open_) uv_poll_stop(&control_poll_);
+  if (callbacks_.on_dead) callbacks_.on_dead(reason);
+}
+
+void Zygote::Kill() {
+  if (process_alive_) uv_process_kill(&process_, SIGKILL);
+}
+
+void Zygote::Close() {
+  if (closing_) return;
+  closing_ = true;
+  MarkDead("the zygote was retired");
+  Kill();
+  if (poll_open_) {
+    poll_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&control_poll_), &Zygote::OnHandleClosed);
+  }
+  // The stderr pipe and the process handle close once the process has exited,
+  // so its last words still reach the log.
+  if (!process_alive_) {
+    if (stderr_open_) {
+      stderr_open_ = false;
+      uv_close(reinterpret_cast<uv_handle_t*>(&stderr_pipe_), &Zygote::OnHandleClosed);
+    }
+  }
+}
+
+void Zygote::OnProcessExit(uv_process_t* process, int64_t exit_status, int term_signal) {
+  auto* self = static_cast<Zygote*>(process->data);
+  self->process_alive_ = false;
+  std::string reason = term_signal ? "the jail helper was killed by signal " + std::to_string(term_signal)
+                                   : "the jail helper exited with code " + std::to_string(exit_status);
+  if (!self->recent_log_.empty()) reason += ": " + self->recent_log_.back();
+  self->MarkDead(reason);
+  uv_close(reinterpret_cast<uv_handle_t*>(process), &Zygote::OnHandleClosed);
+  if (self->closing_ && self->stderr_open_) {
+    self->stderr_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->stderr_pipe_), &Zygote::OnHandleClosed);
+  } else if (!self->closing_) {
+    self->Close();
+  }
+}
+
+void Zygote::OnStderrAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
+  auto* self = static_cast<Zygote*>(handle->data);
+  *buf = uv_buf_init(self->stderr_buffer_, sizeof(self->stderr_buffer_));
+}
+
+void Zygote::OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<Zygote*>(stream->data);
+  if (nread < 0) {
+    if (!self->stderr_partial_.empty()) self->AddLogLine(std::move(self->stderr_partial_));
+    self->stderr_partial_.clear();
+    uv_read_stop(stream);
+    return;
+  }
+  self->stderr_partial_.append(buf->base, static_cast<size_t>(nread));
+  size_t newline;
+  while ((newline = self->stderr_partial_.find('\n')) != std::string::npos) {
+    self->AddLogLine(self->stderr_partial_.substr(0, newline));
+    self->stderr_partial_.erase(0, newline + 1);
+  }
+  if (self->stderr_partial_.size() > 8192) {  // a line without end: cut it
+    self->AddLogLine(std::move(self->stderr_partial_));
+    self->stderr_partial_.clear();
+  }
+}
+
+void Zygote::AddLogLine(std::string line) {
+  if (line.empty()) return;
+  if (recent_log_.size() == kRecentLogLines) recent_log_.erase(recent_log_.begin());
+  recent_log_.push_back(line);
+  if (callbacks_.on_log) callbacks_.on_log(line);
+}
+
+void Zygote::OnHandleClosed(uv_handle_t* handle) {
+  Zygote* self = nullptr;
+  if (handle->type == UV_PROCESS) self = static_cast<Zygote*>(reinterpret_cast<uv_process_t*>(handle)->data);
+  else self = static_cast<Zygote*>(handle->data);
+  if (--self->open_handles_ == 0 && self->callbacks_.on_closed) self->callbacks_.on_closed();
+}
+
+}  // namespace pycage

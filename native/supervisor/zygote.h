@@ -1,0 +1,106 @@
+// One warm interpreter: the pycage-jail helper process, the zygote inside it,
+// and the control socket between the supervisor and the zygote.
+//
+// Lives on the supervisor thread. Owns its libuv handles; after Close() it
+// reports through on_closed once the last handle is closed, and only then may
+// the owner delete it.
+#pragma once
+
+#include <uv.h>
+
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+#include "supervisor/run_types.h"
+#include "supervisor/unique_fd.h"
+
+namespace pycage {
+
+struct ZygoteSpec {
+  std::string helper_path;
+  std::vector<std::string> helper_args;  // everything after argv[0]
+};
+
+struct ZygoteCallbacks {
+  std::function<void()> on_ready;
+  std::function<void(const protocol::ControlMessage&)> on_exit_report;
+  // The process exited or its channel broke. Runs still in flight get no exit
+  // report after this.
+  std::function<void(const std::string& reason)> on_dead;
+  std::function<void(const std::string& line)> on_log;
+  std::function<void()> on_closed;
+};
+
+// Builds the helper's argv (after argv[0]) for a zygote of `config`.
+std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count);
+
+class Zygote {
+ public:
+  Zygote(uv_loop_t* loop, ZygoteSpec spec, ZygoteCallbacks callbacks);
+  Zygote(const Zygote&) = delete;
+  Zygote& operator=(const Zygote&) = delete;
+  ~Zygote();
+
+  void set_callbacks(ZygoteCallbacks callbacks) { callbacks_ = std::move(callbacks); }
+  Status Start();
+  bool ready() const { return state_ == State::kReady; }
+  bool dead() const { return state_ == State::kDead; }
+
+  // Queues a run command; the three fds ride on it and are closed here once sent.
+  void SendRun(uint64_t id, uint32_t slot, const protocol::ChildLimits& limits, std::vector<UniqueFd> fds);
+  void SendKill(uint64_t id);
+  // SIGKILLs the helper; the zygote dies by PDEATHSIG and its jail with it.
+  void Kill();
+  // Kills if needed and closes every handle; on_closed follows.
+  void Close();
+  const std::vector<std::string>& recent_log() const { return recent_log_; }
+
+ private:
+  enum class State { kStarting, kReady, kDead };
+  struct Outgoing {
+    std::string bytes;
+    std::vector<UniqueFd> fds;
+    size_t offset = 0;
+  };
+
+  static void OnProcessExit(uv_process_t* process, int64_t exit_status, int term_signal);
+  static void OnStderrAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void OnControlEvent(uv_poll_t* poll, int status, int events);
+  static void OnHandleClosed(uv_handle_t* handle);
+
+  void Enqueue(std::string payload, std::vector<UniqueFd> fds);
+  void Flush();
+  void ReadControl();
+  void UpdatePollEvents();
+  void MarkDead(const std::string& reason);
+  void AddLogLine(std::string line);
+
+  uv_loop_t* loop_;
+  ZygoteSpec spec_;
+  ZygoteCallbacks callbacks_;
+  State state_ = State::kStarting;
+
+  uv_process_t process_{};
+  uv_pipe_t stderr_pipe_{};
+  uv_poll_t control_poll_{};
+  bool process_alive_ = false;
+  bool stderr_open_ = false;
+  bool poll_open_ = false;
+  bool closing_ = false;
+  int open_handles_ = 0;
+
+  UniqueFd control_;
+  protocol::FrameDecoder decoder_{1 << 20};
+  std::deque<Outgoing> outbox_;
+  std::string stderr_partial_;
+  std::vector<std::string> recent_log_;
+  char stderr_buffer_[4096];
+};
+
+}  // namespace pycage
