@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets the host up (idempotent), then runs a few Python workflow nodes.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+# Debian's interpreter has numpy and pandas (installed by setup.sh).
+if [[ -z "${PYCAGE_PYTHON:-}" && -x /usr/bin/python3 ]]; then export PYCAGE_PYTHON=/usr/bin/python3; fi
+exec node examples/demo.js

@@ -1,0 +1,81 @@
+'use strict';
+
+// Cancellation, close(), overload and capabilities() with the real addon.
+
+const { describe, it } = require('node:test');
+const assert = require('node:assert/strict');
+const { Sandbox, PycageError } = require('../..');
+const { skipWithoutAddon } = require('./common');
+
+describe('Sandbox lifecycle', { skip: skipWithoutAddon }, () => {
+  it('resolves Cancelled when the signal aborts a running run', async () => {
+    const sandbox = new Sandbox();
+    try {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 200);
+      const started = Date.now();
+      const run = await sandbox.runPython('import time\ntime.sleep(20)', { signal: controller.signal });
+      assert.equal(run.status, 'error');
+      assert.equal(run.error.type, 'Cancelled');
+      assert.ok(Date.now() - started < 5000);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('rejects calls beyond concurrency + maxQueue with ERR_OVERLOADED', async () => {
+    const sandbox = new Sandbox({ concurrency: 1, maxQueue: 1 });
+    try {
+      const runs = [1, 2, 3].map(() => sandbox.runPython('import time\ntime.sleep(0.3)'));
+      const settled = await Promise.allSettled(runs);
+      const rejected = settled.filter((s) => s.status === 'rejected');
+      assert.ok(rejected.length >= 1, 'no call was refused');
+      for (const r of rejected) {
+        assert.ok(r.reason instanceof PycageError);
+        assert.equal(r.reason.code, 'ERR_OVERLOADED');
+      }
+      assert.ok(settled.some((s) => s.status === 'fulfilled' && s.value.status === 'ok'));
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('rejects with ERR_CLOSED after close() and ends runs in flight', async () => {
+    const sandbox = new Sandbox();
+    const inflight = sandbox.runPython('import time\ntime.sleep(20)');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    await sandbox.close();
+    const outcome = await inflight.then((r) => r, (e) => e);
+    // Either a rejection with ERR_CLOSED or a resolved error: never a hang.
+    if (outcome instanceof Error) assert.equal(outcome.code, 'ERR_CLOSED');
+    else assert.equal(outcome.status, 'error');
+    assert.ok(Date.now() - started < 5000);
+    await assert.rejects(sandbox.runPython('1'), { code: 'ERR_CLOSED', message: 'This Sandbox is closed' });
+  });
+
+  it('reports capabilities() for this host', async () => {
+    const sandbox = new Sandbox();
+    try {
+      const caps = sandbox.capabilities();
+      assert.ok(['full', 'bypass'].includes(caps.selected));
+      assert.equal(caps.tiers.reduced.available, false);
+      assert.equal(caps.tiers.bypass.available, true);
+      for (const field of ['userns', 'mountns', 'pidns', 'netns', 'seccomp', 'root']) {
+        assert.equal(typeof caps.host[field], 'boolean', field);
+      }
+      assert.ok(Array.isArray(caps.host.missing));
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('lets the process exit while a Sandbox is idle', async () => {
+    const { spawnSync } = require('node:child_process');
+    const script = `const { Sandbox } = require(${JSON.stringify(require.resolve('../..'))});
+      const s = new Sandbox(); s.runPython('1').then((r) => console.log(r.status));`;
+    const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000, env: process.env });
+    assert.equal(out.status, 0, out.stderr);
+    assert.equal(out.stdout.trim(), 'ok');
+  });
+});
