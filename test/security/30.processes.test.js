@@ -1,0 +1,92 @@
+'use strict';
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { skipWithoutAddon, fullSandbox, pidsWithMarker } = require('./common');
+
+const SAFE_FORK_OUTCOMES = ['ProcessLimitExceeded', 'BlockingIOError', 'OSError', 'MemoryLimitExceeded', 'TimeoutError', 'CpuLimitExceeded'];
+
+describe('security: processes, fds and syscalls', { skip: skipWithoutAddon }, () => {
+  let sandbox;
+  before(() => { sandbox = fullSandbox(); });
+  after(() => sandbox && sandbox.close());
+
+  it('stops a fork bomb while a concurrent normal run still succeeds', async () => {
+    const bomb = sandbox.runPython('import os\nwhile True:\n    os.fork()', { limits: { wallMs: 5000 } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const normal = await sandbox.runPython('sum(range(1000))');
+    assert.equal(normal.status, 'ok', JSON.stringify(normal.error));
+    assert.equal(normal.result, 499500);
+    const run = await bomb;
+    assert.equal(run.status, 'error');
+    assert.ok(SAFE_FORK_OUTCOMES.includes(run.error.type), `unexpected ${run.error.type}: ${run.error.message}`);
+  });
+
+  it('leaves no double-forked setsid sleeper behind once the run ends', async () => {
+    const marker = `pycage-marker-${crypto.randomBytes(8).toString('hex')}`;
+    const run = await sandbox.runPython([
+      'import os, sys, time',
+      'pid = os.fork()',
+      'if pid == 0:',
+      '    os.setsid()',
+      '    if os.fork() == 0:',
+      '        try:',
+      `            os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", ${JSON.stringify(marker)}])`,
+      '        finally:',
+      '            os._exit(0)',
+      '    os._exit(0)',
+      'os.waitpid(pid, 0)',
+      'time.sleep(0.3)',
+      'result = "spawned"',
+    ].join('\n'));
+    assert.ok(run.status === 'ok' || run.status === 'error');
+    // Give the kernel a moment to tear the pid namespace down.
+    let alive = pidsWithMarker(marker);
+    for (let i = 0; i < 20 && alive.length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      alive = pidsWithMarker(marker);
+    }
+    assert.deepEqual(alive, [], `processes of the run survived it: ${alive.join(', ')}`);
+  });
+
+  it('opens only fds 0-3 in a run (plus the one listdir uses)', async () => {
+    const run = await sandbox.runPython('import os\nsorted(int(f) for f in os.listdir("/proc/self/fd"))');
+    assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    assert.equal(run.result.length, 5, `fds: ${run.result}`);
+    assert.deepEqual(run.result.slice(0, 4), [0, 1, 2, 3]);
+  });
+
+  it('kills a run calling ptrace with SandboxViolation', { skip: process.arch !== 'x64' && 'x86_64 syscall numbers' }, async () => {
+    const run = await sandbox.runPython([
+      'import ctypes',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'r = libc.syscall(101, 0, 0, 0, 0)  # ptrace(PTRACE_TRACEME)',
+      'result = ["NOT KILLED", r, ctypes.get_errno()]',
+    ].join('\n'));
+    assert.equal(run.status, 'error', `ptrace returned: ${JSON.stringify(run.result)}`);
+    assert.equal(run.error.type, 'SandboxViolation');
+  });
+
+  it('kills a run calling an x32 syscall with SandboxViolation', { skip: process.arch !== 'x64' && 'x86_64 only' }, async () => {
+    const run = await sandbox.runPython([
+      'import ctypes',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'r = libc.syscall(0x40000000 + 39)  # x32 getpid',
+      'result = ["NOT KILLED", r, ctypes.get_errno()]',
+    ].join('\n'));
+    assert.equal(run.status, 'error', `x32 getpid returned: ${JSON.stringify(run.result)}`);
+    assert.equal(run.error.type, 'SandboxViolation');
+  });
+
+  it('refuses to create new namespaces from a run', async () => {
+    const run = await sandbox.runPython([
+      'import ctypes',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'r = libc.unshare(0x10000000)  # CLONE_NEWUSER',
+      'result = [r, ctypes.get_errno()]',
+    ].join('\n'));
+    if (run.status === 'ok') assert.equal(run.result[0], -1, 'unshare(CLONE_NEWUSER) succeeded');
+    else assert.equal(run.error.type, 'SandboxViolation');
+  });
+});

@@ -1,0 +1,36 @@
+'use strict';
+
+// Shared by the security suites (not a test file itself). Every suite asks
+// for isolation 'full' explicitly: on a host that cannot jail, the suites
+// must fail, not quietly test the bypass tier.
+
+const fs = require('node:fs');
+const { Sandbox } = require('../..');
+const native = require('../../js/native');
+
+const skipWithoutAddon = fs.existsSync(native.ADDON_PATH) ? false : `the addon is not built (${native.ADDON_PATH})`;
+
+function fullSandbox(options = {}) {
+  return new Sandbox({ isolation: 'full', ...options });
+}
+
+// Runs a script that stores what it observed in `result`; a run that the
+// jail kills (status 'error') is also a safe outcome for most probes.
+async function observe(sandbox, code, options) {
+  return sandbox.runPython(code, options);
+}
+
+// Every pid whose command line contains marker, found from the host's /proc.
+function pidsWithMarker(marker) {
+  const found = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'latin1');
+      if (cmdline.includes(marker)) found.push(Number(entry));
+    } catch { /* the process exited meanwhile */ }
+  }
+  return found;
+}
+
+module.exports = { skipWithoutAddon, fullSandbox, observe, pidsWithMarker };
