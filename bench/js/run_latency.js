@@ -1,0 +1,120 @@
+'use strict';
+
+// One run measures, on this machine and at this moment:
+//   (a) warm trivial runPython latency through Node (p50/p99, sequential);
+//   (b) cold bwrap + python3 and cold plain python3 spawns, as ratios to (a);
+//   (c) runs/s with 2 and 16 concurrent callers;
+//   (d) event-loop lag while 100 runs are in flight.
+// Usage: node bench/js/run_latency.js [--warm N] [--cold N]
+
+const { spawnSync } = require('node:child_process');
+const { performance, monitorEventLoopDelay } = require('node:perf_hooks');
+const { Sandbox } = require('../..');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const WARM_RUNS = arg('warm', 1000);
+const COLD_RUNS = arg('cold', 30);
+const PYTHON = process.env.PYCAGE_PYTHON || 'python3';
+
+function pct(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+function summary(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { n: s.length, p50: pct(s, 50), p99: pct(s, 99), min: s[0] };
+}
+
+// Check the output before timing (simdjson's habit): a bench of a broken run
+// would measure the wrong thing.
+async function checkedRun(sandbox) {
+  const run = await sandbox.runPython('1 + 1');
+  if (run.status !== 'ok' || run.result !== 2) throw new Error(`warm run is broken: ${JSON.stringify(run.error)}`);
+}
+
+function coldSpawn(cmd, args) {
+  const samples = [];
+  const first = spawnSync(cmd, args, { stdio: 'ignore' });
+  if (first.error || first.status !== 0) return { error: first.error ? first.error.message : `exit ${first.status}` };
+  for (let i = 0; i < COLD_RUNS; i++) {
+    const t = performance.now();
+    spawnSync(cmd, args, { stdio: 'ignore' });
+    samples.push(performance.now() - t);
+  }
+  return summary(samples);
+}
+
+async function throughput(sandbox, callers, total) {
+  let next = 0;
+  const t = performance.now();
+  await Promise.all(Array.from({ length: callers }, async () => {
+    while (next++ < total) await sandbox.runPython('1 + 1');
+  }));
+  return total / ((performance.now() - t) / 1000);
+}
+
+async function main() {
+  const sandbox = new Sandbox({ concurrency: 16, maxQueue: 1000 });
+  const tier = sandbox.capabilities().selected;
+  try {
+    for (let i = 0; i < 50; i++) await checkedRun(sandbox);
+
+    // (a) warm, sequential
+    const warm = [];
+    for (let i = 0; i < WARM_RUNS; i++) {
+      const t = performance.now();
+      await sandbox.runPython('1 + 1');
+      warm.push(performance.now() - t);
+    }
+    const w = summary(warm);
+
+    // (b) cold peers, same interpreter
+    const real = spawnSync(PYTHON, ['-I', '-S', '-c', 'import sys;print(sys.executable)'], { encoding: 'utf8' });
+    const python = real.status === 0 ? real.stdout.trim() : PYTHON;
+    const bwrap = coldSpawn('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc',
+      '--unshare-all', '--die-with-parent', python, '-c', 'pass']);
+    const plain = coldSpawn(python, ['-I', '-S', '-c', 'pass']);
+
+    // (c) throughput
+    const rps2 = await throughput(sandbox, 2, 2000);
+    const rps16 = await throughput(sandbox, 16, 4000);
+
+    // (d) event-loop lag with 100 runs in flight
+    const lag = monitorEventLoopDelay({ resolution: 1 });
+    lag.enable();
+    const t = performance.now();
+    const burst = await Promise.all(Array.from({ length: 100 }, () => sandbox.runPython('sum(range(10000))')));
+    const burstMs = performance.now() - t;
+    lag.disable();
+    const failed = burst.filter((r) => r.status !== 'ok').length;
+
+    const fmt = (x) => (typeof x === 'number' ? x.toFixed(3) : String(x));
+    const rows = [
+      ['measure', 'n', 'p50 ms', 'p99 ms', 'p50 ratio to warm'],
+      [`warm runPython (${tier})`, w.n, fmt(w.p50), fmt(w.p99), '1.0x'],
+      bwrap.error ? ['cold bwrap + python3', 0, `unavailable: ${bwrap.error}`, '', '']
+        : ['cold bwrap + python3 -c pass', bwrap.n, fmt(bwrap.p50), fmt(bwrap.p99), `${(bwrap.p50 / w.p50).toFixed(1)}x`],
+      plain.error ? ['cold python3 -I -S', 0, `unavailable: ${plain.error}`, '', '']
+        : ['cold python3 -I -S -c pass', plain.n, fmt(plain.p50), fmt(plain.p99), `${(plain.p50 / w.p50).toFixed(1)}x`],
+    ];
+    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+    console.log(`python: ${python}`);
+    for (const r of rows) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  '));
+    console.log('');
+    console.log(`throughput, 2 callers:   ${rps2.toFixed(0)} runs/s`);
+    console.log(`throughput, 16 callers:  ${rps16.toFixed(0)} runs/s`);
+    console.log(`100 concurrent runs:     ${burstMs.toFixed(1)} ms total, ${failed} failed; ` +
+      `event-loop lag max ${(lag.max / 1e6).toFixed(2)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(2)} ms`);
+    console.log(`goal: warm p50 <= 2 ms (${w.p50 <= 2 ? 'met' : 'NOT met'}), >= 10x faster than cold bwrap ` +
+      `(${!bwrap.error && bwrap.p50 / w.p50 >= 10 ? 'met' : 'NOT met'})`);
+  } finally {
+    await sandbox.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err.code ? `${err.code}: ${err.message}` : err);
+  process.exitCode = 1;
+});

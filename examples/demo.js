@@ -1,0 +1,103 @@
+'use strict';
+
+// A few Python workflow nodes, run the way a low-code platform would: the
+// previous nodes' outputs come in as globals, the node's result goes out.
+
+const { performance } = require('node:perf_hooks');
+const { Sandbox } = require('..');
+
+const getOrders = {
+  data: [
+    { id: 1, customer: 'ada', amount: 120.5, status: 'paid' },
+    { id: 2, customer: 'bob', amount: 80, status: 'refunded' },
+    { id: 3, customer: 'ada', amount: 42.25, status: 'paid' },
+    { id: 4, customer: 'cyd', amount: 310, status: 'paid' },
+  ],
+};
+
+const nodes = [
+  {
+    name: 'totals (inputs become a result)',
+    code: [
+      'paid = [o for o in getOrders["data"] if o["status"] == "paid"]',
+      'by_customer = {}',
+      'for o in paid:',
+      '    by_customer[o["customer"]] = by_customer.get(o["customer"], 0) + o["amount"]',
+      'print(f"{len(paid)} paid orders")',
+      'result = {"count": len(paid), "total": sum(o["amount"] for o in paid), "byCustomer": by_customer}',
+    ].join('\n'),
+    options: { inputs: { getOrders } },
+  },
+  {
+    name: 'last expression is the result',
+    code: 'import statistics\nstatistics.median(o["amount"] for o in getOrders["data"])',
+    options: { inputs: { getOrders } },
+  },
+  {
+    name: 'an error shows its line',
+    code: 'orders = getOrders["data"]\nfirst = orders[0]\n\ndiscount = first["coupon"]["percent"]\n',
+    options: { inputs: { getOrders } },
+  },
+  {
+    name: 'a limit is hit (timeout)',
+    code: 'import time\ntime.sleep(5)',
+    options: { limits: { wallMs: 300 } },
+  },
+  {
+    name: 'a limit is hit (memory)',
+    code: 'blob = bytearray(1024 ** 3)',
+    options: {},
+  },
+];
+
+function show(run, ms) {
+  const timing = `${ms.toFixed(2)} ms end-to-end, wall ${run.usage.wallMs.toFixed(2)} ms, cpu ${run.usage.cpuMs.toFixed(2)} ms, peak ${run.usage.peakMemoryKb} KB`;
+  if (run.status === 'ok') {
+    console.log(`  ok     result = ${JSON.stringify(run.result)}`);
+    if (run.stdout) console.log(`         stdout = ${JSON.stringify(run.stdout)}`);
+  } else {
+    const where = run.error.line !== null ? ` (line ${run.error.line})` : '';
+    console.log(`  error  ${run.error.type}${where}: ${run.error.message}`);
+    if (run.error.traceback) console.log(run.error.traceback.trimEnd().split('\n').map((l) => `         | ${l}`).join('\n'));
+  }
+  console.log(`         ${timing}`);
+}
+
+async function main() {
+  let t = performance.now();
+  const sandbox = new Sandbox();
+  console.log(`Sandbox ready in ${(performance.now() - t).toFixed(1)} ms`);
+  sandbox.on('log', (key, line) => console.log(`[log] ${line}`));
+
+  const caps = sandbox.capabilities();
+  console.log(`isolation tier: ${caps.selected}`);
+  console.log('capabilities:', JSON.stringify(caps.tiers));
+  console.log('host:', JSON.stringify(caps.host));
+  console.log('limits:', JSON.stringify(sandbox.limits));
+
+  try {
+    for (const node of nodes) {
+      console.log(`\n▶ ${node.name}`);
+      t = performance.now();
+      const run = await sandbox.runPython(node.code, node.options);
+      show(run, performance.now() - t);
+    }
+
+    // Warm runs are the point of pycage: show a few in a row.
+    const times = [];
+    for (let i = 0; i < 50; i++) {
+      t = performance.now();
+      await sandbox.runPython('1 + 1');
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    console.log(`\n50 warm trivial runs: p50 ${times[25].toFixed(2)} ms, max ${times[49].toFixed(2)} ms`);
+  } finally {
+    await sandbox.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err.code ? `${err.code}: ${err.message}` : err);
+  process.exitCode = 1;
+});
