@@ -22,10 +22,11 @@ class OutputLimitExceeded(Exception):
 def _type_name(x):
     t = type(x)
     mod = getattr(t, "__module__", None) or ""
-    name = getattr(t, "__qualname__", None) or getattr(t, "__name__", "?")
+    name = getattr(t, "__name__", None) or "?"
     if mod in ("builtins", "__main__", ""):
         return name
-    return "%s.%s" % (mod, name)
+    # "pandas.Timedelta", not "pandas._libs.tslibs.timedeltas.Timedelta".
+    return "%s.%s" % (mod.split(".")[0], name)
 
 
 def format_path(path):
@@ -98,10 +99,6 @@ class _Converter:
             return x
         if t is float:
             return None if (x != x or x in (math.inf, -math.inf)) else x
-        if depth > MAX_DEPTH:
-            raise ValueError("result is nested more than %d levels deep at %s "
-                             "(or contains a reference cycle)"
-                             % (MAX_DEPTH, format_path(self.path)))
         if t is dict or t is list or t is tuple:
             return self.container(x, depth)
         mod = getattr(t, "__module__", None) or ""
@@ -130,6 +127,10 @@ class _Converter:
 
     def container(self, x, depth):
         path = self.path
+        if depth >= MAX_DEPTH:  # depth = containers around x
+            raise ValueError("result is nested more than %d levels deep at %s "
+                             "(or contains a reference cycle)"
+                             % (MAX_DEPTH, format_path(path)))
         depth += 1
         if isinstance(x, dict):
             out = {}

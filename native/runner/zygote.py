@@ -372,7 +372,6 @@ class Zygote:
                 self.send(report)
             except OSError:
                 pass
-        sys.stdout.flush = lambda: None  # fd 1 is /dev/null; nothing to say there
         os._exit(code)
 
 
