@@ -60,9 +60,9 @@ export interface SandboxOptions {
   limits?: Partial<Limits>;
   /** Operator-only package index configuration. */
   index?: PackageIndexOptions;
-  /** Runs in flight at once. Default min(16, 2 × available CPUs). */
+  /** Runs in flight at once, 1 to 64. Default min(16, 2 × available CPUs). */
   concurrency?: number;
-  /** Runs queued beyond `concurrency` before calls reject with ERR_OVERLOADED. Default 1000. */
+  /** Runs queued beyond `concurrency` (1 to 1000000) before calls reject with ERR_OVERLOADED. Default 1000. */
   maxQueue?: number;
 }
 

@@ -46,6 +46,21 @@ function helperPath() {
   return helper;
 }
 
+// The probe runs `pycage-jail --probe`; a failure to run it is a broken
+// install, reported as one of our errors rather than a bare Error.
+function probe(binding, helper) {
+  try {
+    return binding.probe(helper);
+  } catch (err) {
+    if (err instanceof PycageError) throw err;
+    throw new PycageError([
+      `Could not probe this host with ${helper} --probe: ${err && err.message}`,
+      'Possible solutions:',
+      '- Rebuild the package: npm install (or npm run build)',
+    ].join('\n'), codes.ERR_INTERNAL);
+  }
+}
+
 function findOnPath(name, env) {
   for (const dir of String(env.PATH || '').split(path.delimiter)) {
     if (!dir) continue;
@@ -110,4 +125,4 @@ function resolvePython(requested, env = process.env) {
   return { python, pythonPrefixes: prefixes, version };
 }
 
-module.exports = { ROOT, ADDON_PATH, RUNNER_DIR, load, helperPath, resolvePython };
+module.exports = { ROOT, ADDON_PATH, RUNNER_DIR, load, helperPath, probe, resolvePython };

@@ -20,6 +20,8 @@ const RUN_OPTIONS = Object.freeze(['bundle', 'inputs', 'limits', 'session', 'sig
 const INDEX_OPTIONS = Object.freeze(['url', 'extraUrls', 'findLinks', 'trustedHosts']);
 const MAX_CODE_BYTES = 1024 * 1024;
 const MAX_KEY_LENGTH = 200;
+const MAX_CONCURRENCY = 64;
+const MAX_QUEUE = 1_000_000;
 
 function defaultConcurrency() {
   const cpus = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -54,12 +56,12 @@ function interpretOptions(options) {
   const requested = isolation.checkRequested(options.isolation);
   const ceiling = limitsOf.resolveCeiling(options.limits);
   const index = checkIndex(options.index);
+  // The bounds are the supervisor's: one slot per concurrent run, and a queue
+  // that stays a queue rather than a memory sink.
   const concurrency = options.concurrency === undefined
-    ? defaultConcurrency() : validate.positiveInteger(options.concurrency, 'concurrency');
-  const maxQueue = options.maxQueue === undefined ? 1000 : options.maxQueue;
-  if (!Number.isSafeInteger(maxQueue) || maxQueue < 0) {
-    throw validate.expected('non-negative integer', 'maxQueue', options.maxQueue);
-  }
+    ? defaultConcurrency() : validate.integerBetween(options.concurrency, 'concurrency', 1, MAX_CONCURRENCY);
+  const maxQueue = options.maxQueue === undefined
+    ? 1000 : validate.integerBetween(options.maxQueue, 'maxQueue', 1, MAX_QUEUE);
   return { dataDir: path.resolve(dataDir), python: options.python, requested, ceiling, index, concurrency, maxQueue };
 }
 
@@ -89,7 +91,7 @@ class Sandbox extends EventEmitter {
     // 2. look at the host and choose the tier
     const binding = native.load();
     const helperPath = native.helperPath();
-    const probe = binding.probe(helperPath);
+    const probe = native.probe(binding, helperPath);
     const { tier, source } = isolation.choose(opts.requested, probe);
     // 3. find the interpreter (spawns it once; see native.resolvePython)
     const python = native.resolvePython(opts.python);

@@ -39,6 +39,13 @@ function object(value, name) {
   return value;
 }
 
+function integerBetween(value, name, min, max) {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw expected(`integer between ${min} and ${max}`, name, value);
+  }
+  return value;
+}
+
 function positiveInteger(value, name) {
   if (!isPositiveInteger(value)) throw expected('positive integer', name, value);
   return value;
@@ -89,5 +96,5 @@ function knownKeys(obj, allowed, context, noun = 'option') {
 
 module.exports = {
   describe, expected, isPlainObject, isPositiveInteger,
-  string, object, positiveInteger, knownKeys, suggest,
+  string, object, positiveInteger, integerBetween, knownKeys, suggest,
 };

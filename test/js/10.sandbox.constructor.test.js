@@ -74,9 +74,9 @@ describe('new Sandbox() argument checks', () => {
     rejects(() => new Sandbox({ index: { trustedHosts: 'x' } }), 'ERR_INVALID_ARGUMENT',
       "Expected array of non-empty strings for index.trustedHosts but received 'x' of type string");
     rejects(() => new Sandbox({ concurrency: 0 }), 'ERR_INVALID_ARGUMENT',
-      'Expected positive integer for concurrency but received 0 of type number');
-    rejects(() => new Sandbox({ maxQueue: -1 }), 'ERR_INVALID_ARGUMENT',
-      'Expected non-negative integer for maxQueue but received -1 of type number');
+      'Expected integer between 1 and 64 for concurrency but received 0 of type number');
+    rejects(() => new Sandbox({ maxQueue: 0 }), 'ERR_INVALID_ARGUMENT',
+      'Expected integer between 1 and 1000000 for maxQueue but received 0 of type number');
   });
 });
 
