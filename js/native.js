@@ -122,7 +122,10 @@ function resolvePython(requested, env = process.env) {
     try { resolved = fs.realpathSync(dir); } catch { continue; }
     if (!prefixes.includes(resolved)) prefixes.push(resolved);
   }
-  return { python, pythonPrefixes: prefixes, version };
+  // A directory inside another bound one would only be a second mount of the same files.
+  const within = (dir, parent) => dir !== parent && dir.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
+  const pythonPrefixes = prefixes.filter((dir) => !prefixes.some((other) => within(dir, other)));
+  return { python, pythonPrefixes, version };
 }
 
 module.exports = { ROOT, ADDON_PATH, RUNNER_DIR, load, helperPath, probe, resolvePython };

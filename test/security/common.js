@@ -14,11 +14,6 @@ function fullSandbox(options = {}) {
   return new Sandbox({ isolation: 'full', ...options });
 }
 
-// Runs a script that stores what it observed in `result`; a run that the
-// jail kills (status 'error') is also a safe outcome for most probes.
-async function observe(sandbox, code, options) {
-  return sandbox.runPython(code, options);
-}
 
 // Every pid whose command line contains marker, found from the host's /proc.
 function pidsWithMarker(marker) {
@@ -33,4 +28,4 @@ function pidsWithMarker(marker) {
   return found;
 }
 
-module.exports = { skipWithoutAddon, fullSandbox, observe, pidsWithMarker };
+module.exports = { skipWithoutAddon, fullSandbox, pidsWithMarker };
