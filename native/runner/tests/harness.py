@@ -85,6 +85,7 @@ class Zygote:
             os.close(fd)
         self.reader = FrameReader(self.sup)
         self.next_id = 1
+        self.stray = []
         self.ready = self.reader.read_json(timeout=30)
 
     def send(self, obj, fds=None):
@@ -116,6 +117,10 @@ class Zygote:
         return r.finish(timeout)
 
     def exit_frame(self, run_id, timeout=20):
+        for f in self.stray:
+            if f.get("id") == run_id:
+                self.stray.remove(f)
+                return f
         while True:
             f = self.reader.read_json(timeout)
             if f is None:
@@ -123,8 +128,6 @@ class Zygote:
             if f.get("op") == "exit" and f.get("id") == run_id:
                 return f
             self.stray.append(f)
-
-    stray = []
 
     def close(self):
         try:
