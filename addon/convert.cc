@@ -1,0 +1,145 @@
+#include "convert.h"
+
+#include <cmath>
+#include <limits>
+
+namespace pycage::addon {
+namespace {
+
+Status Invalid(const std::string& message) { return Status::Error(ErrorCode::kInvalidArgument, message); }
+
+std::string Describe(const Napi::Value& value) {
+  switch (value.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return std::string(value.As<Napi::Boolean>().Value() ? "true" : "false") + " of type boolean";
+    case napi_number: {
+      const double number = value.As<Napi::Number>().DoubleValue();
+      std::string text = std::isfinite(number) ? std::to_string(number) : (std::isnan(number) ? "NaN" : "Infinity");
+      return text + " of type number";
+    }
+    case napi_string: return "a string";
+    case napi_object: return value.IsArray() ? "an array" : "an object";
+    case napi_function: return "a function";
+    default: return "a value of another type";
+  }
+}
+
+Status ReadString(const Napi::Object& object, const char* key, const std::string& where, std::string* out,
+                  bool allow_empty = false) {
+  const Napi::Value value = object.Get(key);
+  if (!value.IsString()) return Invalid("Expected string for " + where + key + " but received " + Describe(value));
+  *out = value.As<Napi::String>().Utf8Value();
+  if (!allow_empty && out->empty()) return Invalid("Expected non-empty string for " + where + key);
+  return Status::Ok();
+}
+
+Status ReadPositive(const Napi::Object& object, const char* key, const std::string& where, uint64_t* out,
+                    uint64_t max = (1ULL << 53)) {
+  const Napi::Value value = object.Get(key);
+  const std::string field = where + key;
+  if (!value.IsNumber()) return Invalid("Expected positive integer for " + field + " but received " + Describe(value));
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || number < 1 || number != std::floor(number) || number > static_cast<double>(max)) {
+    return Invalid("Expected positive integer no larger than " + std::to_string(max) + " for " + field +
+                   " but received " + Describe(value));
+  }
+  *out = static_cast<uint64_t>(number);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<SupervisorConfig> ConfigFromJs(const Napi::Object& object) {
+  SupervisorConfig config;
+  const std::string where = "native config.";
+  if (Status s = ReadString(object, "helperPath", where, &config.helper_path); !s.ok()) return s;
+  if (Status s = ReadString(object, "runnerDir", where, &config.runner_dir); !s.ok()) return s;
+  if (Status s = ReadString(object, "python", where, &config.python); !s.ok()) return s;
+  for (const std::string* path : {&config.helper_path, &config.runner_dir, &config.python}) {
+    if ((*path)[0] != '/') return Invalid("Expected absolute path in native config but received '" + *path + "'");
+  }
+  const Napi::Value prefixes = object.Get("pythonPrefixes");
+  if (!prefixes.IsArray()) return Invalid("Expected array for native config.pythonPrefixes but received " + Describe(prefixes));
+  const auto array = prefixes.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const Napi::Value item = array.Get(i);
+    if (!item.IsString() || item.As<Napi::String>().Utf8Value().rfind('/', 0) != 0) {
+      return Invalid("Expected absolute path for native config.pythonPrefixes[" + std::to_string(i) + "] but received " +
+                     Describe(item));
+    }
+    config.python_prefixes.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  std::string isolation;
+  if (Status s = ReadString(object, "isolation", where, &isolation); !s.ok()) return s;
+  if (isolation == "full") config.tier = Tier::kFull;
+  else if (isolation == "bypass") config.tier = Tier::kBypass;
+  else return Invalid("Expected 'full' or 'bypass' for native config.isolation but received '" + isolation + "'");
+  uint64_t number = 0;
+  if (Status s = ReadPositive(object, "concurrency", where, &number, 64); !s.ok()) return s;
+  config.concurrency = number;
+  if (Status s = ReadPositive(object, "maxQueue", where, &number, 1'000'000); !s.ok()) return s;
+  config.max_queue = number;
+  if (object.Has("zygoteIdleMs") && !object.Get("zygoteIdleMs").IsUndefined()) {
+    if (Status s = ReadPositive(object, "zygoteIdleMs", where, &number); !s.ok()) return s;
+    config.zygote_idle_ms = number;
+  }
+  return config;
+}
+
+Result<RunRequest> RunRequestFromJs(const Napi::Value& value) {
+  if (!value.IsObject()) return Invalid("Expected object for the run request but received " + Describe(value));
+  const auto object = value.As<Napi::Object>();
+  RunRequest request;
+  const std::string where = "run request.";
+  if (Status s = ReadPositive(object, "id", where, &request.id); !s.ok()) return s;
+  if (Status s = ReadString(object, "code", where, &request.code, true); !s.ok()) return s;
+  if (Status s = ReadString(object, "inputsJson", where, &request.inputs_json); !s.ok()) return s;
+  if (request.inputs_json.front() != '{') {
+    return Invalid("Expected a JSON object text for run request.inputsJson (inputs must be an object)");
+  }
+  const Napi::Value limits_value = object.Get("limits");
+  if (!limits_value.IsObject()) return Invalid("Expected object for run request.limits but received " + Describe(limits_value));
+  const auto limits = limits_value.As<Napi::Object>();
+  const std::string lw = "limits.";
+  RunLimits& l = request.limits;
+  struct Field {
+    const char* key;
+    uint64_t* out;
+  };
+  for (const Field& field : {Field{"wallMs", &l.wall_ms}, Field{"cpuMs", &l.cpu_ms}, Field{"memoryBytes", &l.memory_bytes},
+                             Field{"fileSizeBytes", &l.file_size_bytes}, Field{"processes", &l.processes},
+                             Field{"stdoutBytes", &l.stdout_bytes}, Field{"stderrBytes", &l.stderr_bytes},
+                             Field{"resultBytes", &l.result_bytes}, Field{"tmpBytes", &l.tmp_bytes}}) {
+    if (Status s = ReadPositive(limits, field.key, lw, field.out); !s.ok()) return s;
+  }
+  // The frame length is a u32 and the result must fit one frame.
+  if (l.result_bytes > (1ULL << 30)) return Invalid("Expected limits.resultBytes of at most 1 GiB");
+  return request;
+}
+
+Napi::Object OutcomeToJs(Napi::Env env, const RunOutcome& outcome) {
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("status", Napi::String::New(env, outcome.ok ? "ok" : "error"));
+  object.Set("resultJson", outcome.ok ? Napi::Value(Napi::String::New(env, outcome.result_json)) : env.Null());
+  object.Set("stdout", Napi::String::New(env, outcome.stdout_data));
+  object.Set("stderr", Napi::String::New(env, outcome.stderr_data));
+  object.Set("truncatedStdout", Napi::Boolean::New(env, outcome.truncated_stdout));
+  object.Set("truncatedStderr", Napi::Boolean::New(env, outcome.truncated_stderr));
+  if (outcome.error) {
+    Napi::Object error = Napi::Object::New(env);
+    error.Set("type", Napi::String::New(env, outcome.error->type));
+    error.Set("message", Napi::String::New(env, outcome.error->message));
+    error.Set("traceback", Napi::String::New(env, outcome.error->traceback));
+    error.Set("line", outcome.error->line ? Napi::Value(Napi::Number::New(env, *outcome.error->line)) : env.Null());
+    object.Set("error", error);
+  } else {
+    object.Set("error", env.Null());
+  }
+  object.Set("wallMs", Napi::Number::New(env, outcome.wall_ms));
+  object.Set("cpuMs", Napi::Number::New(env, outcome.cpu_ms));
+  object.Set("peakMemoryKb", Napi::Number::New(env, static_cast<double>(outcome.peak_memory_kb)));
+  return object;
+}
+
+}  // namespace pycage::addon
