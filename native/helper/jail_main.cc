@@ -1,0 +1,37 @@
+// pycage-jail: parse, plan, run. See native/PROTOCOL.md "The helper".
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "jail/jail_exec.h"
+#include "jail/jail_plan.h"
+#include "jail/probe.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "pycage-jail: args: %s\n", message.c_str());
+  return pycage::jail::kSetupFailureExit;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pycage::jail;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto options = ParseArgs(args);
+  if (!options.ok()) return Fail(options.status().message());
+
+  if (options->mode == Mode::kProbe) {
+    std::printf("%s\n", probe::ToJson(probe::Probe()).c_str());
+    return 0;
+  }
+  auto plan = BuildPlan(options.value(), ProbeHostFacts());
+  if (!plan.ok()) return Fail(plan.status().message());
+  if (options->mode == Mode::kPrintPlan) {
+    std::fputs(FormatPlan(plan.value()).c_str(), stdout);
+    return 0;
+  }
+  std::fflush(nullptr);
+  return RunPlan(plan.value());
+}

@@ -1,0 +1,53 @@
+#include "jail/capabilities.h"
+
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "jail/sys_error.h"
+
+namespace pycage::jail::capabilities {
+
+uint64_t ZygoteKeep() {
+  return (1ULL << CAP_SYS_ADMIN) | (1ULL << CAP_SETUID) | (1ULL << CAP_SETGID) |
+         (1ULL << CAP_SETPCAP) | (1ULL << CAP_KILL);
+}
+
+Status LimitTo(uint64_t keep) {
+  // Bounding set first: it needs CAP_SETPCAP, which the capset below may drop.
+  for (unsigned cap = 0; cap < 64; ++cap) {
+    if (keep & (1ULL << cap)) continue;
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // EINVAL: past the last cap
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+      return SysError("capabilities", "prctl(PR_CAPBSET_DROP, " + std::to_string(cap) + ")");
+    }
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
+    return SysError("capabilities", "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)");
+  }
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &header, data) < 0) return SysError("capabilities", "capget()");
+  for (int i = 0; i < 2; ++i) {
+    auto part = static_cast<uint32_t>(keep >> (32 * i));
+    data[i].effective &= part;
+    data[i].permitted &= part;
+    data[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &header, data) < 0) return SysError("capabilities", "capset(keep)");
+  return Status::Ok();
+}
+
+Status LockSecurebits() {
+  unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                       SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                       SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+  if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0) {
+    return SysError("capabilities", "prctl(PR_SET_SECUREBITS, " + std::to_string(bits) + ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace pycage::jail::capabilities

@@ -1,0 +1,300 @@
+#include "jail/jail_exec.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "jail/capabilities.h"
+#include "jail/mount_ns.h"
+#include "jail/rlimits.h"
+#include "jail/seccomp_apply.h"
+#include "jail/seccomp_policy.h"
+#include "jail/sys_error.h"
+#include "jail/user_ns.h"
+
+namespace pycage::jail {
+namespace {
+
+// fd numbers the zygote relies on (PROTOCOL.md).
+constexpr int kControlFd = 3;
+constexpr int kRunFilterFd = 4;
+// Scratch fds are moved at least this high so the final dup2s cannot clash.
+constexpr int kScratchFdMin = 16;
+
+void Report(const Status& s) {
+  std::string line = "pycage-jail: " + s.message() + "\n";
+  // One write() so lines from concurrent helpers do not interleave.
+  ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
+  (void)ignored;
+}
+
+// State shared by the steps of one run.
+struct Runtime {
+  const JailPlan* plan = nullptr;
+  Where role = Where::kHelper;
+  pid_t child = -1;
+  int sync_fd = -1;            // our end of the parent/child socketpair
+  int run_filter_fd = -1;      // sealed memfd, becomes fd 4 in the jail
+  Bpf zygote_bpf;
+  std::vector<int> bind_fds;   // parallel to the kBindReadOnly steps
+  size_t next_bind = 0;
+  int exit_code = 0;           // parent: what the helper exits with
+};
+
+Status CloneChild(Runtime& rt, uint64_t flags) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    return SysError("clone", "socketpair(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC)");
+  }
+  // Raw clone with fork semantics: the helper is single-threaded, so the
+  // child may keep running ordinary code (malloc included) until execve.
+  long pid = syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) {
+    Status s = SysError("clone", "clone(" + std::to_string(flags) + "|SIGCHLD)");
+    close(sv[0]);
+    close(sv[1]);
+    return s;
+  }
+  if (pid == 0) {
+    close(sv[0]);
+    rt.sync_fd = sv[1];
+    rt.role = Where::kChild;
+  } else {
+    close(sv[1]);
+    rt.sync_fd = sv[0];
+    rt.child = static_cast<pid_t>(pid);
+    rt.role = Where::kParent;
+  }
+  return Status::Ok();
+}
+
+Status WaitChild(Runtime& rt) {
+  int status = 0;
+  // By pid, never -1: the helper has exactly one child and must not reap
+  // anything else a caller might have left it.
+  while (waitpid(rt.child, &status, __WALL) < 0) {
+    if (errno != EINTR) return SysError("wait", "waitpid(" + std::to_string(rt.child) + ")");
+  }
+  rt.exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  return Status::Ok();
+}
+
+Status SetupFds(const Runtime& rt) {
+  const JailOptions& o = rt.plan->options;
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) return SysError("fds", "open(/dev/null, O_RDWR)");
+  int control = -1;
+  if (fcntl(o.control_fd, F_GETFD) >= 0) {
+    control = fcntl(o.control_fd, F_DUPFD_CLOEXEC, kScratchFdMin);
+    if (control < 0) return SysError("fds", "fcntl(" + std::to_string(o.control_fd) + ", F_DUPFD_CLOEXEC)");
+  } else if (o.control_fd_explicit) {
+    return SysError("fds", "fcntl(--control-fd " + std::to_string(o.control_fd) + ", F_GETFD)");
+  }
+  int filter = -1;
+  if (rt.run_filter_fd >= 0) {
+    filter = fcntl(rt.run_filter_fd, F_DUPFD_CLOEXEC, kScratchFdMin);
+    if (filter < 0) return SysError("fds", "fcntl(run filter memfd, F_DUPFD_CLOEXEC)");
+  }
+  if (dup2(devnull, STDIN_FILENO) < 0) return SysError("fds", "dup2(/dev/null, 0)");
+  if (dup2(devnull, STDOUT_FILENO) < 0) return SysError("fds", "dup2(/dev/null, 1)");
+  // fd 2 stays the helper's stderr; make sure it survives execve.
+  if (fcntl(STDERR_FILENO, F_SETFD, 0) < 0 && errno != EBADF) return SysError("fds", "fcntl(2, F_SETFD, 0)");
+  int first_closed = kControlFd;
+  if (control >= 0) {
+    if (dup2(control, kControlFd) < 0) return SysError("fds", "dup2(control, 3)");
+    first_closed = kControlFd + 1;
+  }
+  if (filter >= 0) {
+    if (control < 0) {
+      // Keep the numbering fixed: fd 3 is /dev/null when there is no control socket.
+      if (dup2(devnull, kControlFd) < 0) return SysError("fds", "dup2(/dev/null, 3)");
+    }
+    if (dup2(filter, kRunFilterFd) < 0) return SysError("fds", "dup2(run filter, 4)");
+    first_closed = kRunFilterFd + 1;
+  }
+  // Everything else goes, including fds a careless caller leaked to us.
+  if (syscall(SYS_close_range, first_closed, ~0U, 0) < 0) {
+    if (errno != ENOSYS) return SysError("fds", "close_range(" + std::to_string(first_closed) + ", ~0U)");
+    for (int fd = first_closed; fd < 65536; ++fd) close(fd);
+  }
+  return Status::Ok();
+}
+
+Status RunStep(Runtime& rt, const Step& s) {
+  const JailOptions& o = rt.plan->options;
+  switch (s.kind) {
+    case StepKind::kSetParentDeathSignal:
+      if (prctl(PR_SET_PDEATHSIG, static_cast<unsigned long>(s.n), 0, 0, 0) < 0) {
+        return SysError("pdeathsig", "prctl(PR_SET_PDEATHSIG, " + std::to_string(s.n) + ")");
+      }
+      return Status::Ok();
+    case StepKind::kCheckParent:
+      // After PR_SET_PDEATHSIG: if the parent died before it was armed, we
+      // were reparented and getppid() tells.
+      if (getppid() != static_cast<pid_t>(s.n)) {
+        errno = ESRCH;
+        return SysError("pdeathsig", "getppid() = " + std::to_string(getppid()) + ", expected " +
+                                         std::to_string(s.n));
+      }
+      return Status::Ok();
+    case StepKind::kCompileSeccomp: {
+      auto zygote = BuildFilter(FilterKind::kZygote);
+      if (!zygote.ok()) return zygote.status();
+      rt.zygote_bpf = std::move(zygote).value();
+      auto run = BuildFilter(FilterKind::kRun);
+      if (!run.ok()) return run.status();
+      auto fd = SealedMemfd("pycage-run-filter", run.value());
+      if (!fd.ok()) return fd.status();
+      rt.run_filter_fd = fd.value();
+      return Status::Ok();
+    }
+    case StepKind::kCloneNamespaces:
+      return CloneChild(rt, s.n);
+    case StepKind::kDenySetgroups:
+      return user_ns::DenySetgroups(rt.child);
+    case StepKind::kWriteUidMap:
+      return user_ns::WriteIdMap(rt.child, "uid_map", s.a);
+    case StepKind::kWriteGidMap:
+      return user_ns::WriteIdMap(rt.child, "gid_map", s.a);
+    case StepKind::kReleaseChild: {
+      char go = 'G';
+      if (send(rt.sync_fd, &go, 1, MSG_NOSIGNAL) != 1) return SysError("handshake", "send(child, 'G')");
+      close(rt.sync_fd);
+      rt.sync_fd = -1;
+      // The zygote owns the control socket now; holding a copy here would
+      // hide its death (no EOF) from the supervisor until we exit too.
+      if (o.control_fd > STDERR_FILENO) close(o.control_fd);
+      if (rt.run_filter_fd >= 0) close(rt.run_filter_fd);
+      return Status::Ok();
+    }
+    case StepKind::kWaitChild:
+      return WaitChild(rt);
+    case StepKind::kWaitForParent: {
+      char go = 0;
+      ssize_t n;
+      while ((n = recv(rt.sync_fd, &go, 1, 0)) < 0 && errno == EINTR) {
+      }
+      if (n != 1 || go != 'G') {
+        if (n == 0) errno = EPIPE;
+        return SysError("handshake", "recv(parent)");
+      }
+      close(rt.sync_fd);
+      rt.sync_fd = -1;
+      return Status::Ok();
+    }
+    case StepKind::kMakeRootSlave:
+      return mount_ns::MakeRootSlave();
+    case StepKind::kOpenBindSources: {
+      std::vector<std::string> sources;
+      for (const auto& st : rt.plan->steps) {
+        if (st.kind == StepKind::kBindReadOnly) sources.push_back(st.a);
+      }
+      auto fds = mount_ns::OpenSources(sources);
+      if (!fds.ok()) return fds.status();
+      rt.bind_fds = std::move(fds).value();
+      return Status::Ok();
+    }
+    case StepKind::kBecomeJailRoot:
+      return user_ns::BecomeRoot();
+    case StepKind::kMountBase:
+      return mount_ns::MountTmpfs(s.a, 1 << 20, 0755, MS_NOSUID | MS_NODEV);
+    case StepKind::kPivotToBase:
+      return mount_ns::PivotToBase(s.a);
+    case StepKind::kMountNewRoot:
+      return mount_ns::MountTmpfs(s.b, 1 << 20, 0755, MS_NOSUID | MS_NODEV);
+    case StepKind::kBindReadOnly: {
+      int fd = rt.bind_fds.at(rt.next_bind++);
+      Status st = mount_ns::BindReadOnly(fd, s.a, s.b, "/oldroot/proc");
+      close(fd);
+      return st;
+    }
+    case StepKind::kMountProc:
+      return mount_ns::MountProc(s.b);
+    case StepKind::kMountDev:
+      if (Status st = mount_ns::MkdirAll(s.b, 0755); !st.ok()) return st;
+      return mount_ns::MountTmpfs(s.b, 64 << 10, 0755, MS_NOSUID | MS_NOEXEC);
+    case StepKind::kBindDevNode:
+      return mount_ns::BindDevNode(s.a, s.b);
+    case StepKind::kSymlink:
+      return mount_ns::Symlink(s.a, s.b);
+    case StepKind::kMountTmp:
+      if (Status st = mount_ns::MkdirAll(s.b, 0755); !st.ok()) return st;
+      return mount_ns::MountTmpfs(s.b, s.n, 01777, MS_NOSUID | MS_NODEV);
+    case StepKind::kRemountReadOnly:
+      return mount_ns::MakeReadOnly(s.b, /*recursive=*/false);
+    case StepKind::kPivotToNewRoot:
+      return mount_ns::PivotToNewRoot(s.a);
+    case StepKind::kSetHostname:
+      if (sethostname(s.a.data(), s.a.size()) < 0) return SysError("uts_ns", "sethostname(" + s.a + ")");
+      return Status::Ok();
+    case StepKind::kSetupFds:
+      return SetupFds(rt);
+    case StepKind::kSetsid:
+      // A new session without a controlling terminal: TIOCSTI has nothing to
+      // push into, and the caller's job control cannot reach us.
+      if (setsid() < 0) return SysError("setsid", "setsid()");
+      return Status::Ok();
+    case StepKind::kRlimitCore:
+      return rlimits::NoCoreDumps();
+    case StepKind::kDropCapabilities:
+      return capabilities::LimitTo(capabilities::ZygoteKeep());
+    case StepKind::kNoNewPrivs:
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return SysError("nnp", "prctl(PR_SET_NO_NEW_PRIVS, 1)");
+      return Status::Ok();
+    case StepKind::kApplySeccomp:
+    case StepKind::kExec: {
+      // Both in one place so nothing runs between the filter and execve.
+      std::vector<char*> argv;
+      for (const auto& a : o.argv) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      std::vector<char*> envp;
+      for (const auto& e : rt.plan->env) envp.push_back(const_cast<char*>(e.c_str()));
+      envp.push_back(nullptr);
+      if (s.kind == StepKind::kApplySeccomp) {
+        int err = InstallBpf(rt.zygote_bpf.data(), rt.zygote_bpf.size());
+        if (err != 0) {
+          errno = err;
+          return SysError("seccomp", "seccomp(SECCOMP_SET_MODE_FILTER, zygote filter of " +
+                                         std::to_string(rt.zygote_bpf.size()) + " insns)");
+        }
+        return Status::Ok();
+      }
+      execve(argv[0], argv.data(), envp.data());
+      return SysError("exec", "execve(" + o.argv[0] + ")");
+    }
+  }
+  return PlainError("plan", "unknown step");
+}
+
+}  // namespace
+
+int RunPlan(const JailPlan& plan) {
+  Runtime rt;
+  rt.plan = &plan;
+  for (const Step& step : plan.steps) {
+    if (step.where != rt.role) continue;
+    Status s = RunStep(rt, step);
+    if (s.ok()) continue;
+    Report(s);
+    if (rt.role == Where::kChild) _exit(kSetupFailureExit);
+    if (rt.role == Where::kParent) {
+      // The child is blocked on the handshake; do not leave it behind.
+      kill(rt.child, SIGKILL);
+      int status;
+      while (waitpid(rt.child, &status, __WALL) < 0 && errno == EINTR) {
+      }
+    }
+    return kSetupFailureExit;
+  }
+  return rt.exit_code;
+}
+
+}  // namespace pycage::jail

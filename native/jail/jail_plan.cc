@@ -1,0 +1,313 @@
+#include "jail/jail_plan.h"
+
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <csignal>
+#include <sstream>
+
+namespace pycage::jail {
+namespace {
+
+Status BadArg(const std::string& option, const std::string& expected, const std::string& got) {
+  return Status::Error(ErrorCode::kInvalidArgument,
+                       "Expected " + expected + " for " + option + " but received '" + got + "'");
+}
+
+template <typename T>
+bool ParseNumber(const std::string& text, T& out) {
+  if (text.empty()) return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+bool IsAbsoluteClean(const std::string& path) {
+  if (path.empty() || path[0] != '/') return false;
+  // ".." could climb out of the new root while we build it.
+  std::stringstream ss(path);
+  std::string part;
+  while (std::getline(ss, part, '/')) {
+    if (part == "..") return false;
+  }
+  return true;
+}
+
+std::string MapLine(uint32_t inside, uint32_t outside, uint32_t count) {
+  return std::to_string(inside) + " " + std::to_string(outside) + " " + std::to_string(count);
+}
+
+}  // namespace
+
+Result<JailOptions> ParseArgs(const std::vector<std::string>& args) {
+  JailOptions o;
+  size_t i = 0;
+  auto value = [&]() -> std::optional<std::string> {
+    if (i + 1 >= args.size()) return std::nullopt;
+    return args[++i];
+  };
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") {
+      o.argv.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    }
+    if (a == "--probe") {
+      o.mode = Mode::kProbe;
+      continue;
+    }
+    if (a == "--print-plan") {
+      o.mode = Mode::kPrintPlan;
+      continue;
+    }
+    static const char* const kWithValue[] = {"--tier",      "--uid-base",   "--uid-count",
+                                            "--ro-bind",   "--tmpfs-bytes", "--setenv",
+                                            "--control-fd", "--parent-pid"};
+    bool known = false;
+    for (const char* k : kWithValue) known = known || a == k;
+    if (!known) {
+      return BadArg("the command line", "an option (--tier, --uid-base, --uid-count, --ro-bind, "
+                    "--tmpfs-bytes, --setenv, --control-fd, --parent-pid, --probe, --print-plan) or --",
+                    a);
+    }
+    auto v = value();
+    if (!v) return BadArg(a, "a value", "nothing");
+    if (a == "--tier") {
+      if (*v == "full") {
+        o.tier = Tier::kFull;
+      } else if (*v == "bypass") {
+        o.tier = Tier::kBypass;
+      } else {
+        return BadArg(a, "full or bypass", *v);
+      }
+    } else if (a == "--uid-base") {
+      uint32_t n = 0;
+      if (!ParseNumber(*v, n) || n == 0) return BadArg(a, "a host uid above 0", *v);
+      o.uid_base = n;
+    } else if (a == "--uid-count") {
+      uint32_t n = 0;
+      if (!ParseNumber(*v, n) || n == 0 || n > 65536) return BadArg(a, "a count from 1 to 65536", *v);
+      o.uid_count = n;
+    } else if (a == "--ro-bind") {
+      BindSpec b;
+      auto colon = v->find(':');
+      b.src = v->substr(0, colon);
+      b.dst = colon == std::string::npos ? b.src : v->substr(colon + 1);
+      if (!IsAbsoluteClean(b.src) || !IsAbsoluteClean(b.dst) || b.dst == "/") {
+        return BadArg(a, "SRC[:DST] with absolute paths, no '..', DST not /", *v);
+      }
+      o.ro_binds.push_back(std::move(b));
+    } else if (a == "--tmpfs-bytes") {
+      uint64_t n = 0;
+      if (!ParseNumber(*v, n) || n < 4096) return BadArg(a, "a byte count of at least 4096", *v);
+      o.tmpfs_bytes = n;
+    } else if (a == "--setenv") {
+      auto eq = v->find('=');
+      if (eq == std::string::npos || eq == 0) return BadArg(a, "KEY=VALUE", *v);
+      o.setenv.push_back(*v);
+    } else if (a == "--control-fd") {
+      int n = 0;
+      if (!ParseNumber(*v, n) || n < 0) return BadArg(a, "a file descriptor number", *v);
+      o.control_fd = n;
+      o.control_fd_explicit = true;
+    } else if (a == "--parent-pid") {
+      pid_t n = 0;
+      if (!ParseNumber(*v, n) || n <= 0) return BadArg(a, "a pid above 0", *v);
+      o.parent_pid = n;
+    }
+  }
+  if (o.mode == Mode::kRun && o.argv.empty()) {
+    return BadArg("PROGRAM", "-- PROGRAM ARGS...", "no program");
+  }
+  if (o.mode == Mode::kRun && !o.argv[0].empty() && o.argv[0][0] != '/') {
+    return BadArg("PROGRAM", "an absolute path (there is no PATH search)", o.argv[0]);
+  }
+  return o;
+}
+
+const std::vector<std::string>& FixedBindCandidates() {
+  static const std::vector<std::string> kPaths = {
+      "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin",
+      "/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime", "/etc/matplotlibrc"};
+  return kPaths;
+}
+
+HostFacts ProbeHostFacts() {
+  HostFacts f;
+  f.uid = geteuid();
+  f.gid = getegid();
+  f.root = f.uid == 0;
+  for (const auto& p : FixedBindCandidates()) {
+    struct stat st {};
+    if (lstat(p.c_str(), &st) == 0) f.system_paths.push_back(p);
+  }
+  return f;
+}
+
+uint64_t JailCloneFlags() {
+  uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+                   CLONE_NEWUTS;
+  // Kernels before 4.6 lack cgroup namespaces; the kernel refuses unknown flags.
+  if (access("/proc/self/ns/cgroup", F_OK) == 0) flags |= CLONE_NEWCGROUP;
+  return flags;
+}
+
+const char* StepName(StepKind kind) {
+  switch (kind) {
+    case StepKind::kSetParentDeathSignal: return "set-parent-death-signal";
+    case StepKind::kCheckParent: return "check-parent";
+    case StepKind::kCompileSeccomp: return "compile-seccomp";
+    case StepKind::kCloneNamespaces: return "clone";
+    case StepKind::kDenySetgroups: return "deny-setgroups";
+    case StepKind::kWriteUidMap: return "write-uid-map";
+    case StepKind::kWriteGidMap: return "write-gid-map";
+    case StepKind::kReleaseChild: return "release-child";
+    case StepKind::kWaitChild: return "wait-child";
+    case StepKind::kWaitForParent: return "wait-for-parent";
+    case StepKind::kMakeRootSlave: return "make-root-rslave";
+    case StepKind::kOpenBindSources: return "open-bind-sources";
+    case StepKind::kBecomeJailRoot: return "become-jail-root";
+    case StepKind::kMountBase: return "mount-base-tmpfs";
+    case StepKind::kPivotToBase: return "pivot-to-base";
+    case StepKind::kMountNewRoot: return "mount-newroot-tmpfs";
+    case StepKind::kBindReadOnly: return "ro-bind";
+    case StepKind::kMountProc: return "mount-proc";
+    case StepKind::kMountDev: return "mount-dev-tmpfs";
+    case StepKind::kBindDevNode: return "bind-dev-node";
+    case StepKind::kSymlink: return "symlink";
+    case StepKind::kMountTmp: return "mount-tmp";
+    case StepKind::kRemountReadOnly: return "remount-ro";
+    case StepKind::kPivotToNewRoot: return "pivot-to-newroot";
+    case StepKind::kSetHostname: return "sethostname";
+    case StepKind::kSetupFds: return "setup-fds";
+    case StepKind::kSetsid: return "setsid";
+    case StepKind::kRlimitCore: return "rlimit-core-0";
+    case StepKind::kDropCapabilities: return "drop-capabilities";
+    case StepKind::kNoNewPrivs: return "no-new-privs";
+    case StepKind::kApplySeccomp: return "apply-seccomp";
+    case StepKind::kExec: return "execve";
+  }
+  return "?";
+}
+
+Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
+  JailPlan plan;
+  plan.options = o;
+  Where phase = Where::kHelper;
+  auto add = [&](StepKind k, std::string a = {}, std::string b = {}, uint64_t n = 0) {
+    plan.steps.push_back(Step{phase, k, std::move(a), std::move(b), n});
+  };
+
+  add(StepKind::kSetParentDeathSignal, {}, {}, SIGKILL);
+  if (o.parent_pid != 0) add(StepKind::kCheckParent, {}, {}, static_cast<uint64_t>(o.parent_pid));
+
+  if (o.tier == Tier::kFull) {
+    if (o.uid_base && !facts.root) {
+      return Status::Error(ErrorCode::kInvalidArgument,
+                           "Expected host root for --uid-base but received uid " +
+                               std::to_string(facts.uid));
+    }
+    if (!o.uid_base && o.uid_count != 1) {
+      return Status::Error(ErrorCode::kInvalidArgument,
+                           "Expected --uid-base together with --uid-count but received only "
+                           "--uid-count " + std::to_string(o.uid_count));
+    }
+    add(StepKind::kCompileSeccomp);
+    add(StepKind::kCloneNamespaces, {}, {}, JailCloneFlags());
+    phase = Where::kParent;
+    // Parent side: the helper stays in the host user namespace, where it may
+    // write any map its credentials allow.
+    std::string uid_line, gid_line;
+    if (o.uid_base) {
+      uid_line = MapLine(0, *o.uid_base, o.uid_count);
+      gid_line = uid_line;
+    } else {
+      uid_line = MapLine(0, facts.uid, 1);
+      gid_line = MapLine(0, facts.gid, 1);
+    }
+    // Without CAP_SETGID in the parent namespace the kernel only takes a gid
+    // map once setgroups is denied (so a dropped group cannot be regained).
+    if (!facts.root) add(StepKind::kDenySetgroups);
+    add(StepKind::kWriteUidMap, uid_line);
+    add(StepKind::kWriteGidMap, gid_line);
+    add(StepKind::kReleaseChild);
+    add(StepKind::kWaitChild);
+
+    phase = Where::kChild;
+    add(StepKind::kSetParentDeathSignal, {}, {}, SIGKILL);
+    add(StepKind::kWaitForParent);
+    add(StepKind::kMakeRootSlave, {}, "/");
+    add(StepKind::kOpenBindSources);
+    add(StepKind::kBecomeJailRoot);
+    add(StepKind::kMountBase, "/tmp");
+    add(StepKind::kPivotToBase, "/tmp", "/oldroot");
+    add(StepKind::kMountNewRoot, {}, "/newroot");
+    for (const auto& p : facts.system_paths) add(StepKind::kBindReadOnly, p, "/newroot" + p);
+    for (const auto& b : o.ro_binds) add(StepKind::kBindReadOnly, b.src, "/newroot" + b.dst);
+    add(StepKind::kMountProc, {}, "/newroot/proc");
+    add(StepKind::kMountDev, {}, "/newroot/dev");
+    for (const char* node : {"null", "zero", "full", "random", "urandom"}) {
+      add(StepKind::kBindDevNode, std::string("/oldroot/dev/") + node,
+          std::string("/newroot/dev/") + node);
+    }
+    add(StepKind::kSymlink, "/proc/self/fd", "/newroot/dev/fd");
+    add(StepKind::kSymlink, "/proc/self/fd/0", "/newroot/dev/stdin");
+    add(StepKind::kSymlink, "/proc/self/fd/1", "/newroot/dev/stdout");
+    add(StepKind::kSymlink, "/proc/self/fd/2", "/newroot/dev/stderr");
+    add(StepKind::kMountTmp, {}, "/newroot/tmp", o.tmpfs_bytes);
+    add(StepKind::kRemountReadOnly, {}, "/newroot/dev");
+    add(StepKind::kRemountReadOnly, {}, "/newroot");
+    add(StepKind::kPivotToNewRoot, "/newroot");
+    add(StepKind::kSetHostname, "pycage");
+  }
+
+  add(StepKind::kSetupFds);
+  add(StepKind::kSetsid);
+  add(StepKind::kRlimitCore);
+  if (o.tier == Tier::kFull) add(StepKind::kDropCapabilities);
+  add(StepKind::kNoNewPrivs);
+  if (o.tier == Tier::kFull) add(StepKind::kApplySeccomp);
+  add(StepKind::kExec, o.argv.empty() ? std::string() : o.argv[0]);
+
+  // The environment: --setenv in order (a later KEY wins), then PYCAGE_TIER,
+  // which the caller cannot override.
+  std::vector<std::string> env;
+  for (const auto& kv : o.setenv) {
+    std::string key = kv.substr(0, kv.find('='));
+    if (key == "PYCAGE_TIER") continue;
+    std::erase_if(env, [&](const std::string& e) { return e.compare(0, key.size() + 1, key + "=") == 0; });
+    env.push_back(kv);
+  }
+  env.push_back(std::string("PYCAGE_TIER=") + (o.tier == Tier::kFull ? "full" : "bypass"));
+  plan.env = std::move(env);
+  return plan;
+}
+
+std::string FormatStep(const Step& s) {
+  std::ostringstream out;
+  switch (s.where) {
+    case Where::kHelper: out << "helper "; break;
+    case Where::kParent: out << "parent "; break;
+    case Where::kChild: out << "child  "; break;
+  }
+  out << StepName(s.kind);
+  switch (s.kind) {
+    case StepKind::kSetParentDeathSignal: out << " " << s.n; break;
+    case StepKind::kCheckParent: out << " " << s.n; break;
+    case StepKind::kCloneNamespaces: out << " 0x" << std::hex << s.n << std::dec; break;
+    case StepKind::kMountTmp: out << " " << s.b << " size=" << s.n; break;
+    default:
+      if (!s.a.empty()) out << " " << s.a;
+      if (!s.b.empty()) out << " " << s.b;
+  }
+  return out.str();
+}
+
+std::string FormatPlan(const JailPlan& plan) {
+  std::string out;
+  for (const auto& s : plan.steps) out += FormatStep(s) + "\n";
+  return out;
+}
+
+}  // namespace pycage::jail

@@ -1,0 +1,18 @@
+#include "jail/rlimits.h"
+
+#include "jail/sys_error.h"
+
+namespace pycage::jail::rlimits {
+
+Status Set(int resource, const char* name, rlim_t soft, rlim_t hard) {
+  rlimit lim{soft, hard};
+  if (setrlimit(resource, &lim) < 0) {
+    return SysError("rlimits", std::string("setrlimit(") + name + ", " + std::to_string(soft) +
+                                   ", " + std::to_string(hard) + ")");
+  }
+  return Status::Ok();
+}
+
+Status NoCoreDumps() { return Set(RLIMIT_CORE, "RLIMIT_CORE", 0, 0); }
+
+}  // namespace pycage::jail::rlimits

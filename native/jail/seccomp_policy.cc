@@ -1,0 +1,373 @@
+#include "jail/seccomp_policy.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "jail/sys_error.h"
+
+namespace pycage::jail {
+namespace {
+
+constexpr uint64_t kTiocsti = 0x5412;
+constexpr uint64_t kTioclinux = 0x541C;
+// Every CLONE_NEW* flag clone() accepts (CLONE_NEWTIME shares its bit with
+// CSIGNAL there and only works through unshare/clone3).
+constexpr uint64_t kCloneNewMask = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
+                                   CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
+
+// Plain allowlist of the run filter. Grouped by what needs them.
+const char* const kRunAllowed[] = {
+    // files and descriptors
+    "read", "write", "open", "openat", "close", "close_range", "creat", "lseek", "pread64",
+    "pwrite64", "readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2", "stat", "fstat",
+    "lstat", "newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat", "faccessat2",
+    "readlink", "readlinkat", "getdents", "getdents64", "getcwd", "chdir", "fchdir", "mkdir",
+    "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat",
+    "symlink", "symlinkat", "chmod", "fchmod", "fchmodat", "umask", "utime", "utimes",
+    "utimensat", "futimesat", "truncate", "ftruncate", "fallocate", "fadvise64", "readahead",
+    "fsync", "fdatasync", "sync_file_range", "flock", "fcntl", "dup", "dup2", "dup3", "pipe",
+    "pipe2", "sendfile", "copy_file_range", "splice", "tee", "memfd_create",
+    // shutil.copystat and friends read (and copy) extended attributes
+    "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "setxattr",
+    "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
+    // waiting on descriptors
+    "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
+    "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "timerfd_create",
+    "timerfd_settime", "timerfd_gettime", "signalfd", "signalfd4", "inotify_init",
+    "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+    // memory
+    "mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "mincore", "msync", "membarrier",
+    // signals
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait",
+    "rt_sigsuspend", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack", "pause", "kill",
+    "tkill", "tgkill", "restart_syscall",
+    // threads and processes (clone is checked below)
+    "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid",
+    "set_tid_address", "set_robust_list", "futex", "futex_waitv", "rseq", "arch_prctl",
+    "pidfd_open", "pidfd_send_signal", "getpid", "gettid", "getppid", "getpgrp", "getpgid",
+    "setpgid", "getsid", "setsid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
+    "getresgid", "getgroups", "capget",
+    // time
+    "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
+    "getitimer", "setitimer", "alarm", "times",
+    // limits, scheduling, system facts
+    "getrlimit", "setrlimit", "getrusage", "sysinfo", "uname", "getrandom", "getcpu",
+    "sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getparam",
+    "sched_getscheduler", "sched_get_priority_max", "sched_get_priority_min",
+    "sched_rr_get_interval", "getpriority", "setpriority", "ioprio_get",
+    // AF_UNIX sockets (socket() itself is checked below)
+    "socketpair", "connect", "bind", "listen", "accept", "accept4", "sendto", "recvfrom",
+    "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown", "getsockname", "getpeername",
+    "setsockopt", "getsockopt",
+};
+
+// Refused with EPERM rather than killed: ordinary libraries probe these
+// (os.chown in shutil, multiprocessing's SysV/POSIX IPC, mlock in crypto
+// code, setuid in daemons), and a clear PermissionError beats a SIGSYS.
+// SysV IPC and message queues live in the jail's IPC namespace, which all the
+// runs of one zygote share, so allowing them would let one run talk to the next.
+const char* const kRunEperm[] = {
+    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "setuid", "setgid",
+    "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid", "setgroups",
+    "capset", "chown", "fchown", "lchown", "fchownat", "mlock", "mlock2", "munlock", "mlockall",
+    "munlockall", "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
+    "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend",
+    "mq_timedreceive", "mq_notify", "mq_getsetattr", "sethostname", "setdomainname",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "mknod", "mknodat",
+    "set_mempolicy", "get_mempolicy", "mbind", "migrate_pages", "move_pages", "ioprio_set",
+    "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", "seccomp",
+    "get_robust_list", "sync", "syncfs", "fanotify_mark", "remap_file_pages",
+};
+
+// ENOSYS: callers treat it as "this kernel is too old" and fall back. glibc's
+// pthread_create and posix_spawn retry with clone(), whose flags we can see
+// (clone3 passes them in memory, out of seccomp's reach).
+const char* const kRunEnosys[] = {"clone3", "io_uring_setup", "io_uring_enter",
+                                  "io_uring_register"};
+
+// Never allowed anywhere: they reach other processes (ptrace, process_vm_*,
+// pidfd_getfd, kcmp, process_madvise), the kernel's biggest attack surfaces
+// (bpf, keyctl, userfaultfd, perf, io_uring in the zygote, modify_ldt), or
+// the host (kexec, modules, reboot, swap, acct, quota, syslog, raw I/O ports,
+// file handles that bypass the mount tree, the new mount API).
+const char* const kAlwaysKilled[] = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp", "process_madvise",
+    "bpf", "keyctl", "add_key", "request_key", "userfaultfd", "perf_event_open", "modify_ldt",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot",
+    "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "lookup_dcookie", "syslog",
+    "ioperm", "iopl", "vhangup", "name_to_handle_at", "open_by_handle_at", "move_mount",
+    "fsopen", "fsmount", "fsconfig", "fspick", "open_tree", "mount_setattr", "fanotify_init",
+    "uselib", "_sysctl", "nfsservctl", "pivot_root", "chroot",
+};
+
+struct CtxDeleter {
+  void operator()(void* ctx) const { seccomp_release(ctx); }
+};
+using Ctx = std::unique_ptr<void, CtxDeleter>;
+
+class Builder {
+ public:
+  explicit Builder(uint32_t def) : ctx_(seccomp_init(def)) {}
+  bool valid() const { return ctx_ != nullptr; }
+  scmp_filter_ctx get() const { return ctx_.get(); }
+
+  // Adds one rule; names this architecture lacks are skipped.
+  void Add(const char* name, uint32_t action, std::initializer_list<scmp_arg_cmp> args = {}) {
+    if (!status_.ok()) return;
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR || nr < 0) return;
+    int rc = seccomp_rule_add_array(ctx_.get(), action, nr, static_cast<unsigned>(args.size()),
+                                    args.size() ? args.begin() : nullptr);
+    if (rc < 0) {
+      errno = -rc;
+      status_ = SysError("seccomp", std::string("seccomp_rule_add(") + name + ")");
+    }
+  }
+  Status status() const { return status_; }
+  Ctx Release() { return std::move(ctx_); }
+
+ private:
+  Ctx ctx_;
+  Status status_;
+};
+
+scmp_arg_cmp Masked32(unsigned arg, uint64_t value) {
+  // The kernel reads ioctl's cmd as unsigned int: compare only the low 32
+  // bits, or 0xFFFFFFFF00005412 would slip past an exact 64-bit compare.
+  return scmp_arg_cmp{arg, SCMP_CMP_MASKED_EQ, 0xffffffffULL, value};
+}
+
+// ioctl(fd, cmd): refuse TIOCSTI (push input into a terminal) and TIOCLINUX,
+// allow every other cmd. libseccomp drops conditional rules once an
+// unconditional one exists, so "everything else" is spelled as disjoint
+// masked tests: cmd differs from both refused values somewhere.
+void AddIoctlRules(Builder& b, uint32_t allow, bool with_allow) {
+  b.Add("ioctl", SCMP_ACT_ERRNO(EPERM), {Masked32(1, kTiocsti)});
+  b.Add("ioctl", SCMP_ACT_ERRNO(EPERM), {Masked32(1, kTioclinux)});
+  if (!with_allow) return;
+  // TIOCSTI and TIOCLINUX agree on every bit outside 0xE.
+  constexpr uint64_t kDiffBits = kTiocsti ^ kTioclinux;  // 0xE
+  static_assert(kDiffBits == 0xE);
+  constexpr uint64_t kCommon = kTiocsti & ~kDiffBits;
+  for (unsigned bit = 0; bit < 32; ++bit) {
+    uint64_t m = 1ULL << bit;
+    if (m & kDiffBits) continue;
+    b.Add("ioctl", allow, {scmp_arg_cmp{1, SCMP_CMP_MASKED_EQ, m, (~kCommon) & m}});
+  }
+  for (uint64_t low : {0x0ULL, 0x4ULL, 0x6ULL, 0x8ULL, 0xAULL, 0xEULL}) {
+    static_assert((kTiocsti & kDiffBits) == 0x2 && (kTioclinux & kDiffBits) == 0xC);
+    b.Add("ioctl", allow, {scmp_arg_cmp{1, SCMP_CMP_MASKED_EQ, kDiffBits, low}});
+  }
+}
+
+// clone(flags, …): EPERM for any namespace flag, one rule per bit so the
+// allow rule (no namespace flag at all) stays disjoint from them.
+void AddCloneRules(Builder& b, uint32_t allow, bool with_allow) {
+  for (unsigned bit = 0; bit < 64; ++bit) {
+    uint64_t m = 1ULL << bit;
+    if (kCloneNewMask & m) b.Add("clone", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});
+  }
+  if (with_allow) b.Add("clone", allow, {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, kCloneNewMask, 0}});
+}
+
+void AddCommonDenials(Builder& b, bool kill_rules) {
+  if (kill_rules) {
+    for (const char* name : kAlwaysKilled) b.Add(name, SCMP_ACT_KILL_PROCESS);
+  }
+  // personality(0xffffffff) only reads the persona; changing it (e.g.
+  // ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC) weakens the address space.
+  b.Add("personality", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_NE, 0xffffffffULL, 0}});
+  // Only AF_UNIX: there is no network interface, and other families (netlink,
+  // packet, vsock…) are kernel attack surface.
+  b.Add("socket", SCMP_ACT_ERRNO(EAFNOSUPPORT), {scmp_arg_cmp{0, SCMP_CMP_NE, AF_UNIX, 0}});
+}
+
+Result<Bpf> Export(scmp_filter_ctx ctx) {
+  int fd = memfd_create("pycage-bpf", MFD_CLOEXEC);
+  if (fd < 0) return SysError("seccomp", "memfd_create(pycage-bpf)");
+  int rc = seccomp_export_bpf(ctx, fd);
+  if (rc < 0) {
+    close(fd);
+    errno = -rc;
+    return SysError("seccomp", "seccomp_export_bpf()");
+  }
+  off_t size = lseek(fd, 0, SEEK_END);
+  if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0) {
+    close(fd);
+    return PlainError("seccomp", "seccomp_export_bpf() wrote " + std::to_string(size) + " bytes");
+  }
+  Bpf bpf(static_cast<size_t>(size) / sizeof(sock_filter));
+  ssize_t n = pread(fd, bpf.data(), static_cast<size_t>(size), 0);
+  int err = errno;
+  close(fd);
+  if (n != size) {
+    errno = n < 0 ? err : EIO;
+    return SysError("seccomp", "pread(bpf memfd)");
+  }
+  return bpf;
+}
+
+Result<Ctx> Make(FilterKind kind) {
+  const bool run = kind == FilterKind::kRun;
+  const uint32_t def = run ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW;
+  auto builder = std::make_unique<Builder>(def);
+  Builder& b = *builder;
+  if (!b.valid()) return PlainError("seccomp", "seccomp_init() failed");
+  // Other ABIs (i386 via int 0x80, x32 via nr|0x40000000) see a different
+  // syscall table; a filter written for x86_64 says nothing about them.
+  int rc = seccomp_attr_set(b.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  if (rc < 0) {
+    errno = -rc;
+    return SysError("seccomp", "seccomp_attr_set(ACT_BADARCH)");
+  }
+  if (run) {
+    for (const char* name : kRunAllowed) b.Add(name, SCMP_ACT_ALLOW);
+    for (const char* name : kRunEperm) b.Add(name, SCMP_ACT_ERRNO(EPERM));
+    for (const char* name : kRunEnosys) b.Add(name, SCMP_ACT_ERRNO(ENOSYS));
+    AddCommonDenials(b, /*kill_rules=*/false);  // the default action already kills them
+    b.Add("personality", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, 0xffffffffULL, 0}});
+    b.Add("socket", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_UNIX, 0}});
+    AddIoctlRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
+    AddCloneRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
+    // prlimit64 on itself only (pid 0): raising or reading another process's
+    // limits is none of a run's business.
+    b.Add("prlimit64", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, 0, 0}});
+    b.Add("prlimit64", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_NE, 0, 0}});
+    // prctl: the options libraries use on themselves; anything else is EPERM.
+    static const int kPrctlAllowed[] = {PR_SET_NAME,          PR_GET_NAME,
+                                        PR_SET_PDEATHSIG,     PR_GET_PDEATHSIG,
+                                        PR_SET_NO_NEW_PRIVS,  PR_GET_NO_NEW_PRIVS,
+                                        PR_GET_DUMPABLE,      PR_CAPBSET_READ,
+                                        PR_GET_SECCOMP,       PR_GET_SECUREBITS,
+                                        PR_GET_TIMERSLACK,    PR_SET_TIMERSLACK,
+                                        PR_GET_KEEPCAPS,      PR_SET_THP_DISABLE,
+                                        PR_GET_THP_DISABLE,   PR_CAP_AMBIENT,
+                                        PR_SET_VMA};
+    for (int opt : kPrctlAllowed) {
+      if (opt == PR_CAP_AMBIENT) continue;  // handled below: reads only
+      b.Add("prctl", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<uint64_t>(opt), 0}});
+    }
+    b.Add("prctl", SCMP_ACT_ALLOW,
+          {scmp_arg_cmp{0, SCMP_CMP_EQ, PR_CAP_AMBIENT, 0},
+           scmp_arg_cmp{1, SCMP_CMP_EQ, PR_CAP_AMBIENT_IS_SET, 0}});
+    for (int opt : {PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_SECUREBITS,
+                    PR_SET_KEEPCAPS, PR_SET_MM, PR_SET_PTRACER, PR_SET_CHILD_SUBREAPER,
+                    PR_SET_SPECULATION_CTRL, PR_GET_SPECULATION_CTRL, PR_SET_TSC, PR_GET_TSC}) {
+      b.Add("prctl", SCMP_ACT_ERRNO(EPERM),
+            {scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<uint64_t>(opt), 0}});
+    }
+  } else {
+    AddCommonDenials(b, /*kill_rules=*/true);
+    for (const char* name : {"io_uring_setup", "io_uring_enter", "io_uring_register"}) {
+      b.Add(name, SCMP_ACT_KILL_PROCESS);
+    }
+    // The zygote makes per-run pid and mount namespaces; nothing else.
+    for (uint64_t m : {uint64_t{CLONE_NEWUSER}, uint64_t{CLONE_NEWNET}, uint64_t{CLONE_NEWIPC},
+                       uint64_t{CLONE_NEWUTS}, uint64_t{CLONE_NEWCGROUP}, uint64_t{CLONE_NEWTIME}}) {
+      b.Add("unshare", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});
+    }
+    // setns back into its own pid namespace (undoing unshare(CLONE_NEWPID)).
+    b.Add("setns", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{1, SCMP_CMP_NE, CLONE_NEWPID, 0}});
+    b.Add("clone3", SCMP_ACT_ERRNO(ENOSYS));
+    AddCloneRules(b, SCMP_ACT_ALLOW, /*with_allow=*/false);
+    AddIoctlRules(b, SCMP_ACT_ALLOW, /*with_allow=*/false);
+    // mount: fresh proc and tmpfs only. Bind, move, remount and propagation
+    // changes could rearrange or re-enable writes on the jail's root.
+    for (uint64_t m : {uint64_t{MS_REMOUNT}, uint64_t{MS_BIND}, uint64_t{MS_MOVE},
+                       uint64_t{MS_SHARED}, uint64_t{MS_PRIVATE}, uint64_t{MS_SLAVE},
+                       uint64_t{MS_UNBINDABLE}}) {
+      b.Add("mount", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{3, SCMP_CMP_MASKED_EQ, m, m}});
+    }
+    // Unmounting could uncover what a mount hides; the zygote never needs it.
+    b.Add("umount2", SCMP_ACT_ERRNO(EPERM));
+  }
+  if (!b.status().ok()) return b.status();
+  return b.Release();
+}
+
+}  // namespace
+
+Result<Bpf> BuildFilter(FilterKind kind) {
+  auto ctx = Make(kind);
+  if (!ctx.ok()) return ctx.status();
+  return Export(ctx.value().get());
+}
+
+Result<std::string> DescribeFilter(FilterKind kind) {
+  auto ctx = Make(kind);
+  if (!ctx.ok()) return ctx.status();
+  int fd = memfd_create("pycage-pfc", MFD_CLOEXEC);
+  if (fd < 0) return SysError("seccomp", "memfd_create(pycage-pfc)");
+  int rc = seccomp_export_pfc(ctx.value().get(), fd);
+  if (rc < 0) {
+    close(fd);
+    errno = -rc;
+    return SysError("seccomp", "seccomp_export_pfc()");
+  }
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  off_t off = 0;
+  while ((n = pread(fd, buf, sizeof buf, off)) > 0) {
+    text.append(buf, static_cast<size_t>(n));
+    off += n;
+  }
+  close(fd);
+  return text;
+}
+
+Result<int> SealedMemfd(const char* name, const Bpf& bpf) {
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return SysError("seccomp", std::string("memfd_create(") + name + ", MFD_CLOEXEC|MFD_ALLOW_SEALING)");
+  const auto* p = reinterpret_cast<const char*>(bpf.data());
+  size_t left = bpf.size() * sizeof(sock_filter);
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Status s = SysError("seccomp", "write(run filter memfd)");
+      close(fd);
+      return s;
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  // The zygote and every run read the same bytes; no one may change them.
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+    Status s = SysError("seccomp", "fcntl(memfd, F_ADD_SEALS, SHRINK|GROW|WRITE|SEAL)");
+    close(fd);
+    return s;
+  }
+  if (lseek(fd, 0, SEEK_SET) < 0) {
+    Status s = SysError("seccomp", "lseek(memfd, 0)");
+    close(fd);
+    return s;
+  }
+  return fd;
+}
+
+std::vector<std::string> RunAllowedSyscalls() {
+  std::vector<std::string> out(std::begin(kRunAllowed), std::end(kRunAllowed));
+  for (const char* conditional : {"socket", "ioctl", "clone", "prlimit64", "prctl", "personality"}) {
+    out.emplace_back(conditional);
+  }
+  return out;
+}
+
+std::vector<std::string> AlwaysKilledSyscalls() {
+  return {std::begin(kAlwaysKilled), std::end(kAlwaysKilled)};
+}
+
+}  // namespace pycage::jail

@@ -1,0 +1,41 @@
+// Parent side of seccomp: the two policies, compiled with libseccomp to raw
+// BPF before clone so the child only has to hand bytes to the kernel.
+//
+//  - The *zygote* filter (default allow) is installed by the helper on the
+//    zygote. It kills what nothing in a jail needs (ptrace, bpf, keyctl,
+//    io_uring, perf, kexec, modules, x32/i386…) and narrows what the zygote
+//    does need to the shapes it uses: unshare(NEWPID|NEWNS), setns(NEWPID),
+//    mount without bind/remount/move/propagation flags.
+//  - The *run* filter (default kill) is installed by the zygote in each run
+//    child: an allowlist broad enough for CPython, numpy, pandas, matplotlib,
+//    threads and subprocess.
+#pragma once
+
+#include <linux/filter.h>
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace pycage::jail {
+
+enum class FilterKind { kZygote, kRun };
+
+using Bpf = std::vector<sock_filter>;
+
+Result<Bpf> BuildFilter(FilterKind kind);
+
+// libseccomp's human-readable dump of a filter (for --print-plan and debugging).
+Result<std::string> DescribeFilter(FilterKind kind);
+
+// An O_CLOEXEC memfd holding `bpf`, sealed against every change, offset 0.
+Result<int> SealedMemfd(const char* name, const Bpf& bpf);
+
+// Syscall names each filter lets through unconditionally or with argument
+// checks (documentation and tests).
+std::vector<std::string> RunAllowedSyscalls();
+// Syscalls no filter may ever allow; the run filter's default kills them.
+std::vector<std::string> AlwaysKilledSyscalls();
+
+}  // namespace pycage::jail
