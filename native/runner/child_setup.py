@@ -136,9 +136,8 @@ def setup(prep, fds, slot, limits):
         # 2. own mount namespace with a /proc of the run's pid ns and a fresh /tmp.
         if full:
             _check(_unshare(CLONE_NEWNS), "mounts", "unshare(CLONE_NEWNS)")
-            # Keep our mounts from propagating back to the zygote's namespace.
-            _check(_mount(None, b"/", None, MS_REC | MS_PRIVATE, None),
-                   "mounts", "mount(/, MS_REC|MS_PRIVATE)")
+            # No propagation change needed: the helper made every mount private
+            # before the pivot, and the zygote filter refuses remounts anyway.
             _check(_mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
                    "mounts", "mount(proc, /proc)")
             tmp = limits.get("tmpBytes")
