@@ -41,8 +41,10 @@ Status LimitTo(uint64_t keep) {
 }
 
 Status LockSecurebits() {
-  unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-                       SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+  // NO_SETUID_FIXUP stays off (and locked off): a later setresuid away from
+  // uid 0 must still clear the permitted and effective sets.
+  unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
+                       SECBIT_KEEP_CAPS_LOCKED |
                        SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
   if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0) {
     return SysError("capabilities", "prctl(PR_SET_SECUREBITS, " + std::to_string(bits) + ")");

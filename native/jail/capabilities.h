@@ -17,9 +17,10 @@ uint64_t ZygoteKeep();
 // inheritable set and the ambient set, and trims permitted/effective to `keep`.
 Status LimitTo(uint64_t keep);
 
-// Locks the process out of root's special treatment for good (a run child
-// after its setresuid): SECBIT_NOROOT, NO_SETUID_FIXUP, KEEP_CAPS off,
-// NO_CAP_AMBIENT_RAISE, each with its lock bit.
+// Locks the process out of root's special treatment for good: SECBIT_NOROOT,
+// NO_CAP_AMBIENT_RAISE, KEEP_CAPS and NO_SETUID_FIXUP locked off (so a later
+// setresuid away from uid 0 still clears the capability sets). Needs
+// CAP_SETPCAP, so call it before setresuid.
 Status LockSecurebits();
 
 }  // namespace pycage::jail::capabilities
