@@ -42,11 +42,12 @@ describe('Sandbox lifecycle', { skip: skipWithoutAddon }, () => {
 
   it('rejects with ERR_CLOSED after close() and ends runs in flight', async () => {
     const sandbox = new Sandbox();
-    const inflight = sandbox.runPython('import time\ntime.sleep(20)');
+    // Settle-handlers are attached at once: close() may reject it before we await.
+    const inflight = sandbox.runPython('import time\ntime.sleep(20)').then((r) => r, (e) => e);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const started = Date.now();
     await sandbox.close();
-    const outcome = await inflight.then((r) => r, (e) => e);
+    const outcome = await inflight;
     // Either a rejection with ERR_CLOSED or a resolved error: never a hang.
     if (outcome instanceof Error) assert.equal(outcome.code, 'ERR_CLOSED');
     else assert.equal(outcome.status, 'error');
