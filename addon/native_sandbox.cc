@@ -99,7 +99,12 @@ NativeSandbox::NativeSandbox(const Napi::CallbackInfo& info) : ObjectWrap<Native
 
   SandboxState* raw = state.release();
   raw->events = EventChannel::New(env, "pycage.supervisor", 0, 1, raw,
-                                  [](Napi::Env, void*, SandboxState* finalized) { delete finalized; });
+                                  [](Napi::Env, void*, SandboxState* finalized) {
+                                    // At teardown this may run before the object's own finalizer.
+                                    if (finalized->owner != nullptr) finalized->owner->ForgetState();
+                                    StopSupervisor(finalized);
+                                    delete finalized;
+                                  });
   // Idle sandboxes must not keep the host process alive.
   raw->events.Unref(env);
   state_ = raw;

@@ -186,6 +186,7 @@ def _serve():
 
     data = None
     info = None
+    runner_pid = os.getpid()
     try:
         meta = json.loads(meta_raw)
         code = meta.get("code")
@@ -213,7 +214,9 @@ def _serve():
         e = None
 
     _flush_std()
-    if _State.replying:
+    # A process the node forked runs this same code path when its copy of the
+    # node ends; only the run's own pid 1 may reply.
+    if _State.replying or os.getpid() != runner_pid:
         return EXIT_OK
     _State.replying = True
     try:
