@@ -125,6 +125,19 @@ TEST(Jail, ZygoteFilterAllowsThePerRunSequence) {
   }
 }
 
+TEST(Jail, WorksUnprivilegedWithASingleUidMap) {
+  if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs root and setpriv";
+  Outcome o = testing::Run({"/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                            PYCAGE_JAIL, "--ro-bind", std::string(PYCAGE_JAIL_TEST_DIR) + ":/t", "--",
+                            "/usr/bin/python3", "-I", "-S", "/t/zygote_sequence.py", "0"},
+                           {}, 120000);
+  EXPECT_EQ(o.code(), 0) << o.err;
+  EXPECT_NE(o.err.find("uid 0 caps 0000000000000000\n"), std::string::npos) << o.err;
+  o = testing::Run({"/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", PYCAGE_JAIL,
+                    "--", "/bin/sh", "-c", "cat /proc/self/uid_map /proc/self/setgroups >&2"});
+  EXPECT_TRUE(std::regex_match(o.err, std::regex(" +0 +65534 +1\ndeny\n"))) << o.err;
+}
+
 TEST(Jail, ExitStatusIsTheChildStatus) {
   EXPECT_EQ(Sh("exit 7").code(), 7);
   EXPECT_EQ(Jail({"--tier", "bypass"}, {"/bin/sh", "-c", "exit 9"}).code(), 9);
