@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
-# Debian's interpreter has numpy and pandas (installed by setup.sh).
+# Debian's interpreter, which setup.sh installs: the same one on every host.
 if [[ -z "${PYCAGE_PYTHON:-}" && -x /usr/bin/python3 ]]; then export PYCAGE_PYTHON=/usr/bin/python3; fi
 exec node examples/demo.js

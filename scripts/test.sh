@@ -44,7 +44,7 @@ STAGES=(
   "npm test (node:test, security):stage_npm_test"
 )
 
-# Debian's interpreter has numpy and pandas (installed by setup.sh).
+# Debian's interpreter, which setup.sh installs: the same one on every host.
 if [[ -z "${PYCAGE_PYTHON:-}" && -x /usr/bin/python3 ]]; then export PYCAGE_PYTHON=/usr/bin/python3; fi
 
 for entry in "${STAGES[@]}"; do

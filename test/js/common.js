@@ -3,7 +3,6 @@
 // Shared helpers for the node:test suites (not a test file itself).
 
 const fs = require('node:fs');
-const { spawnSync } = require('node:child_process');
 const { mock } = require('node:test');
 const native = require('../../js/native');
 
@@ -70,11 +69,4 @@ function fakeBinding({ probe = FULL_PROBE, outcome } = {}) {
   return fake;
 }
 
-// The interpreter the real suites run with, and whether it has numpy/pandas.
-function pythonHas(moduleName) {
-  const python = process.env.PYCAGE_PYTHON || 'python3';
-  const out = spawnSync(python, ['-I', '-c', `import ${moduleName}`], { stdio: 'ignore' });
-  return out.status === 0;
-}
-
-module.exports = { addonBuilt, skipWithoutAddon, FULL_PROBE, fakeBinding, pythonHas };
+module.exports = { addonBuilt, skipWithoutAddon, FULL_PROBE, fakeBinding };
