@@ -1,5 +1,6 @@
 """Drive a real zygote over its control socket, as the C++ supervisor does."""
 import array
+import fcntl
 import json
 import os
 import select
@@ -35,7 +36,11 @@ class FrameReader:
                 raise TimeoutError("no frame within %.1f s" % timeout)
             r, _, _ = select.select([self.sock], [], [], left)
             if r:
-                chunk = self.sock.recv(1 << 20)
+                try:
+                    chunk = self.sock.recv(1 << 20)
+                except ConnectionResetError:
+                    # The run died with our request unread (killed early).
+                    chunk = b""
                 if not chunk:
                     return None
                 self.buf += chunk
@@ -63,11 +68,18 @@ def read_all(fd, timeout=10.0):
 class Zygote:
     """A zygote started with posix_spawn: fd 3 = control socket, no preexec_fn."""
 
-    def __init__(self, tier="bypass", python=None, env=None):
+    def __init__(self, tier="bypass", python=None, env=None, launcher=None, bpf=None):
         self.sup, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.out_r, out_w = os.pipe()
         self.err_r, err_w = os.pipe()
         devnull = os.open(os.devnull, os.O_RDONLY)
+        bpf_fd = None
+        if bpf is not None:
+            # A high fd number, so the dup2 actions below cannot clobber it.
+            tmp = os.memfd_create("bpf", os.MFD_CLOEXEC)
+            os.write(tmp, bpf)
+            bpf_fd = fcntl.fcntl(tmp, fcntl.F_DUPFD_CLOEXEC, 50)
+            os.close(tmp)
         e = {"PYCAGE_TIER": tier, "LANG": "C.UTF-8", "HOME": "/tmp",
              "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         if env:
@@ -78,8 +90,13 @@ class Zygote:
             (os.POSIX_SPAWN_DUP2, err_w, 2),
             (os.POSIX_SPAWN_DUP2, theirs.fileno(), 3),
         ]
+        if bpf_fd is not None:
+            actions.append((os.POSIX_SPAWN_DUP2, bpf_fd, 4))
         py = python or sys.executable
-        self.pid = os.posix_spawn(py, [py, "-I", "-S", ZYGOTE], e, file_actions=actions)
+        argv = list(launcher or []) + [py, "-I", "-S", ZYGOTE]
+        self.pid = os.posix_spawn(argv[0], argv, e, file_actions=actions)
+        if bpf_fd is not None:
+            os.close(bpf_fd)
         theirs.close()
         for fd in (out_w, err_w, devnull):
             os.close(fd)
