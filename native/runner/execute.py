@@ -33,6 +33,7 @@ class _State:
     # interleave a second reply with the first.
     replying = False
     limits = {}
+    pid = None
 
 
 def parse_node(code):
@@ -149,7 +150,7 @@ def _flush_std():
 def _on_sigxcpu(signum, frame):
     # Full tier only: the run is pid 1 of its pid namespace, and the kernel
     # drops SIGXCPU's default action for a namespace init, so say it ourselves.
-    if _State.replying:
+    if _State.replying or os.getpid() != _State.pid:
         return
     _State.replying = True
     secs = _State.limits.get("cpuMs")
@@ -166,6 +167,7 @@ def _on_sigxcpu(signum, frame):
 def serve(limits, tier):
     """Read one request from fd 3, run it, reply. Never returns."""
     _State.limits = limits or {}
+    _State.pid = os.getpid()
     if tier == "full":
         signal.signal(signal.SIGXCPU, _on_sigxcpu)
     code = EXIT_INTERNAL

@@ -180,6 +180,11 @@ class ZygoteBypass(unittest.TestCase):
         results = [run.finish() for run in runs]
         self.assertEqual([r.value for r in results], [0, 10, 20, 30])
 
+    def test_fork_in_node_replies_once(self):
+        r = self.run_code("import os\npid = os.fork()\nif pid == 0:\n    result = 'child'\n"
+                          "else:\n    os.waitpid(pid, 0)\n    result = 'parent'")
+        self.assertEqual(r.replies, [b'{"status":"ok"}', b'"parent"'])
+
     def test_unknown_op_is_ignored(self):
         self.z.send({"op": "bogus"})
         self.assertEqual(self.run_code("1").value, 1)
