@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, as a list of named stages. Each stage prints a banner;
+# The whole test suite, as a list of named stages ("banner|function"). Each stage prints a banner;
 # the first failure stops the run (set -e) and names its stage.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,18 +38,18 @@ stage_npm_test() {
 # Later stages (ASan+UBSan build, clang-tidy, fuzzing) are appended here as
 # their own functions and entries.
 STAGES=(
-  "setup:stage_setup"
-  "native build + ctest:stage_native"
-  "runner python unittest:stage_runner_python"
-  "npm test (node:test, security):stage_npm_test"
+  "setup|stage_setup"
+  "native build + ctest|stage_native"
+  "runner python unittest|stage_runner_python"
+  "npm test (node:test, security)|stage_npm_test"
 )
 
 # Debian's interpreter, which setup.sh installs: the same one on every host.
 if [[ -z "${PYCAGE_PYTHON:-}" && -x /usr/bin/python3 ]]; then export PYCAGE_PYTHON=/usr/bin/python3; fi
 
 for entry in "${STAGES[@]}"; do
-  banner "${entry%%:*}"
-  "${entry##*:}"
+  banner "${entry%%|*}"
+  "${entry##*|}"
 done
 CURRENT_STAGE=""
 printf '\n==================== all stages passed ====================\n'
