@@ -94,6 +94,13 @@ Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json) {
   if (object["status"].get_string().get(status) != simdjson::SUCCESS) return Malformed("reply has no string 'status'");
 
   RunReplyMeta meta;
+  simdjson::dom::object usage;
+  if (object["usage"].get_object().get(usage) == simdjson::SUCCESS) {
+    double cpu_ms = 0;
+    if (usage["cpuMs"].get_double().get(cpu_ms) == simdjson::SUCCESS && cpu_ms >= 0) meta.cpu_ms = cpu_ms;
+    uint64_t max_rss = 0;
+    if (usage["maxRssKb"].get_uint64().get(max_rss) == simdjson::SUCCESS) meta.max_rss_kb = max_rss;
+  }
   if (status == "ok") {
     meta.status = RunReplyMeta::Status::kOk;
     return meta;

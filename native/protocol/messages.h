@@ -56,6 +56,10 @@ struct RunReplyMeta {
   Status status = Status::kOk;
   RunError error;             // kError
   std::string setup_message;  // kSetupError
+  // The run's own getrusage at reply time, so the outcome need not wait for
+  // the exit report.
+  std::optional<double> cpu_ms;
+  std::optional<uint64_t> max_rss_kb;
 };
 Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json);
 

@@ -38,6 +38,9 @@ RunOutcome DecideOutcome(const RunFacts& facts) {
   if (facts.exit) {
     outcome.cpu_ms = facts.exit->cpu_ms;
     outcome.peak_memory_kb = facts.exit->max_rss_kb;
+  } else if (facts.reply) {
+    outcome.cpu_ms = facts.reply->cpu_ms.value_or(0);
+    outcome.peak_memory_kb = facts.reply->max_rss_kb.value_or(0);
   }
   auto fail = [&](std::string type, std::string message) {
     outcome.ok = false;

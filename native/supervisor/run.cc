@@ -195,7 +195,8 @@ void Run::Stop(bool* reason_flag) {
   if (exited_ || closing_) return;
   const bool first = !facts_.cancelled && !facts_.timed_out && !facts_.output_flooded;
   *reason_flag = true;
-  if (!first) return;
+  if (!first || delivered_) return;
+  kill_requested_ = true;
   callbacks_.request_kill(request_.id);
   // If the zygote does not report the exit in time, it is misbehaving: kill it.
   uv_timer_start(&grace_timer_, &Run::OnGraceTimer, kGraceMs, 0);
@@ -208,11 +209,18 @@ void Run::OnWallTimer(uv_timer_t* timer) {
 
 void Run::OnGraceTimer(uv_timer_t* timer) {
   auto* self = static_cast<Run*>(timer->data);
-  if (!self->exited_) {
-    self->callbacks_.escalate();  // ends in OnZygoteDied
+  if (self->exited_) {
+    self->CloseAll();  // exited, but some write end never closed
     return;
   }
-  self->CloseAll();  // exited, but some write end never closed
+  if (!self->kill_requested_) {
+    // Replied but still not gone: ask once, then give the zygote one more grace.
+    self->kill_requested_ = true;
+    self->callbacks_.request_kill(self->request_.id);
+    uv_timer_start(&self->grace_timer_, &Run::OnGraceTimer, kGraceMs, 0);
+    return;
+  }
+  self->callbacks_.escalate();  // ends in OnZygoteDied
 }
 
 void Run::Cancel() { Stop(&facts_.cancelled); }
@@ -230,7 +238,7 @@ void Run::OnExitReport(const protocol::ControlMessage& exit) {
   if (exited_) return;
   exited_ = true;
   facts_.exit = exit;
-  facts_.wall_ms = static_cast<double>(uv_hrtime() - started_ns_) / 1e6;
+  if (!delivered_) facts_.wall_ms = static_cast<double>(uv_hrtime() - started_ns_) / 1e6;
   if (wall_timer_open_) uv_timer_stop(&wall_timer_);
   // The run's pid namespace is gone, so its pipes are closing now; wait briefly.
   if (grace_timer_open_) uv_timer_start(&grace_timer_, &Run::OnGraceTimer, kGraceMs, 0);
@@ -241,14 +249,31 @@ void Run::OnZygoteDied(const std::string& reason) {
   if (exited_) return;
   exited_ = true;
   facts_.zygote_death = reason;
-  facts_.wall_ms = static_cast<double>(uv_hrtime() - started_ns_) / 1e6;
+  if (!delivered_) facts_.wall_ms = static_cast<double>(uv_hrtime() - started_ns_) / 1e6;
   if (wall_timer_open_) uv_timer_stop(&wall_timer_);
   if (grace_timer_open_) uv_timer_start(&grace_timer_, &Run::OnGraceTimer, kGraceMs, 0);
   MaybeFinish();
 }
 
+bool Run::ReplyComplete() const {
+  if (!facts_.protocol_error.empty() || !facts_.reply) return false;
+  if (facts_.cancelled || facts_.timed_out || facts_.output_flooded) return false;
+  return facts_.reply->status != protocol::RunReplyMeta::Status::kOk || facts_.result_json.has_value();
+}
+
 void Run::MaybeFinish() {
-  if (exited_ && channel_.eof && stdout_.eof && stderr_.eof) CloseAll();
+  const bool streams_done = channel_.eof && stdout_.eof && stderr_.eof;
+  if (!delivered_ && !closing_ && streams_done && !exited_ && ReplyComplete()) Deliver();
+  if (exited_ && streams_done) CloseAll();
+}
+
+void Run::Deliver() {
+  delivered_ = true;
+  facts_.wall_ms = static_cast<double>(uv_hrtime() - started_ns_) / 1e6;
+  if (wall_timer_open_) uv_timer_stop(&wall_timer_);
+  // The exit report should follow at once; if it does not, the grace timer acts.
+  if (grace_timer_open_) uv_timer_start(&grace_timer_, &Run::OnGraceTimer, kGraceMs, 0);
+  callbacks_.on_outcome(TakeOutcome());
 }
 
 void Run::CloseHandle(uv_handle_t* handle, bool* open_flag) {

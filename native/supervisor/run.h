@@ -19,6 +19,9 @@ namespace pycage {
 struct RunCallbacks {
   std::function<void(uint64_t id)> request_kill;  // ask the zygote to SIGKILL the run
   std::function<void()> escalate;                 // the zygote did not react: kill it
+  // The outcome is known (a full reply and EOF on every stream): deliver it
+  // now, before the process has finished exiting.
+  std::function<void(RunOutcome)> on_outcome;
   std::function<void()> on_finished;              // every handle closed; facts are final
 };
 
@@ -43,6 +46,7 @@ class Run {
   // True once no handle is open: after a failed Start, nothing will call on_finished.
   bool fully_closed() const { return open_handles_ == 0; }
   void FailToStart(Status status) { facts_.host_failure = std::move(status); }
+  bool delivered() const { return delivered_; }
   RunOutcome TakeOutcome();
 
  private:
@@ -68,6 +72,8 @@ class Run {
   void Stop(bool* reason_flag);
   void HandleFrame(std::string frame);
   void MaybeFinish();
+  bool ReplyComplete() const;
+  void Deliver();
   void CloseAll();
   void CloseHandle(uv_handle_t* handle, bool* open_flag);
 
@@ -89,6 +95,8 @@ class Run {
   bool wall_timer_open_ = false;
   bool grace_timer_open_ = false;
   bool exited_ = false;
+  bool delivered_ = false;
+  bool kill_requested_ = false;
   bool closing_ = false;
   int open_handles_ = 0;
   char read_buffer_[65536];

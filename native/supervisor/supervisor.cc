@@ -47,7 +47,8 @@ Result<std::unique_ptr<Supervisor>> Supervisor::Start(SupervisorConfig config) {
 
 Supervisor::Supervisor(SupervisorConfig config) : config_(std::move(config)) {
   uid_base_ = config_.uid_base != 0 ? config_.uid_base : PickUidBase(this);
-  uid_count_ = static_cast<uint32_t>(config_.concurrency) + 1;
+  // uid 0 is the zygote; one per run in flight, plus one for the pre-forked spare.
+  uid_count_ = static_cast<uint32_t>(config_.concurrency) + 2;
   for (uint32_t slot = 1; slot <= config_.concurrency; ++slot) free_slots_.insert(slot);
 }
 
@@ -233,6 +234,7 @@ void Supervisor::StartRun(RunRequest request) {
   callbacks.escalate = [this] {
     if (zygote_) zygote_->Kill();
   };
+  callbacks.on_outcome = [this](RunOutcome outcome) { Complete(std::move(outcome)); };
   callbacks.on_finished = [this, id] { FinishRun(id); };
   auto run = std::make_unique<Run>(&loop_, std::move(request), slot, std::move(callbacks));
   Run* raw = run.get();
@@ -263,7 +265,7 @@ void Supervisor::FinishRun(uint64_t id) {
   std::unique_ptr<Run> run = std::move(it->second);
   running_.erase(it);
   free_slots_.insert(run->slot());
-  Complete(run->TakeOutcome());
+  if (!run->delivered()) Complete(run->TakeOutcome());
   finished_runs_.push_back(std::move(run));  // freed in the check phase, outside its own callback
   if (shutting_down_) {
     MaybeEndLoop();

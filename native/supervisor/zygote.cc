@@ -36,6 +36,7 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
     }
     args.insert(args.end(), {"--ro-bind", config.runner_dir + ":" + kJailRunnerDir});
   }
+  if (full && geteuid() == 0) args.insert(args.end(), {"--setenv", "PYCAGE_UID_COUNT=" + std::to_string(uid_count)});
   for (const char* variable :
        {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
         "VECLIB_MAXIMUM_THREADS=1", "MPLBACKEND=Agg", "HOME=/tmp", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",

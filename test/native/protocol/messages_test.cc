@@ -52,6 +52,16 @@ TEST(ParseRunReplyMetaTest, ParsesError) {
   EXPECT_EQ(meta->error.line, 3);
 }
 
+TEST(ParseRunReplyMetaTest, ReadsUsageWhenPresent) {
+  auto meta = ParseRunReplyMeta(R"({"status":"ok","usage":{"cpuMs":2.5,"maxRssKb":9000}})");
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ(meta->cpu_ms, 2.5);
+  EXPECT_EQ(meta->max_rss_kb, 9000u);
+  auto bare = ParseRunReplyMeta(R"({"status":"ok","usage":"lots"})");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_FALSE(bare->cpu_ms.has_value());
+}
+
 TEST(ParseRunReplyMetaTest, RejectsErrorWithoutType) {
   EXPECT_FALSE(ParseRunReplyMeta(R"({"status":"error","error":{"message":"m"}})").ok());
   EXPECT_FALSE(ParseRunReplyMeta(R"({"status":"done"})").ok());

@@ -32,10 +32,25 @@ TEST(DecideOutcomeTest, OkReplyWithResultResolvesOk) {
   EXPECT_EQ(outcome.peak_memory_kb, 9000u);
 }
 
+TEST(DecideOutcomeTest, UsesTheReplysUsageBeforeTheExitReport) {
+  RunFacts facts;
+  protocol::RunReplyMeta reply;
+  reply.cpu_ms = 1.25;
+  reply.max_rss_kb = 7000;
+  facts.reply = reply;
+  facts.result_json = "1";
+  const RunOutcome outcome = DecideOutcome(facts);
+  EXPECT_TRUE(outcome.ok);
+  EXPECT_DOUBLE_EQ(outcome.cpu_ms, 1.25);
+  EXPECT_EQ(outcome.peak_memory_kb, 7000u);
+}
+
 TEST(DecideOutcomeTest, PythonErrorIsPassedThrough) {
   RunFacts facts;
-  facts.reply = protocol::RunReplyMeta{protocol::RunReplyMeta::Status::kError,
-                                       {"KeyError", "'x'", "Traceback...", 4}, ""};
+  protocol::RunReplyMeta reply;
+  reply.status = protocol::RunReplyMeta::Status::kError;
+  reply.error = {"KeyError", "'x'", "Traceback...", 4};
+  facts.reply = reply;
   facts.exit = ExitWith(0, std::nullopt);
   const RunOutcome outcome = DecideOutcome(facts);
   ASSERT_TRUE(outcome.error);
@@ -82,7 +97,10 @@ TEST(DecideOutcomeTest, ForgedOrTornRepliesAreProtocolErrors) {
 
 TEST(DecideOutcomeTest, SetupErrorRejectsAsIsolationUnavailable) {
   RunFacts facts;
-  facts.reply = protocol::RunReplyMeta{protocol::RunReplyMeta::Status::kSetupError, {}, "mount /tmp: EPERM"};
+  protocol::RunReplyMeta reply;
+  reply.status = protocol::RunReplyMeta::Status::kSetupError;
+  reply.setup_message = "mount /tmp: EPERM";
+  facts.reply = reply;
   const RunOutcome outcome = DecideOutcome(facts);
   EXPECT_EQ(outcome.rejection.code(), ErrorCode::kIsolationUnavailable);
   EXPECT_EQ(outcome.rejection.message(), "the jail could not set up the run: mount /tmp: EPERM");
