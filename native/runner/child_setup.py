@@ -4,11 +4,13 @@ Everything that can be prepared once (ctypes prototypes, the seccomp program,
 /dev/null) is prepared at import time in the zygote, so a run only pays for
 the syscalls themselves.
 """
+import array
 import ctypes
 import errno
 import math
 import os
 import resource
+import socket
 
 import frames
 
@@ -74,9 +76,13 @@ class _SockFprog(ctypes.Structure):
 
 
 class SetupError(Exception):
-    def __init__(self, step, call, err):
+    def __init__(self, step, call, err, message=None):
         self.step, self.call, self.err = step, call, err
-        super().__init__("%s: %s: %s (errno %d)" % (step, call, os.strerror(err), err))
+        super().__init__(message or "%s: %s: %s (errno %d)" % (step, call, os.strerror(err), err))
+
+    @classmethod
+    def text(cls, message):
+        return cls("setup", "", 0, message)
 
 
 def _check(rc, step, call):
@@ -112,57 +118,172 @@ def _cap_last_cap():
         return 63
 
 
-def setup(prep, fds, slot, limits):
-    """Steps 1-4 of the run setup. Raises SetupError naming the failed step."""
+def tmp_options(tmp_bytes):
+    """The /tmp tmpfs mount options for a run's tmpBytes (None: tmpfs default size)."""
+    if isinstance(tmp_bytes, int) and not isinstance(tmp_bytes, bool) and tmp_bytes > 0:
+        return b"size=%d,mode=1777" % tmp_bytes
+    return b"mode=1777"
+
+
+def _session():
+    try:
+        os.setsid()
+    except OSError as e:
+        raise SetupError("session", "setsid()", e.errno)
+
+
+def _mounts(tmp_opts):
+    # Own mount namespace with a /proc of the run's pid ns and a fresh /tmp.
+    _check(_unshare(CLONE_NEWNS), "mounts", "unshare(CLONE_NEWNS)")
+    # No propagation change needed: the helper made every mount private
+    # before the pivot, and the zygote filter refuses remounts anyway.
+    _check(_mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+           "mounts", "mount(proc, /proc)")
+    _check(_mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_opts),
+           "mounts", "mount(tmpfs, /tmp, %s)" % tmp_opts.decode())
+
+
+def _dup_run_fds(prep, fds, stdin=True):
     chan, out_w, err_w = fds
-    reply_fd = chan
+    try:
+        os.dup2(chan, 3)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        if stdin:
+            os.dup2(prep.devnull, 0)
+    except OSError as e:
+        raise SetupError("fds", "dup2()", e.errno)
+    _close_from(4)
+
+
+def _seal(prep):
+    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs",
+           "prctl(PR_SET_NO_NEW_PRIVS)")
+    if prep.prog is not None:
+        _check(_prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+                      ctypes.addressof(prep.prog), 0, 0),
+               "seccomp", "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)")
+
+
+def _fail(fd, e):
+    if isinstance(e, SetupError):
+        report(fd, str(e))
+    else:
+        report(fd, "setup: unexpected %s: %s" % (type(e).__name__, e))
+    os._exit(EXIT_SETUP_ERROR)
+
+
+def setup(prep, fds, slot, limits):
+    """On-demand run child: steps 1-4 of the run setup. A failure is reported
+    on the run channel and ends the process."""
+    reply_fd = fds[0]
     try:
         # 1. own session; the standard fds; nothing else inherited.
-        try:
-            os.setsid()
-        except OSError as e:
-            raise SetupError("session", "setsid()", e.errno)
-        try:
-            os.dup2(chan, 3)
-            reply_fd = 3
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            os.dup2(prep.devnull, 0)
-        except OSError as e:
-            raise SetupError("fds", "dup2()", e.errno)
-        _close_from(4)
-
+        _session()
+        _dup_run_fds(prep, fds)
+        reply_fd = CHAN_FD
         full = prep.tier == "full"
-        # 2. own mount namespace with a /proc of the run's pid ns and a fresh /tmp.
+        # 2. mounts.
         if full:
-            _check(_unshare(CLONE_NEWNS), "mounts", "unshare(CLONE_NEWNS)")
-            # No propagation change needed: the helper made every mount private
-            # before the pivot, and the zygote filter refuses remounts anyway.
-            _check(_mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
-                   "mounts", "mount(proc, /proc)")
-            tmp = limits.get("tmpBytes")
-            opts = ("size=%d,mode=1777" % tmp) if isinstance(tmp, int) and tmp > 0 else "mode=1777"
-            _check(_mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts.encode()),
-                   "mounts", "mount(tmpfs, /tmp, %s)" % opts)
-
+            _mounts(tmp_options(limits.get("tmpBytes")))
         # 3. rlimits.
         set_rlimits(limits)
-
         # 4. identity, capabilities, no_new_privs, seccomp.
         if full:
             drop_privileges(prep, slot)
-        _check(_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs",
-               "prctl(PR_SET_NO_NEW_PRIVS)")
-        if prep.prog is not None:
-            _check(_prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
-                          ctypes.addressof(prep.prog), 0, 0),
-                   "seccomp", "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)")
-    except SetupError as e:
-        report(reply_fd, str(e))
-        os._exit(EXIT_SETUP_ERROR)
+        _seal(prep)
     except BaseException as e:
-        report(reply_fd, "setup: unexpected %s: %s" % (type(e).__name__, e))
-        os._exit(EXIT_SETUP_ERROR)
+        _fail(reply_fd, e)
+
+
+# A spare's private socket to the zygote while it waits; its fds 0 and 3 are
+# /dev/null then (fd 3 was the zygote's control socket).
+SPARE_FD = 4
+SPARE_FRAME_CAP = 1 << 16
+_SPARE_ANC = socket.CMSG_SPACE(4 * array.array("i").itemsize)
+
+
+def setup_spare(prep, priv_fd, slot, tmp_opts):
+    """Spare child: every setup step that does not depend on the run.
+
+    Returns None or the SetupError text; a spare that failed still waits for
+    its run and reports the error there, as an on-demand child would.
+    """
+    try:
+        _session()
+        try:
+            # /dev/null first: prep.devnull may itself be fd 4.
+            os.dup2(prep.devnull, 0)
+            os.dup2(prep.devnull, 3)  # no control socket in a run's process
+            if priv_fd != SPARE_FD:
+                os.dup2(priv_fd, SPARE_FD)
+        except OSError as e:
+            raise SetupError("fds", "dup2()", e.errno)
+        _close_from(SPARE_FD + 1)
+        if prep.tier == "full":
+            _mounts(tmp_opts)
+            drop_privileges(prep, slot)
+        return None
+    except SetupError as e:
+        return str(e)
+    except BaseException as e:
+        return "setup: unexpected %s: %s" % (type(e).__name__, e)
+
+
+def wait_for_run():
+    """Spare child: block until the zygote hands over a run.
+
+    Returns ([chan, stdout_w, stderr_w], limits payload bytes); None when the
+    zygote closed the socket (it discarded this spare or is gone).
+    """
+    sock = socket.socket(fileno=SPARE_FD)
+    buf = b""
+    fds = []
+    try:
+        while True:
+            try:
+                data, anc, _flags, _ = sock.recvmsg(SPARE_FRAME_CAP, _SPARE_ANC,
+                                                    socket.MSG_CMSG_CLOEXEC)
+            except InterruptedError:
+                continue
+            for level, kind, cdata in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    a = array.array("i")
+                    a.frombytes(cdata[: len(cdata) - len(cdata) % a.itemsize])
+                    fds.extend(a)
+            if not data:
+                return None
+            buf += data
+            if len(buf) >= 4:
+                n = int.from_bytes(buf[:4], "little")
+                if n > SPARE_FRAME_CAP - 4:
+                    return None
+                if len(buf) >= 4 + n:
+                    return fds, buf[4:4 + n]
+    finally:
+        sock.detach()  # the fd goes with _close_from in adopt_run
+
+
+def adopt_run(prep, fds, limits, spare_error):
+    """Spare child, run in hand: the run-dependent rest of the setup."""
+    reply_fd = fds[0] if fds else -1
+    try:
+        if spare_error is not None:
+            if len(fds) == 3:
+                _dup_run_fds(prep, fds, stdin=False)
+                reply_fd = CHAN_FD
+            raise SetupError.text(spare_error)
+        if len(fds) != 3:
+            raise SetupError.text("the spare got %d fds, not 3" % len(fds))
+        # fd 0 is /dev/null since setup_spare (prep.devnull may be closed now).
+        _dup_run_fds(prep, fds, stdin=False)
+        reply_fd = CHAN_FD
+        # Privileges are gone by now: rlimits may only be lowered, which is all
+        # set_rlimits ever does.
+        set_rlimits(limits)
+        _seal(prep)
+    except BaseException as e:
+        _fail(reply_fd, e)
 
 
 def report(fd, message):

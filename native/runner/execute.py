@@ -8,6 +8,7 @@ import builtins
 import json
 import linecache
 import os
+import resource
 import signal
 import sys
 import types
@@ -129,13 +130,30 @@ def run_node(code, inputs):
     return value
 
 
-def _reply_ok(data):
-    frames.write_frame(CHAN_FD, b'{"status":"ok"}')
-    frames.write_frame(CHAN_FD, data)
+def _usage():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpuMs": round((ru.ru_utime + ru.ru_stime) * 1000.0, 3), "maxRssKb": ru.ru_maxrss}
+
+
+def _reply_ok(data, fd=CHAN_FD):
+    frames.write_frame(fd, frames.encode_json({"status": "ok", "usage": _usage()}))
+    frames.write_frame(fd, data)
 
 
 def _reply_error(info):
-    frames.write_frame(CHAN_FD, frames.encode_json({"status": "error", "error": info}))
+    frames.write_frame(CHAN_FD, frames.encode_json(
+        {"status": "error", "error": info, "usage": _usage()}))
+
+
+def _close_run_fds():
+    # EOF on the reply channel and both pipes now, not after the kernel has
+    # torn down the address space (exit closes files only after that), so
+    # the supervisor can resolve the run without waiting for the exit report.
+    for fd in (1, 2, CHAN_FD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _flush_std():
@@ -160,6 +178,7 @@ def _on_sigxcpu(signum, frame):
         _reply_error({"type": "CpuLimitExceeded",
                       "message": "the node used more CPU time than %s" % lim,
                       "traceback": "", "line": None})
+        _close_run_fds()
     finally:
         os._exit(EXIT_OK)
 
@@ -173,8 +192,29 @@ def serve(limits, tier):
     code = EXIT_INTERNAL
     try:
         code = _serve()
+        if _State.replying and os.getpid() == _State.pid:
+            _close_run_fds()
     finally:
         os._exit(code)
+
+
+def warm(fd):
+    """A spare's warm-up: run a throwaway node through the request, execute and
+    reply code paths, writing the reply to fd (/dev/null), so the copy-on-write
+    faults of those paths are paid before a run arrives. Leaves no globals
+    behind: every node gets a fresh __main__, which is put back here."""
+    main_mod = sys.modules.get("__main__")
+    try:
+        meta = json.loads(b'{"code":"_pycage_warm = {\'a\': [1, 2.5]}\\n_pycage_warm\\n",'
+                          b'"resultBytes":1048576}')
+        inputs = json.loads(b'{"x":1}')
+        value = run_node(meta["code"], inputs)
+        data = convert.dumps(value)
+        convert.check_size(data, meta["resultBytes"])
+        _reply_ok(data, fd)
+    finally:
+        sys.modules["__main__"] = main_mod
+        linecache.cache.pop(errors.NODE_FILENAME, None)
 
 
 def _serve():

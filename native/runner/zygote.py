@@ -24,6 +24,7 @@ import gc  # noqa: E402
 import importlib.machinery  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402,F401
+import select  # noqa: E402
 import selectors  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -103,10 +104,25 @@ def warm_up():
 
 
 class Run:
-    __slots__ = ("id", "pid", "pidfd")
+    __slots__ = ("id", "pid", "pidfd", "slot")
 
-    def __init__(self, run_id, pid, pidfd):
-        self.id, self.pid, self.pidfd = run_id, pid, pidfd
+    def __init__(self, run_id, pid, pidfd, slot):
+        self.id, self.pid, self.pidfd, self.slot = run_id, pid, pidfd, slot
+
+
+class Spare:
+    """A forked child that did the run-independent setup and waits on sock."""
+    __slots__ = ("pid", "pidfd", "slot", "sock", "tmp_opts")
+
+    def __init__(self, pid, pidfd, slot, sock, tmp_opts):
+        self.pid, self.pidfd, self.slot, self.sock, self.tmp_opts = \
+            pid, pidfd, slot, sock, tmp_opts
+
+
+# After this many spares in a row die before being handed a run, a new spare
+# is forked only when a run starts (never from a spare's own death), so a
+# spare that cannot live does not turn into a fork loop.
+SPARE_FAILURE_LIMIT = 3
 
 
 class Control:
@@ -189,7 +205,7 @@ def close_all(fds):
 
 
 class Zygote:
-    def __init__(self, sock, prep, pidns_fd):
+    def __init__(self, sock, prep, pidns_fd, prefork=True, uid_count=1, tmp_bytes=16 << 20):
         self.sock = sock
         self.ctl = Control(sock)
         self.prep = prep
@@ -198,6 +214,26 @@ class Zygote:
         self.runs = {}
         self.sel = selectors.DefaultSelector()
         self.sel.register(sock, selectors.EVENT_READ, None)
+        # uid slots: with a multi-uid map (full tier) each child owns one of
+        # 1..count-1 from its fork to its reap; otherwise everyone is slot 0.
+        self.multi_uid = self.tier == "full" and uid_count > 1
+        self.free_slots = set(range(1, uid_count)) if self.multi_uid else set()
+        self.prefork = prefork
+        self.spare = None
+        self.spare_failures = 0
+        self.spare_tmp_opts = child_setup.tmp_options(tmp_bytes)
+
+    def take_slot(self):
+        """A free uid slot, or None when there is none."""
+        if not self.multi_uid:
+            return 0
+        if not self.free_slots:
+            return None
+        return self.free_slots.pop()
+
+    def give_slot(self, slot):
+        if self.multi_uid and slot:
+            self.free_slots.add(slot)
 
     def send(self, obj):
         frames_payload = frames.encode_json(obj)
@@ -208,12 +244,16 @@ class Zygote:
                    "python": "%d.%d.%d" % sys.version_info[:3],
                    "abi": abi_tag(),
                    "tier": self.tier})
+        self.ensure_spare()
         while True:
             for key, _ in self.sel.select():
                 if key.data is None:
                     if not self.on_control():
                         return self.shutdown()
-                else:
+                elif isinstance(key.data, Spare):
+                    if key.data is self.spare:  # else: handed over or discarded
+                        self.on_spare_exit()
+                elif self.runs.get(key.data.id) is key.data:  # else: reaped already
                     self.on_exit(key.data)
 
     def on_control(self):
@@ -263,46 +303,99 @@ class Zygote:
         if run_id in self.runs:
             close_all(fds)
             return self.setup_failed(run_id, "run id %r is already running" % (run_id,))
-        slot = msg.get("slot") or 0
         limits = msg.get("limits") or {}
-        if not isinstance(slot, int) or slot < 0 or not isinstance(limits, dict):
+        # "slot" is still accepted but ignored: the zygote owns the uid slots.
+        if not isinstance(limits, dict):
             close_all(fds)
-            return self.setup_failed(run_id, "bad slot or limits")
+            return self.setup_failed(run_id, "bad limits")
+        try:
+            if not self.hand_to_spare(run_id, limits, fds):
+                self.start_on_demand(run_id, limits, fds)
+        finally:
+            close_all(fds)
+        self.ensure_spare(from_run=True)
 
+    def hand_to_spare(self, run_id, limits, fds):
+        """Give the run to the spare. False: no usable spare (it is gone)."""
+        spare = self.spare
+        if spare is None:
+            return False
+        self.spare = None
+        if self.tier == "full" and \
+                child_setup.tmp_options(limits.get("tmpBytes")) != spare.tmp_opts:
+            # Its /tmp has the wrong size and a remount is not allowed here.
+            self.discard_spare(spare)
+            return False
+        payload = frames.encode_json({"limits": limits})
+        data = len(payload).to_bytes(4, "little") + payload
+        try:
+            n = spare.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                             array.array("i", fds))])
+            if n < len(data):
+                spare.sock.sendall(data[n:])
+        except OSError as e:
+            log("spare %d: hand-over failed: %s" % (spare.pid, e))
+            self.discard_spare(spare)
+            return False
+        # The spare owns the fds now; our end of its socket is of no more use
+        # (queued data and fds stay readable after we close it).
+        spare.sock.close()
+        self.spare_failures = 0
+        run = Run(run_id, spare.pid, spare.pidfd, spare.slot)
+        self.runs[run_id] = run
+        self.sel.modify(spare.pidfd, selectors.EVENT_READ, run)
+        return True
+
+    def fork_child(self):
+        """Fork a child in its own pid ns (full tier). Returns pid (0 in the
+        child) or raises OSError/SetupError; never leaves the zygote in the
+        child's pid namespace."""
         full = self.tier == "full"
         entered = False
         pid = -1
-        err = None
         try:
             if full:
                 child_setup.enter_pid_namespace()
                 entered = True
             pid = os.fork()
-        except (OSError, child_setup.SetupError) as e:
-            err = "%s" % e
-        if pid == 0:
-            self.child(fds, slot, limits)  # never returns
-        if entered:
-            try:
-                child_setup.leave_pid_namespace(self.pidns_fd)
-            except child_setup.SetupError as e:
-                # Every later unshare(CLONE_NEWPID) would fail: start over.
-                log("fatal: %s" % e)
-                if pid > 0:
-                    os.kill(pid, signal.SIGKILL)
-                self.shutdown(1)
-        close_all(fds)
-        if pid < 0:
-            return self.setup_failed(run_id, "fork: %s" % err)
+        finally:
+            if pid != 0 and entered:
+                try:
+                    child_setup.leave_pid_namespace(self.pidns_fd)
+                except child_setup.SetupError as e:
+                    # Every later unshare(CLONE_NEWPID) would fail: start over.
+                    log("fatal: %s" % e)
+                    if pid > 0:
+                        os.kill(pid, signal.SIGKILL)
+                    self.shutdown(1)
+        return pid
+
+    def open_pidfd(self, pid):
         try:
-            pidfd = os.pidfd_open(pid)
+            return os.pidfd_open(pid)
         except OSError as e:
             log("fatal: pidfd_open(%d): %s" % (pid, e))
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            self.setup_failed(run_id, "pidfd_open: %s" % e)
-            return self.shutdown(1)
-        run = Run(run_id, pid, pidfd)
+            self.shutdown(1)
+
+    def start_on_demand(self, run_id, limits, fds):
+        slot = self.take_slot()
+        if slot is None:
+            # A run that replied may not have been reaped yet: reap what has exited.
+            self.reap_exited()
+            slot = self.take_slot()
+            if slot is None:
+                return self.setup_failed(run_id, "no free uid slot")
+        try:
+            pid = self.fork_child()
+        except (OSError, child_setup.SetupError) as e:
+            self.give_slot(slot)
+            return self.setup_failed(run_id, "fork: %s" % e)
+        if pid == 0:
+            self.child(fds, slot, limits)  # never returns
+        pidfd = self.open_pidfd(pid)
+        run = Run(run_id, pid, pidfd, slot)
         self.runs[run_id] = run
         self.sel.register(pidfd, selectors.EVENT_READ, run)
 
@@ -315,6 +408,100 @@ class Zygote:
             pass
         finally:
             os._exit(execute.EXIT_INTERNAL)
+
+    def ensure_spare(self, from_run=False):
+        """Fork a spare unless there is one (or prefork is off, or spares keep dying)."""
+        if not self.prefork or self.spare is not None:
+            return
+        if self.spare_failures >= SPARE_FAILURE_LIMIT and not from_run:
+            return
+        slot = self.take_slot()
+        if slot is None:
+            return  # retried when a reap gives a slot back
+        ours = theirs = None
+        try:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pid = self.fork_child()
+        except (OSError, child_setup.SetupError) as e:
+            log("spare: fork: %s" % e)
+            self.give_slot(slot)
+            for s_ in (ours, theirs):
+                if s_ is not None:
+                    s_.close()
+            self.spare_failures += 1
+            return
+        if pid == 0:
+            self.spare_child(ours, theirs, slot)  # never returns
+        theirs.close()
+        pidfd = self.open_pidfd(pid)
+        self.spare = Spare(pid, pidfd, slot, ours, self.spare_tmp_opts)
+        self.sel.register(pidfd, selectors.EVENT_READ, self.spare)
+
+    def spare_child(self, ours, theirs, slot):
+        # The spare: it must never get back into the zygote loop either.
+        code = execute.EXIT_INTERNAL
+        try:
+            ours.close()
+            priv = theirs.detach()
+            err = child_setup.setup_spare(self.prep, priv, slot, self.spare_tmp_opts)
+            if err is None:
+                execute.warm(0)  # fd 0 is /dev/null (O_RDWR) here
+                gc.collect()     # the warm-up's garbage, not the run's problem
+            else:
+                log("spare: %s" % err)
+            got = child_setup.wait_for_run()
+            if got is None:
+                code = execute.EXIT_NO_REQUEST
+                return
+            fds, payload = got
+            try:
+                limits = json.loads(payload).get("limits") or {}
+            except (ValueError, AttributeError):
+                limits = {}
+            child_setup.adopt_run(self.prep, fds, limits, err)
+            execute.serve(limits, self.tier)
+        except BaseException:
+            pass
+        finally:
+            os._exit(code)
+
+    def discard_spare(self, spare):
+        """Kill and reap a spare that will not get a run."""
+        try:
+            signal.pidfd_send_signal(spare.pidfd, signal.SIGKILL)
+        except OSError:
+            pass
+        self.reap_spare(spare)
+
+    def reap_spare(self, spare):
+        try:
+            self.sel.unregister(spare.pidfd)
+        except (KeyError, ValueError):
+            pass
+        if self.tier != "full":
+            try:
+                os.killpg(spare.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        # It was SIGKILLed or has exited: this wait is short.
+        _, status = os.waitpid(spare.pid, 0)
+        os.close(spare.pidfd)
+        spare.sock.close()
+        self.give_slot(spare.slot)
+        return status
+
+    def on_spare_exit(self):
+        spare, self.spare = self.spare, None
+        status = self.reap_spare(spare)
+        self.spare_failures += 1
+        log("spare %d died before a run (status 0x%x); replacing it" % (spare.pid, status))
+        self.ensure_spare()
+
+    def reap_exited(self):
+        """Reap every run whose pidfd is readable now, without blocking."""
+        ready = select.select([r.pidfd for r in self.runs.values()], [], [], 0)[0]
+        for run in [r for r in self.runs.values() if r.pidfd in ready]:
+            self.on_exit(run, refill=False)
 
     def setup_failed(self, run_id, message):
         log("run %r: %s" % (run_id, message))
@@ -348,21 +535,27 @@ class Zygote:
         _, status, ru = os.wait4(run.pid, 0)
         os.close(run.pidfd)
         self.runs.pop(run.id, None)
+        self.give_slot(run.slot)
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         return {"op": "exit", "id": run.id, "code": code, "signal": sig,
                 "cpuMs": round((ru.ru_utime + ru.ru_stime) * 1000.0, 3),
                 "maxRssKb": ru.ru_maxrss}
 
-    def on_exit(self, run):
+    def on_exit(self, run, refill=True):
         report = self.reap(run)
         try:
             self.send(report)
         except OSError as e:
             log("control: cannot send exit of run %r: %s" % (run.id, e))
             self.shutdown(1)
+        if refill and self.spare is None:
+            self.ensure_spare()  # a slot came back
 
     def shutdown(self, code=0):
+        if self.spare is not None:
+            spare, self.spare = self.spare, None
+            self.discard_spare(spare)
         runs = list(self.runs.values())
         for run in runs:
             self.kill(run)
@@ -373,6 +566,13 @@ class Zygote:
             except OSError:
                 pass
         os._exit(code)
+
+
+def _env_int(name, default):
+    try:
+        return int(os.environ.get(name, ""))
+    except ValueError:
+        return default
 
 
 def main():
@@ -407,7 +607,9 @@ def main():
     # not dirty (and copy) the zygote's pages.
     gc.collect()
     gc.freeze()
-    Zygote(sock, prep, pidns_fd).serve()
+    Zygote(sock, prep, pidns_fd, prefork=os.environ.get("PYCAGE_PREFORK", "1") != "0",
+           uid_count=_env_int("PYCAGE_UID_COUNT", 1),
+           tmp_bytes=_env_int("PYCAGE_TMP_BYTES", 16 << 20)).serve()
     return 0
 
 

@@ -188,7 +188,9 @@ class Run:
 class Result:
     def __init__(self, replies, out, err, ex):
         self.replies, self.stdout, self.stderr, self.exit = replies, out, err, ex
+        # meta without "usage", which is checked on its own.
         self.meta = json.loads(replies[0]) if replies else None
+        self.usage = self.meta.pop("usage", None) if self.meta else None
 
     @property
     def value(self):
