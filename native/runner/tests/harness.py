@@ -68,7 +68,8 @@ def read_all(fd, timeout=10.0):
 class Zygote:
     """A zygote started with posix_spawn: fd 3 = control socket, no preexec_fn."""
 
-    def __init__(self, tier="bypass", python=None, env=None, launcher=None, bpf=None):
+    def __init__(self, tier="bypass", python=None, env=None, launcher=None, bpf=None,
+                 script=ZYGOTE):
         self.sup, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.out_r, out_w = os.pipe()
         self.err_r, err_w = os.pipe()
@@ -93,7 +94,7 @@ class Zygote:
         if bpf_fd is not None:
             actions.append((os.POSIX_SPAWN_DUP2, bpf_fd, 4))
         py = python or sys.executable
-        argv = list(launcher or []) + [py, "-I", "-S", ZYGOTE]
+        argv = list(launcher or []) + [py, "-I", "-S", script]
         self.pid = os.posix_spawn(argv[0], argv, e, file_actions=actions)
         if bpf_fd is not None:
             os.close(bpf_fd)
@@ -158,6 +159,43 @@ class Zygote:
         os.close(self.out_r)
         os.close(self.err_r)
         return status, out, err
+
+
+def children(pid):
+    """Host pids of pid's children."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def descendants(pid):
+    out = []
+    todo = [pid]
+    while todo:
+        kids = children(todo.pop())
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def wait_for(pred, timeout=5.0, step=0.005):
+    """Poll pred() until it returns something truthy; return that (or the last value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 class Run:

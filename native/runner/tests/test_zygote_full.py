@@ -5,6 +5,7 @@ import os
 import shutil
 import struct
 import subprocess
+import time
 import unittest
 
 from tests import harness
@@ -27,9 +28,12 @@ def _userns_ok():
 
 @unittest.skipUnless(_userns_ok(), "unprivileged user namespaces are not available")
 class ZygoteFull(unittest.TestCase):
+    """With the spare (its /tmp sized like LIMITS asks); the subclass: without."""
+    ENV = {"PYCAGE_TMP_BYTES": str(LIMITS["tmpBytes"])}
+
     @classmethod
     def setUpClass(cls):
-        cls.z = harness.Zygote(tier="full", bpf=ALLOW_ALL,
+        cls.z = harness.Zygote(tier="full", bpf=ALLOW_ALL, env=cls.ENV,
                                launcher=[UNSHARE, "-Urmpf", "--mount-proc"])
 
     @classmethod
@@ -63,6 +67,58 @@ class ZygoteFull(unittest.TestCase):
         # A pid-namespace init ignores SIGXCPU's default action: the runner says it.
         r = self.z.run("while True:\n    pass", limits=LIMITS, timeout=30)
         self.assertEqual(r.error["type"], "CpuLimitExceeded")
+        self.assertGreater(r.usage["cpuMs"], 500)
+
+    def test_state_does_not_leak(self):
+        self.assertEqual(self.z.run("import os\nos.leak = 1\ng1 = 1\nresult = 1",
+                                    limits=LIMITS).value, 1)
+        v = self.z.run("import os\n['g1' in globals(), hasattr(os, 'leak'),"
+                       " '_pycage_warm' in globals()]", limits=LIMITS).value
+        self.assertEqual(v, [False, False, False])
+
+    def test_other_tmp_size(self):
+        # Not the spare's /tmp size: the zygote forks a child the old way.
+        for size in (8 << 20, 4 << 20, 2 << 20):
+            code = "import os\nv = os.statvfs('/tmp')\nv.f_blocks * v.f_frsize"
+            r = self.z.run(code, limits=dict(LIMITS, tmpBytes=size))
+            self.assertEqual(r.value, size)
+            self.assertIn("usage", r.replies[0].decode())
+
+    def zygote_pid(self):
+        kids = harness.children(self.z.pid)  # unshare -f: the zygote is its child
+        self.assertEqual(len(kids), 1)
+        return kids[0]
+
+    def test_run_is_served_by_the_spare(self):
+        if self.ENV.get("PYCAGE_PREFORK") == "0":
+            self.skipTest("no spare")
+        zpid = self.zygote_pid()
+        spare = harness.wait_for(lambda: harness.children(zpid))
+        self.assertEqual(len(spare), 1)
+        run = self.z.start(LIMITS)
+        run.request("import time\ntime.sleep(0.3)\n1")
+        time.sleep(0.15)
+        now = harness.children(zpid)
+        self.assertIn(spare[0], now)   # the spare is the run now
+        self.assertEqual(len(now), 2)  # plus the next spare
+        self.assertEqual(run.finish().value, 1)
+
+    def test_spare_discarded_on_tmp_mismatch_and_replaced(self):
+        zpid = self.zygote_pid()
+        before = harness.wait_for(lambda: harness.children(zpid))
+        run = self.z.start(dict(LIMITS, tmpBytes=8 << 20))
+        run.request("import time\ntime.sleep(0.3)\n1")
+        time.sleep(0.15)
+        now = harness.children(zpid)
+        if self.ENV.get("PYCAGE_PREFORK") != "0":
+            self.assertEqual(len(before), 1)
+            self.assertNotIn(before[0], now)     # killed, not serving the run
+            self.assertEqual(len(now), 2)        # the run and a new spare
+        self.assertEqual(run.finish().value, 1)
+
+
+class ZygoteFullNoPrefork(ZygoteFull):
+    ENV = {"PYCAGE_PREFORK": "0"}
 
     def test_kill(self):
         run = self.z.start(LIMITS)
