@@ -18,6 +18,7 @@ import array  # noqa: E402
 import ast  # noqa: E402,F401
 import base64  # noqa: E402,F401
 import builtins  # noqa: E402,F401
+import collections  # noqa: E402
 import datetime  # noqa: E402,F401
 import decimal  # noqa: E402,F401
 import gc  # noqa: E402
@@ -217,7 +218,9 @@ class Zygote:
         # uid slots: with a multi-uid map (full tier) each child owns one of
         # 1..count-1 from its fork to its reap; otherwise everyone is slot 0.
         self.multi_uid = self.tier == "full" and uid_count > 1
-        self.free_slots = set(range(1, uid_count)) if self.multi_uid else set()
+        # FIFO: the slot freed longest ago is taken first, so a uid is not
+        # reused the moment its previous run is reaped.
+        self.free_slots = collections.deque(range(1, uid_count) if self.multi_uid else ())
         self.prefork = prefork
         self.spare = None
         self.spare_failures = 0
@@ -229,11 +232,11 @@ class Zygote:
             return 0
         if not self.free_slots:
             return None
-        return self.free_slots.pop()
+        return self.free_slots.popleft()
 
     def give_slot(self, slot):
         if self.multi_uid and slot:
-            self.free_slots.add(slot)
+            self.free_slots.append(slot)
 
     def send(self, obj):
         frames_payload = frames.encode_json(obj)

@@ -316,6 +316,9 @@ class SpareBypass(unittest.TestCase):
         _, status = os.waitpid(self.z.pid, 0)
         self.assertEqual(os.WEXITSTATUS(status), 0)
         self.assertFalse(_alive(spare))
+        self.z.sup.close()
+        os.close(self.z.out_r)
+        os.close(self.z.err_r)
         self.z.close = lambda: (status, b"", b"")
 
     def test_no_spare_when_prefork_is_off(self):

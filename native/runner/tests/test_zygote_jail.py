@@ -1,0 +1,128 @@
+"""The zygote started through the real pycage-jail helper (full tier, host
+root): uid slots chosen by the zygote map to distinct host uids. Skipped
+without a built helper, root, or /usr/bin/python3."""
+import os
+import time
+import unittest
+
+from tests import harness
+
+HELPER = os.path.join(os.path.dirname(os.path.dirname(harness.RUNNER_DIR)),
+                      "build", "Release", "pycage-jail")
+PYTHON = "/usr/bin/python3"  # under /usr, which the helper always binds
+UID_COUNT = 6
+LIMITS = {"cpuMs": 5000, "memoryBytes": 512 << 20, "fileSizeBytes": 1 << 20,
+          "processes": 16, "openFiles": 64, "tmpBytes": 16 << 20}
+
+
+def jail_launcher(uid_base, uid_count=UID_COUNT, env=()):
+    args = [HELPER, "--tier", "full"]
+    if uid_count:
+        args += ["--uid-base", str(uid_base), "--uid-count", str(uid_count),
+                 "--setenv", "PYCAGE_UID_COUNT=%d" % uid_count]
+    args += ["--ro-bind", harness.RUNNER_DIR + ":/pycage/runner"]
+    for kv in ("LANG=C.UTF-8", "HOME=/tmp") + tuple(env):
+        args += ["--setenv", kv]
+    return args + ["--control-fd", "3", "--"]
+
+
+def start_jailed(uid_base, uid_count=UID_COUNT, env=()):
+    return harness.Zygote(tier="full", python=PYTHON, script="/pycage/runner/zygote.py",
+                          launcher=jail_launcher(uid_base, uid_count, env))
+
+
+def _usable():
+    return os.geteuid() == 0 and os.access(HELPER, os.X_OK) and os.access(PYTHON, os.X_OK)
+
+
+def host_uids(pid):
+    out = {}
+    for p in harness.descendants(pid):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        out[p] = int(line.split()[1])
+        except OSError:
+            pass
+    return out
+
+
+@unittest.skipUnless(_usable(), "needs root, build/Release/pycage-jail and /usr/bin/python3")
+class JailedZygote(unittest.TestCase):
+    ENV = ()
+
+    def setUp(self):
+        self.base = 500000 + (os.getpid() % 1000) * 16
+        self.z = start_jailed(self.base, env=self.ENV)
+        self.assertEqual(self.z.ready and self.z.ready["tier"], "full", self.z.ready)
+
+    def tearDown(self):
+        status, out, err = self.z.close()
+        self.assertTrue(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, err))
+
+    def test_concurrent_runs_get_distinct_host_uids(self):
+        runs = [self.z.start(LIMITS) for _ in range(3)]
+        for run in runs:
+            run.request("import os, time\ntime.sleep(0.4)\n"
+                        "[os.getuid(), os.getgid(), os.getgroups()]")
+        time.sleep(0.2)
+        seen = host_uids(self.z.pid)
+        vals = [run.finish().value for run in runs]
+        uids = [v[0] for v in vals]
+        self.assertEqual(len(set(uids)), 3, vals)
+        for uid, gid, groups in vals:
+            self.assertTrue(1 <= uid < UID_COUNT, uid)
+            self.assertEqual((gid, groups), (uid, []))
+        # From the host: the zygote is jail uid 0; the 3 runs and the spare
+        # each have their own host uid.
+        hosts = set(seen.values())
+        for uid in uids:
+            self.assertIn(self.base + uid, hosts)
+        self.assertGreaterEqual(len(hosts - {self.base}), 3 if self.ENV else 4, seen)
+
+    def test_runs_are_jailed_and_report_usage(self):
+        for _ in range(3):
+            r = self.z.run("import os\nst = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
+                           "[os.getpid(), st['CapEff'].strip(), st['Seccomp'].strip(),"
+                           " st['NoNewPrivs'].strip()]", limits=LIMITS)
+            self.assertEqual(r.value[:4], [1, "0" * 16, "2", "1"])
+            self.assertGreater(r.usage["maxRssKb"], 1000)
+
+    def test_no_free_uid_slot(self):
+        # 5 slots: 5 concurrent runs use them all (with prefork the 5th takes
+        # the spare); a 6th finds none. The supervisor never goes that far.
+        runs = [self.z.start(LIMITS) for _ in range(5)]
+        for run in runs:
+            run.request("import time\ntime.sleep(0.5)\n1")
+        extra = self.z.start(LIMITS)
+        ex = self.z.exit_frame(extra.id)
+        self.assertEqual(ex.get("setupError"), "no free uid slot")
+        extra.chan.close()
+        os.close(extra.out_r)
+        os.close(extra.err_r)
+        self.assertEqual([run.finish().value for run in runs], [1] * 5)
+        self.assertEqual(self.z.run("2", limits=LIMITS).value, 2)
+
+
+class JailedZygoteNoPrefork(JailedZygote):
+    ENV = ("PYCAGE_PREFORK=0",)
+
+
+@unittest.skipUnless(_usable(), "needs root, build/Release/pycage-jail and /usr/bin/python3")
+class JailedSingleUid(unittest.TestCase):
+    def test_single_uid_map_stays_uid_0_without_caps(self):
+        for env in ((), ("PYCAGE_PREFORK=0",)):
+            z = start_jailed(0, uid_count=0, env=env)
+            try:
+                for _ in range(2):
+                    v = z.run("import os\nst = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
+                              "[os.getuid(), st['CapEff'].strip(), st['CapBnd'].strip()]",
+                              limits=LIMITS).value
+                    self.assertEqual(v, [0, "0" * 16, "0" * 16])
+            finally:
+                z.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
