@@ -1,5 +1,6 @@
 // pycage-jail: parse, plan, run. See native/PROTOCOL.md "The helper".
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,7 @@ int Fail(const std::string& message) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   using namespace pycage::jail;
   std::vector<std::string> args(argv + 1, argv + argc);
   auto options = ParseArgs(args);
@@ -34,4 +35,16 @@ int main(int argc, char** argv) {
   }
   std::fflush(nullptr);
   return RunPlan(plan.value());
+}
+
+int main(int argc, char** argv) {
+  // Nothing is meant to throw; if something does (std::bad_alloc), say so in
+  // the helper's one-line format instead of aborting without a word.
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& error) {
+    return Fail(std::string("unexpected exception: ") + error.what());
+  } catch (...) {
+    return Fail("unexpected exception");
+  }
 }

@@ -293,7 +293,7 @@ std::string FormatStep(const Step& s) {
   }
   out << StepName(s.kind);
   switch (s.kind) {
-    case StepKind::kSetParentDeathSignal: out << " " << s.n; break;
+    case StepKind::kSetParentDeathSignal:
     case StepKind::kCheckParent: out << " " << s.n; break;
     case StepKind::kCloneNamespaces: out << " 0x" << std::hex << s.n << std::dec; break;
     case StepKind::kMountTmp: out << " " << s.b << " size=" << s.n; break;

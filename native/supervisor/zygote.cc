@@ -123,7 +123,7 @@ void Zygote::SendRun(uint64_t id, uint32_t slot, const protocol::ChildLimits& li
 
 void Zygote::SendKill(uint64_t id) { Enqueue(protocol::BuildKillCommand(id), {}); }
 
-void Zygote::Enqueue(std::string payload, std::vector<UniqueFd> fds) {
+void Zygote::Enqueue(const std::string& payload, std::vector<UniqueFd> fds) {
   if (state_ == State::kDead) return;  // fds close here; the run learns of the death separately
   Outgoing outgoing;
   outgoing.bytes = protocol::EncodeFrame(payload);
@@ -278,7 +278,7 @@ void Zygote::OnStderrAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* 
 void Zygote::OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<Zygote*>(stream->data);
   if (nread < 0) {
-    if (!self->stderr_partial_.empty()) self->AddLogLine(std::move(self->stderr_partial_));
+    if (!self->stderr_partial_.empty()) self->AddLogLine(self->stderr_partial_);
     self->stderr_partial_.clear();
     uv_read_stop(stream);
     return;
@@ -290,12 +290,12 @@ void Zygote::OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* bu
     self->stderr_partial_.erase(0, newline + 1);
   }
   if (self->stderr_partial_.size() > 8192) {  // a line without end: cut it
-    self->AddLogLine(std::move(self->stderr_partial_));
+    self->AddLogLine(self->stderr_partial_);
     self->stderr_partial_.clear();
   }
 }
 
-void Zygote::AddLogLine(std::string line) {
+void Zygote::AddLogLine(const std::string& line) {
   if (line.empty()) return;
   if (recent_log_.size() == kRecentLogLines) recent_log_.erase(recent_log_.begin());
   recent_log_.push_back(line);

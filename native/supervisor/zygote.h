@@ -74,12 +74,12 @@ class Zygote {
   static void OnControlEvent(uv_poll_t* poll, int status, int events);
   static void OnHandleClosed(uv_handle_t* handle);
 
-  void Enqueue(std::string payload, std::vector<UniqueFd> fds);
+  void Enqueue(const std::string& payload, std::vector<UniqueFd> fds);
   void Flush();
   void ReadControl();
   void UpdatePollEvents();
   void MarkDead(const std::string& reason);
-  void AddLogLine(std::string line);
+  void AddLogLine(const std::string& line);
 
   uv_loop_t* loop_;
   ZygoteSpec spec_;
