@@ -35,13 +35,49 @@ stage_npm_test() {
   npm test
 }
 
-# Later stages (ASan+UBSan build, clang-tidy, fuzzing) are appended here as
-# their own functions and entries.
+stage_sanitizers() {
+  cmake -S "$ROOT" -B "$ROOT/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPYCAGE_BUILD_TESTS=ON -DPYCAGE_SANITIZE=ON
+  cmake --build "$ROOT/build-asan" -j "$JOBS"
+  # The seccomp policy tests install the run filter in an ASan-instrumented
+  # try-syscall child; the filter (rightly) kills the sanitizer runtime's own
+  # syscalls there, so those two groups run in the plain build only.
+  ctest --test-dir "$ROOT/build-asan" --output-on-failure -j "$JOBS" --timeout 120 -E 'RunFilter|ZygoteFilter'
+}
+
+stage_clang_tidy() {
+  # Uses the compile database of the addon build (it covers native/ and addon/).
+  local findings
+  findings=$(find native addon -name '*.cc' -print0 |
+    xargs -0 -P "$JOBS" -n 4 clang-tidy -p "$ROOT/build" --quiet 2>&1 | grep -E '(warning|error):' | sort -u || true)
+  if [[ -n "$findings" ]]; then
+    printf '%s\n' "$findings"
+    return 1
+  fi
+  echo "clang-tidy: no findings"
+}
+
+stage_fuzz() {
+  CC=clang CXX=clang++ cmake -S "$ROOT" -B "$ROOT/build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYCAGE_BUILD_FUZZ=ON
+  cmake --build "$ROOT/build-fuzz" -j "$JOBS" --target fuzz_frames
+  # A short run per target on a scratch copy of its corpus, so the repo's
+  # corpus only grows by a deliberate commit.
+  local target scratch
+  for target in frames; do
+    scratch=$(mktemp -d)
+    cp "$ROOT/test/fuzz/corpus/$target/"* "$scratch/"
+    "$ROOT/build-fuzz/test/fuzz/fuzz_$target" -max_total_time="${PYCAGE_FUZZ_SECONDS:-30}" -print_final_stats=1 "$scratch"
+    rm -rf "$scratch"
+  done
+}
+
 STAGES=(
   "setup|stage_setup"
   "native build + ctest|stage_native"
+  "native ASan+UBSan build + ctest|stage_sanitizers"
   "runner python unittest|stage_runner_python"
   "npm test (node:test, security)|stage_npm_test"
+  "clang-tidy (native/, addon/)|stage_clang_tidy"
+  "libFuzzer short runs|stage_fuzz"
 )
 
 # Debian's interpreter, which setup.sh installs: the same one on every host.
