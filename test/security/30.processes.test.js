@@ -40,7 +40,8 @@ describe('security: processes, fds and syscalls', { skip: skipWithoutAddon }, ()
       'time.sleep(0.3)',
       'result = "spawned"',
     ].join('\n'));
-    assert.ok(run.status === 'ok' || run.status === 'error');
+    assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    assert.equal(run.result, 'spawned');
     // Give the kernel a moment to tear the pid namespace down.
     let alive = pidsWithMarker(marker);
     for (let i = 0; i < 20 && alive.length > 0; i++) {
