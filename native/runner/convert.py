@@ -212,12 +212,13 @@ def dumps(value):
 
 def check_size(data, limit):
     if limit is not None and len(data) > limit:
-        raise OutputLimitExceeded("result is %s MB, over the %s MB limit"
-                                  % (_mb(len(data)), _mb(limit)))
+        raise OutputLimitExceeded("result is %s, over the %s limit (limits.resultBytes)"
+                                  % (human_bytes(len(data)), human_bytes(limit)))
 
 
-def _mb(n):
+def human_bytes(n):
+    """'16 MB' for whole MiB, '1.5 MB' above one MiB, else '1000 bytes'."""
     v = n / _MIB
-    if v == int(v):
-        return "%d" % v
-    return ("%.1f" % v) if v >= 1 else ("%.3g" % v)
+    if v >= 1:
+        return ("%d MB" % v) if v == int(v) else ("%.1f MB" % v)
+    return "%d bytes" % n

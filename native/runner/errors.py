@@ -124,12 +124,12 @@ def error_info(exc, limits=None):
     }
 
 
-def _limit_mb(limits, key):
+def _limit_size(limits, key):
     n = limits.get(key)
     if not isinstance(n, int) or n <= 0:
         return None
-    v = n / _MIB
-    return ("%d" % v) if v == int(v) else ("%.1f" % v)
+    from convert import human_bytes
+    return human_bytes(n)
 
 
 def classify(exc, message, limits):
@@ -137,16 +137,16 @@ def classify(exc, message, limits):
     if isinstance(exc, RecursionError):
         return None
     if isinstance(exc, MemoryError):
-        mb = _limit_mb(limits, "memoryBytes")
-        where = ("the %s MB address-space limit" % mb) if mb else "the address-space limit"
+        size = _limit_size(limits, "memoryBytes")
+        where = ("the %s address-space limit" % size) if size else "the address-space limit"
         detail = (" (%s)" % message) if message else ""
         return ("MemoryLimitExceeded",
                 "the node ran out of memory under %s%s" % (where, detail))
     if isinstance(exc, OSError):
         err = getattr(exc, "errno", None)
         if err == _errno.EFBIG:
-            mb = _limit_mb(limits, "fileSizeBytes")
-            lim = ("the %s MB file-size limit" % mb) if mb else "the file-size limit"
+            size = _limit_size(limits, "fileSizeBytes")
+            lim = ("the %s file-size limit" % size) if size else "the file-size limit"
             return ("OutputLimitExceeded",
                     "a file written by the node exceeded %s" % lim)
         # EAGAIN is also what non-blocking I/O says, so only a failed fork/spawn

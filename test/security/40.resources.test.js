@@ -12,18 +12,18 @@ describe('security: CPU, memory and output', { skip: skipWithoutAddon }, () => {
   before(() => { sandbox = fullSandbox(); });
   after(() => sandbox && sandbox.close());
 
-  it('ends `while True: pass` with TimeoutError or CpuLimitExceeded while Node stays responsive', async () => {
+  it('ends `while True: pass` with CpuLimitExceeded while Node stays responsive', async () => {
     const lag = monitorEventLoopDelay({ resolution: 10 });
     lag.enable();
     let ticks = 0;
     const timer = setInterval(() => { ticks++; }, 20);
     const started = Date.now();
-    const run = await sandbox.runPython('while True: pass', { limits: { cpuMs: 1000, wallMs: 3000 } });
+    const run = await sandbox.runPython('while True: pass', { limits: { cpuMs: 1000, wallMs: 10000 } });
     clearInterval(timer);
     lag.disable();
     const elapsed = Date.now() - started;
     assert.equal(run.status, 'error');
-    assert.ok(['TimeoutError', 'CpuLimitExceeded'].includes(run.error.type), run.error.type);
+    assert.equal(run.error.type, 'CpuLimitExceeded');
     assert.ok(elapsed < 6000, `took ${elapsed} ms`);
     assert.ok(ticks >= elapsed / 20 / 3, `only ${ticks} timer ticks in ${elapsed} ms`);
     assert.ok(lag.max / 1e6 < 250, `event loop lag reached ${lag.max / 1e6} ms`);

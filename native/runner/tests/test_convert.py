@@ -111,7 +111,10 @@ class Plain(unittest.TestCase):
         convert.check_size(data, 4 << 20)
         with self.assertRaises(convert.OutputLimitExceeded) as cm:
             convert.check_size(data, 1 << 20)
-        self.assertEqual(str(cm.exception), "result is 3.0 MB, over the 1 MB limit")
+        self.assertEqual(str(cm.exception), "result is 3.0 MB, over the 1 MB limit (limits.resultBytes)")
+        with self.assertRaises(convert.OutputLimitExceeded) as cm:
+            convert.check_size(b"x" * 5000, 1000)
+        self.assertEqual(str(cm.exception), "result is 5000 bytes, over the 1000 bytes limit (limits.resultBytes)")
 
 
 @unittest.skipIf(np is None, "numpy is not importable")
