@@ -57,6 +57,11 @@ describe('Sandbox#runPython() semantics', { skip: skipWithoutAddon }, () => {
     assert.match(run.error.message, /Foo/);
   });
 
+  it('sees the standard library only: no site-packages or dist-packages on sys.path', async () => {
+    const run = await ok('import sys\n[p for p in sys.path if "-packages" in p or p in ("", ".")]');
+    assert.deepEqual(run.result, []);
+  });
+
   it('converts numpy and pandas values when they are importable', async (t) => {
     // Runs see what the runner puts on sys.path (the standard library until
     // bundles exist), so ask the jail itself, not the host interpreter.
