@@ -18,7 +18,7 @@ stage_setup() {
 }
 
 stage_native() {
-  cmake -S "$ROOT" -B "$ROOT/build-native" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYCAGE_BUILD_TESTS=ON
+  cmake -S "$ROOT" -B "$ROOT/build-native" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYCAGE_BUILD_TESTS=ON -DPYCAGE_BUILD_BENCH=ON
   cmake --build "$ROOT/build-native" -j "$JOBS"
   ctest --test-dir "$ROOT/build-native" --output-on-failure -j "$JOBS"
 }

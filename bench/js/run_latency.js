@@ -61,14 +61,20 @@ async function main() {
   try {
     for (let i = 0; i < 50; i++) await checkedRun(sandbox);
 
-    // (a) warm, sequential
-    const warm = [];
-    for (let i = 0; i < WARM_RUNS; i++) {
-      const t = performance.now();
-      await sandbox.runPython('1 + 1');
-      warm.push(performance.now() - t);
-    }
-    const w = summary(warm);
+    // (a) warm, sequential: back to back, and paced with a 5 ms gap the way
+    // workflow nodes arrive (the gap lets the zygote finish its next spare).
+    const warmSeries = async (gapMs) => {
+      const samples = [];
+      for (let i = 0; i < WARM_RUNS; i++) {
+        if (gapMs) await new Promise((resolve) => setTimeout(resolve, gapMs));
+        const t = performance.now();
+        await sandbox.runPython('1 + 1');
+        samples.push(performance.now() - t);
+      }
+      return summary(samples);
+    };
+    const w = await warmSeries(0);
+    const paced = await warmSeries(5);
 
     // (b) cold peers, same interpreter
     const real = spawnSync(PYTHON, ['-I', '-S', '-c', 'import sys;print(sys.executable)'], { encoding: 'utf8' });
@@ -93,7 +99,8 @@ async function main() {
     const fmt = (x) => (typeof x === 'number' ? x.toFixed(3) : String(x));
     const rows = [
       ['measure', 'n', 'p50 ms', 'p99 ms', 'p50 ratio to warm'],
-      [`warm runPython (${tier})`, w.n, fmt(w.p50), fmt(w.p99), '1.0x'],
+      [`warm runPython (${tier}), back to back`, w.n, fmt(w.p50), fmt(w.p99), '1.0x'],
+      [`warm runPython (${tier}), 5 ms apart`, paced.n, fmt(paced.p50), fmt(paced.p99), `${(paced.p50 / w.p50).toFixed(2)}x`],
       bwrap.error ? ['cold bwrap + python3', 0, `unavailable: ${bwrap.error}`, '', '']
         : ['cold bwrap + python3 -c pass', bwrap.n, fmt(bwrap.p50), fmt(bwrap.p99), `${(bwrap.p50 / w.p50).toFixed(1)}x`],
       plain.error ? ['cold python3 -I -S', 0, `unavailable: ${plain.error}`, '', '']
@@ -107,8 +114,11 @@ async function main() {
     console.log(`throughput, 16 callers:  ${rps16.toFixed(0)} runs/s`);
     console.log(`100 concurrent runs:     ${burstMs.toFixed(1)} ms total, ${failed} failed; ` +
       `event-loop lag max ${(lag.max / 1e6).toFixed(2)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(2)} ms`);
-    console.log(`goal: warm p50 <= 2 ms (${w.p50 <= 2 ? 'met' : 'NOT met'}), >= 10x faster than cold bwrap ` +
-      `(${!bwrap.error && bwrap.p50 / w.p50 >= 10 ? 'met' : 'NOT met'})`);
+    const verdict = (s) => `p50 <= 2 ms ${s.p50 <= 2 ? 'met' : 'NOT met'}, ` +
+      `>= 10x faster than cold bwrap ${!bwrap.error && bwrap.p50 / s.p50 >= 10 ? 'met' : 'NOT met'} ` +
+      `(${bwrap.error ? 'n/a' : (bwrap.p50 / s.p50).toFixed(1)}x)`;
+    console.log(`goal, back to back: ${verdict(w)}`);
+    console.log(`goal, 5 ms apart:   ${verdict(paced)}`);
   } finally {
     await sandbox.close();
   }
