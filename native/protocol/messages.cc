@@ -25,6 +25,16 @@ bool ReadOptionalInt(simdjson::dom::object& object, const char* key, std::option
   return true;
 }
 
+// Parses `json` as one object; `what` names the message in the error.
+Status ParseObject(simdjson::dom::parser& parser, std::string_view json, const char* what,
+                   simdjson::dom::object* object) {
+  simdjson::padded_string padded(json);
+  if (parser.parse(padded).get_object().get(*object) != simdjson::SUCCESS) {
+    return Malformed(std::string(what) + " is not a JSON object");
+  }
+  return Status::Ok();
+}
+
 bool ReadString(simdjson::dom::object& object, const char* key, std::string* out) {
   std::string_view text;
   if (object[key].get_string().get(text) != simdjson::SUCCESS) return false;
@@ -56,9 +66,8 @@ std::string BuildRunRequestMeta(std::string_view code, uint64_t result_bytes) {
 
 Result<ControlMessage> ParseControlMessage(std::string_view json) {
   simdjson::dom::parser parser;
-  simdjson::padded_string padded(json);
   simdjson::dom::object object;
-  if (parser.parse(padded).get_object().get(object) != simdjson::SUCCESS) return Malformed("control frame is not a JSON object");
+  if (Status s = ParseObject(parser, json, "control frame", &object); !s.ok()) return s;
   std::string_view op;
   if (object["op"].get_string().get(op) != simdjson::SUCCESS) return Malformed("control frame has no string 'op'");
 
@@ -87,9 +96,8 @@ Result<ControlMessage> ParseControlMessage(std::string_view json) {
 
 Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json) {
   simdjson::dom::parser parser;
-  simdjson::padded_string padded(json);
   simdjson::dom::object object;
-  if (parser.parse(padded).get_object().get(object) != simdjson::SUCCESS) return Malformed("reply is not a JSON object");
+  if (Status s = ParseObject(parser, json, "reply", &object); !s.ok()) return s;
   std::string_view status;
   if (object["status"].get_string().get(status) != simdjson::SUCCESS) return Malformed("reply has no string 'status'");
 

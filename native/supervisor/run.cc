@@ -236,21 +236,21 @@ void Run::Abandon() {
 
 void Run::OnExitReport(const protocol::ControlMessage& exit) {
   if (exited_) return;
-  exited_ = true;
   facts_.exit = exit;
-  if (!delivered_) facts_.wall_ms = static_cast<double>(uv_hrtime() - started_ns_) / 1e6;
-  if (wall_timer_open_) uv_timer_stop(&wall_timer_);
-  // The run's pid namespace is gone, so its pipes are closing now; wait briefly.
-  if (grace_timer_open_) uv_timer_start(&grace_timer_, &Run::OnGraceTimer, kGraceMs, 0);
-  MaybeFinish();
+  MarkExited();
 }
 
 void Run::OnZygoteDied(const std::string& reason) {
   if (exited_) return;
-  exited_ = true;
   facts_.zygote_death = reason;
+  MarkExited();
+}
+
+void Run::MarkExited() {
+  exited_ = true;
   if (!delivered_) facts_.wall_ms = static_cast<double>(uv_hrtime() - started_ns_) / 1e6;
   if (wall_timer_open_) uv_timer_stop(&wall_timer_);
+  // The run's pid namespace is gone, so its pipes are closing now; wait briefly.
   if (grace_timer_open_) uv_timer_start(&grace_timer_, &Run::OnGraceTimer, kGraceMs, 0);
   MaybeFinish();
 }

@@ -71,6 +71,7 @@ class Run {
 
   void Stop(bool* reason_flag);
   void HandleFrame(std::string frame);
+  void MarkExited();
   void MaybeFinish();
   bool ReplyComplete() const;
   void Deliver();
