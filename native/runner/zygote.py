@@ -447,7 +447,10 @@ class Zygote:
             ours.close()
             priv = theirs.detach()
             err = child_setup.setup_spare(self.prep, priv, slot, self.spare_tmp_opts)
-            if err is None:
+            # Warm only while nobody waits: when a run was handed over before
+            # this spare got here, it is faster to serve it cold than to make
+            # it wait for a warm-up.
+            if err is None and not select.select([child_setup.SPARE_FD], [], [], 0)[0]:
                 execute.warm(0)  # fd 0 is /dev/null (O_RDWR) here
                 gc.collect()     # the warm-up's garbage, not the run's problem
             else:
