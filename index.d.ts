@@ -87,6 +87,10 @@ export type RunErrorType =
   | 'ProcessLimitExceeded'
   | 'SandboxViolation'
   | 'Cancelled'
+  /** The interpreter died before replying (a native crash, os._exit, or its warm parent died); safe to retry. */
+  | 'Crashed'
+  /** The node's own code wrote malformed or extra frames to the result channel. */
+  | 'ProtocolError'
   | (string & {});
 
 export interface RunError {
