@@ -4,10 +4,17 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <dirent.h>
 
 namespace pycage {
 namespace {
@@ -31,8 +38,33 @@ class Collector {
   std::map<uint64_t, RunOutcome> outcomes_;
 };
 
+// Pids of this process's live children: the jail helpers (in bypass the
+// helper has exec'd the zygote itself), as nothing else here spawns.
+std::vector<pid_t> HelperChildren() {
+  std::vector<pid_t> found;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return found;
+  while (dirent* entry = readdir(proc)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (pid <= 0) continue;
+    std::ifstream stat_file("/proc/" + std::string(entry->d_name) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    const size_t close_paren = stat.rfind(')');
+    if (close_paren == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close_paren + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == getpid() && state != 'Z') found.push_back(pid);
+  }
+  closedir(proc);
+  return found;
+}
+
 class SupervisorTest : public ::testing::TestWithParam<Tier> {
  protected:
+  uint64_t idle_ms_ = 300'000;
+
   void SetUp() override {
     if (access(PYCAGE_HELPER_PATH, X_OK) != 0) GTEST_SKIP() << "helper not built";
     SupervisorConfig config;
@@ -43,6 +75,7 @@ class SupervisorTest : public ::testing::TestWithParam<Tier> {
     config.tier = GetParam();
     config.concurrency = 4;
     config.max_queue = 8;
+    config.zygote_idle_ms = idle_ms_;
     config.on_outcome = [this](RunOutcome outcome) { collector_.Add(std::move(outcome)); };
     auto started = Supervisor::Start(std::move(config));
     ASSERT_TRUE(started.ok()) << started.status().message();
@@ -134,6 +167,43 @@ TEST_P(SupervisorTest, RejectsBeyondTheQueueWithOverloaded) {
   }
   EXPECT_EQ(last.code(), ErrorCode::kOverloaded);
 }
+
+TEST_P(SupervisorTest, RestartsAZygoteThatDiesAndSaysSoToTheRunInFlight) {
+  RunRequest request;
+  request.id = 20;
+  request.code = "import time\ntime.sleep(30)";
+  ASSERT_TRUE(supervisor_->Submit(std::move(request)).ok());
+  usleep(300 * 1000);
+  const std::vector<pid_t> helpers = HelperChildren();
+  ASSERT_EQ(helpers.size(), 1u);
+  kill(helpers[0], SIGKILL);
+  const RunOutcome lost = collector_.Wait(20);
+  ASSERT_TRUE(lost.error);
+  EXPECT_EQ(lost.error->type, "Crashed");
+  const RunOutcome next = Run(21, "6 * 7");
+  ASSERT_TRUE(next.ok) << (next.error ? next.error->message : next.rejection.message());
+  EXPECT_EQ(next.result_json, "42");
+}
+
+class IdleSupervisorTest : public SupervisorTest {
+ protected:
+  void SetUp() override {
+    idle_ms_ = 200;
+    SupervisorTest::SetUp();
+  }
+};
+
+TEST_P(IdleSupervisorTest, RetiresAnIdleZygoteAndStartsOneForTheNextRun) {
+  ASSERT_TRUE(Run(30, "1").ok);
+  for (int i = 0; i < 50 && !HelperChildren().empty(); ++i) usleep(50 * 1000);
+  EXPECT_TRUE(HelperChildren().empty()) << "the idle zygote was not retired";
+  const RunOutcome next = Run(31, "2 + 2");
+  ASSERT_TRUE(next.ok) << (next.error ? next.error->message : next.rejection.message());
+  EXPECT_EQ(next.result_json, "4");
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiers, IdleSupervisorTest, ::testing::Values(Tier::kFull, Tier::kBypass),
+                         [](const auto& info) { return info.param == Tier::kFull ? "Full" : "Bypass"; });
 
 INSTANTIATE_TEST_SUITE_P(Tiers, SupervisorTest, ::testing::Values(Tier::kFull, Tier::kBypass),
                          [](const auto& info) { return info.param == Tier::kFull ? "Full" : "Bypass"; });
