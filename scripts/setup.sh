@@ -16,7 +16,9 @@ PACKAGES=(
 # Node is often installed from elsewhere (nodesource, nvm); only add Debian's
 # when there is none at all.
 if ! command -v node >/dev/null 2>&1; then
-  PACKAGES+=(nodejs npm)
+  # libnode-dev puts Node's own headers at /usr/include/node, where the
+  # addon build looks first.
+  PACKAGES+=(nodejs npm libnode-dev)
 fi
 
 missing=()
