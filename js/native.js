@@ -22,7 +22,7 @@ function load() {
       `Could not load the pycage native addon from ${ADDON_PATH}: ${String(err.message).split('\n')[0]}`,
       'Possible solutions:',
       '- Build it: npm install (or npm run build) in the package directory',
-      '- Install the build dependencies: bash scripts/setup.sh (as root on Debian 12)',
+      '- Install the build dependencies: bash .ci/setup.sh (as root on Debian 12)',
       '- Make sure the addon was built for this Node.js version (process.versions.modules = ' +
         `${process.versions.modules}) and platform (${process.platform}-${process.arch})`,
     ].join('\n'), codes.ERR_INTERNAL);

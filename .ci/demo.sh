@@ -2,7 +2,7 @@
 # Sets the host up (idempotent), then runs a few Python workflow nodes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh
+bash .ci/setup.sh
 # Debian's interpreter, which setup.sh installs: the same one on every host.
 if [[ -z "${PYCAGE_PYTHON:-}" && -x /usr/bin/python3 ]]; then export PYCAGE_PYTHON=/usr/bin/python3; fi
-exec node examples/demo.js
+exec node js/demo.js

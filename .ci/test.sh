@@ -14,7 +14,7 @@ banner() {
 trap 'rc=$?; if ((rc != 0)); then printf "\n!!! stage \"%s\" failed (exit %d)\n" "$CURRENT_STAGE" "$rc" >&2; fi' EXIT
 
 stage_setup() {
-  bash scripts/setup.sh
+  bash .ci/setup.sh
 }
 
 stage_native() {

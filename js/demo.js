@@ -4,7 +4,7 @@
 // previous nodes' outputs come in as globals, the node's result goes out.
 
 const { performance } = require('node:perf_hooks');
-const { Sandbox } = require('..');
+const { Sandbox } = require('./index');
 
 const getOrders = {
   data: [
