@@ -4,10 +4,42 @@
 
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const { Sandbox, PycageError } = require('../..');
 const { skipWithoutAddon } = require('./common');
 
+// Live (non-zombie) children of this process, from /proc.
+function liveChildren() {
+  const found = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const [state, ppid] = fs.readFileSync(`/proc/${entry}/stat`, 'latin1').split(') ')[1].split(' ');
+      if (Number(ppid) === process.pid && state !== 'Z') found.push(Number(entry));
+    } catch { /* exited meanwhile */ }
+  }
+  return found;
+}
+
 describe('Sandbox lifecycle', { skip: skipWithoutAddon }, () => {
+  it('leaves no fd or child process behind after 300 mixed runs and close()', async () => {
+    const fdsBefore = fs.readdirSync('/proc/self/fd').length;
+    const childrenBefore = liveChildren().length;
+    const sandbox = new Sandbox();
+    const codes = ['1 + 1', 'raise ValueError("x")', 'print("y" * 10000)', 'import os\nos._exit(3)'];
+    const runs = [];
+    for (let i = 0; i < 300; i++) runs.push(sandbox.runPython(codes[i % codes.length]));
+    runs.push(sandbox.runPython('while True: pass', { limits: { wallMs: 200 } }));
+    const results = await Promise.all(runs);
+    assert.equal(results.filter((r) => r.status === 'ok').length, 150);
+    assert.equal(results.at(-1).error.type, 'TimeoutError');
+    assert.ok(liveChildren().length > childrenBefore, 'the warm interpreter should be running');
+    await sandbox.close();
+    assert.equal(liveChildren().length, childrenBefore, `children left: ${liveChildren().join(', ')}`);
+    assert.equal(fs.readdirSync('/proc/self/fd').length, fdsBefore);
+  });
+
+
   it('resolves Cancelled when the signal aborts a running run', async () => {
     const sandbox = new Sandbox();
     try {
