@@ -38,9 +38,15 @@ function fullAvailable(probe) {
   return Boolean(probe && probe.userns && probe.mountns && probe.pidns && probe.netns && probe.seccomp);
 }
 
+// What the probe may list that the full tier can do without.
+const OPTIONAL_FEATURES = new Set(['cgroup2', 'landlock']);
+
 function fullMissing(probe) {
   if (!probe) return ['host probe unavailable'];
-  if (Array.isArray(probe.missing) && probe.missing.length > 0) return probe.missing.map(String);
+  if (Array.isArray(probe.missing) && probe.missing.length > 0) {
+    const required = probe.missing.map(String).filter((item) => !OPTIONAL_FEATURES.has(item));
+    if (required.length > 0) return required;
+  }
   const missing = [];
   for (const [field, label] of [['userns', 'user namespaces'], ['mountns', 'mount namespaces'],
     ['pidns', 'pid namespaces'], ['netns', 'network namespaces'], ['seccomp', 'seccomp filters']]) {

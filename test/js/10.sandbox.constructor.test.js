@@ -198,3 +198,29 @@ describe('new Sandbox() with a fake addon', () => {
     });
   });
 });
+
+describe('new Sandbox() on a host without user namespaces', () => {
+  const { spawnSync } = require('node:child_process');
+  const fs = require('node:fs');
+  const native = require('../../js/native');
+  const bwrap = spawnSync('bwrap', ['--version']);
+  const skip = !fs.existsSync(native.ADDON_PATH) ? 'the addon is not built'
+    : bwrap.status !== 0 ? 'bwrap is not installed' : false;
+
+  // bwrap --disable-userns gives the child a user namespace in which no
+  // further one can be made: what Docker's default seccomp profile does.
+  it("throws ERR_ISOLATION_UNAVAILABLE from 'auto' with the real probe, never bypass", { skip }, () => {
+    const script = `
+      const { Sandbox } = require(${JSON.stringify(require.resolve('../..'))});
+      try { const s = new Sandbox(); console.log(JSON.stringify({ tier: s.isolation })); s.close(); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+    const out = spawnSync('bwrap', ['--dev-bind', '/', '/', '--unshare-user', '--disable-userns', '--uid', '0',
+      '--gid', '0', process.execPath, '-e', script], { encoding: 'utf8', timeout: 30000 });
+    assert.equal(out.status, 0, out.stderr);
+    const outcome = JSON.parse(out.stdout.trim());
+    assert.equal(outcome.code, 'ERR_ISOLATION_UNAVAILABLE', out.stdout);
+    assert.match(outcome.message, /^Isolation 'auto' is unavailable: this host cannot build the full jail\. Missing: userns; /);
+    assert.doesNotMatch(outcome.message, /Missing: [^.]*cgroup2/);
+    assert.match(outcome.message, /opt in explicitly with isolation: 'bypass'/);
+  });
+});
