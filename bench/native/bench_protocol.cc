@@ -3,7 +3,10 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "protocol/frame.h"
 #include "protocol/messages.h"
@@ -68,5 +71,56 @@ void BM_Protocol_ValidateResult(benchmark::State& state) {
 }
 BENCHMARK(BM_Protocol_ValidateResult)->Arg(1)->Arg(1000)->Arg(100000);
 
+// The baseline: copying the same bytes once. The machine is shared and noisy,
+// so each benchmark is also printed as a ratio to this, measured in the same run.
+void BM_Baseline_CopyBytes(benchmark::State& state) {
+  const std::string payload = ResultOfSize(static_cast<size_t>(state.range(0)));
+  std::string copy(payload.size(), '\0');
+  for (auto _ : state) {
+    std::memcpy(copy.data(), payload.data(), payload.size());
+    benchmark::DoNotOptimize(copy.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * payload.size()));
+}
+BENCHMARK(BM_Baseline_CopyBytes)->Arg(1)->Arg(1000)->Arg(100000);
+
+// Prints the usual table, then each benchmark's time as a multiple of the
+// baseline with the same argument.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.run_type == Run::RT_Iteration && run.error_occurred == false) {
+        times_[run.benchmark_name()] = run.GetAdjustedRealTime();
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  void PrintRatios() const {
+    std::printf("\nratio to BM_Baseline_CopyBytes with the same argument (same run):\n");
+    for (const auto& [name, time] : times_) {
+      const size_t slash = name.find('/');
+      if (name.rfind("BM_Baseline", 0) == 0 || slash == std::string::npos) continue;
+      const auto baseline = times_.find("BM_Baseline_CopyBytes" + name.substr(slash));
+      if (baseline == times_.end() || baseline->second <= 0) continue;
+      std::printf("  %-40s %10.1fx\n", name.c_str(), time / baseline->second);
+    }
+  }
+
+ private:
+  std::map<std::string, double> times_;
+};
+
 }  // namespace
 }  // namespace pycage::protocol
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  pycage::protocol::RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.PrintRatios();
+  benchmark::Shutdown();
+  return 0;
+}
