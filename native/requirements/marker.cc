@@ -1,5 +1,6 @@
 #include "requirements/marker.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 #include <vector>
@@ -30,8 +31,9 @@ bool IsStringChar(char c) {
 
 std::string Echo(std::string_view s) {
   constexpr size_t kMax = 40;
-  if (s.size() <= kMax) return "'" + std::string(s) + "'";
-  return "'" + std::string(s.substr(0, kMax)) + "...'";
+  std::string out = "'" + std::string(s.substr(0, kMax)) + (s.size() > kMax ? "...'" : "'");
+  std::replace(out.begin(), out.end(), '\t', ' ');  // messages stay printable
+  return out;
 }
 
 enum class TokenKind { kOpen, kClose, kString, kOperator, kWord, kEnd };
@@ -59,6 +61,10 @@ Result<std::vector<Token>> Tokenize(std::string_view text) {
       const size_t start = i + 1;
       size_t end = start;
       while (end < text.size() && text[end] != c) {
+        if (IsSpace(text[end])) {
+          return MarkerError("whitespace is not allowed in a marker string; strings are versions, platform names "
+                             "or extras such as \"3.9\" or \"linux\"");
+        }
         if (!IsStringChar(text[end])) {
           return MarkerError("the character '" + std::string(1, text[end]) +
                              "' is not allowed in a marker string; strings may contain letters, digits and "

@@ -42,8 +42,9 @@ std::string_view Trim(std::string_view s) {
 // Quotes user text in a message, cut short so an error stays one line.
 std::string Echo(std::string_view s) {
   constexpr size_t kMax = 40;
-  if (s.size() <= kMax) return "'" + std::string(s) + "'";
-  return "'" + std::string(s.substr(0, kMax)) + "...'";
+  std::string out = "'" + std::string(s.substr(0, kMax)) + (s.size() > kMax ? "...'" : "'");
+  std::replace(out.begin(), out.end(), '\t', ' ');  // messages stay printable
+  return out;
 }
 
 Status LineError(size_t line, std::string_view why) {
@@ -111,9 +112,9 @@ std::string_view StripComment(std::string_view line) {
   return line;
 }
 
-// The option as pip would read it: a long option's name (up to '=', space or
-// a quote), a
-// short option as its two characters (so "-r/etc/passwd" shows as '-r').
+// The option as pip would read it: a long option's name (up to '=', a space
+// or a quote), a short option as its two characters ("-r/etc/passwd" shows
+// as '-r').
 std::string_view OptionName(std::string_view token) {
   if (token.substr(0, 2) == "--") {
     size_t end = 2;

@@ -407,6 +407,12 @@ TEST(RequirementsTest, RefusesInvalidNames) {
                                  "python_version >= \"3.9\"'");
 }
 
+TEST(RequirementsTest, EchoesTabsAsSpacesSoMessagesStayPrintable) {
+  EXPECT_EQ(Err("numpy\t>=\t1 x"), "requirements line 1: unexpected 'x' after 'numpy >= 1'; a requirement is a name "
+                                   "with optional extras, versions and marker, e.g. 'requests[socks]>=2.31,<3; "
+                                   "python_version >= \"3.9\"'");
+}
+
 TEST(RequirementsTest, RefusesInvalidExtras) {
   EXPECT_EQ(Err("requests[socks"), "requirements line 1: extras are names separated by commas inside '[...]', e.g. "
                                    "'requests[socks,security]'");
@@ -448,8 +454,11 @@ TEST(RequirementsTest, RefusesInvalidMarkersNamingTheLine) {
             "platform_version, platform_machine, platform_python_implementation, implementation_name, "
             "implementation_version or extra");
   EXPECT_EQ(Err("numpy; python_version >= '3 .9'"),
-            "requirements line 1: invalid environment marker: the character ' ' is not allowed in a marker string; "
-            "strings may contain letters, digits and '.', '_', '-', '+', '*', '!', '~', ',', ':' (no spaces)");
+            "requirements line 1: invalid environment marker: whitespace is not allowed in a marker string; strings "
+            "are versions, platform names or extras such as \"3.9\" or \"linux\"");
+  EXPECT_EQ(Err("numpy; python_version >= '3\t.9'"),
+            "requirements line 1: invalid environment marker: whitespace is not allowed in a marker string; strings "
+            "are versions, platform names or extras such as \"3.9\" or \"linux\"");
 }
 
 // ---------------------------------------------------------------- injection
