@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "requirements/echo.h"
+
 namespace pycage::requirements {
 namespace {
 
@@ -27,13 +29,6 @@ bool IsWordChar(char c) { return IsAlnum(c) || c == '_' || c == '.'; }
 bool IsStringChar(char c) {
   return IsAlnum(c) || c == '.' || c == '_' || c == '-' || c == '+' || c == '*' || c == '!' || c == '~' ||
          c == ',' || c == ':';
-}
-
-std::string Echo(std::string_view s) {
-  constexpr size_t kMax = 40;
-  std::string out = "'" + std::string(s.substr(0, kMax)) + (s.size() > kMax ? "...'" : "'");
-  std::replace(out.begin(), out.end(), '\t', ' ');  // messages stay printable
-  return out;
 }
 
 enum class TokenKind { kOpen, kClose, kString, kOperator, kWord, kEnd };
@@ -191,7 +186,10 @@ class Parser {
     const Token& t = Peek();
     if (t.kind == TokenKind::kString) {
       ++pos_;
-      return "\"" + std::string(t.text) + "\"";
+      std::string quoted = "\"";  // appends, not operator+: see echo.h on GCC 12
+      quoted.append(t.text);
+      quoted.push_back('"');
+      return quoted;
     }
     if (t.kind == TokenKind::kWord) {
       for (std::string_view var : kVariables) {

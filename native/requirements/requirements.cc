@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "requirements/echo.h"
 #include "requirements/marker.h"
 
 namespace pycage::requirements {
@@ -37,14 +38,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
   while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
   return s;
-}
-
-// Quotes user text in a message, cut short so an error stays one line.
-std::string Echo(std::string_view s) {
-  constexpr size_t kMax = 40;
-  std::string out = "'" + std::string(s.substr(0, kMax)) + (s.size() > kMax ? "...'" : "'");
-  std::replace(out.begin(), out.end(), '\t', ' ');  // messages stay printable
-  return out;
 }
 
 Status LineError(size_t line, std::string_view why) {
