@@ -48,7 +48,7 @@ stage_clang_tidy() {
   # Uses the compile database of the addon build (it covers native/ and addon/).
   local findings
   findings=$(find native addon -name '*.cc' -print0 |
-    xargs -0 -P "$JOBS" -n 4 clang-tidy -p "$ROOT/build" --quiet 2>&1 | grep -E '(warning|error):' | sort -u || true)
+    xargs -0 -P "$JOBS" -n 4 clang-tidy -p "$ROOT/build" --quiet --extra-arg=-Wno-unknown-warning-option 2>&1 | grep -E '(warning|error):' | sort -u || true)
   if [[ -n "$findings" ]]; then
     printf '%s\n' "$findings"
     return 1
