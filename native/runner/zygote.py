@@ -197,6 +197,14 @@ class Control:
         return mine
 
 
+def sigkill(pidfd):
+    """SIGKILL through a pidfd: never a recycled pid. Already gone is fine."""
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def close_all(fds):
     for fd in fds or ():
         try:
@@ -473,10 +481,7 @@ class Zygote:
 
     def discard_spare(self, spare):
         """Kill and reap a spare that will not get a run."""
-        try:
-            signal.pidfd_send_signal(spare.pidfd, signal.SIGKILL)
-        except OSError:
-            pass
+        sigkill(spare.pidfd)
         self.reap_spare(spare)
 
     def reap_spare(self, spare):
@@ -515,10 +520,7 @@ class Zygote:
                    "setupError": message})
 
     def kill(self, run):
-        try:
-            signal.pidfd_send_signal(run.pidfd, signal.SIGKILL)
-        except OSError:
-            pass
+        sigkill(run.pidfd)
         if self.tier != "full":
             self.kill_group(run)
 
