@@ -64,6 +64,34 @@ export interface SandboxOptions {
   concurrency?: number;
   /** Runs queued beyond `concurrency` (1 to 1000000) before calls reject with ERR_OVERLOADED. Default 1000. */
   maxQueue?: number;
+  /** Which installer builds bundles. Default tool 'auto': uv when on PATH (or uvPath given), else pip. */
+  installer?: { tool?: 'auto' | 'pip' | 'uv'; uvPath?: string; timeoutMs?: number };
+  /** Unreferenced installs are garbage-collected, oldest first, above this many bytes. Default 20 GiB. */
+  diskCapBytes?: number;
+  /**
+   * A delegated cgroup v2 directory (its parent's cgroup.subtree_control enables pids and memory).
+   * Each jail gets a child cgroup with pids.max and memory.max for all its runs. Default $PYCAGE_CGROUP_ROOT, else none.
+   */
+  cgroupRoot?: string;
+}
+
+export type BundleState = 'none' | 'building' | 'ready' | 'failed';
+
+export interface BundleStatus {
+  key: string;
+  status: BundleState;
+  /** The requirements text as given to install(), or null for 'none'. */
+  requirements: string | null;
+  /** What the serving bundle holds (during 'building': the previous ready bundle, if any). */
+  packages: { name: string; version: string }[];
+  bundleSha: string | null;
+  sizeBytes: number;
+  generationTimeMs: number | null;
+  /** "python <version> <abi>" */
+  runtimeVersion: string;
+  /** The installer's own message, or the smoke test's, when status is 'failed'. */
+  error: string | null;
+  updatedAt: string | null;
 }
 
 export interface RunOptions {
@@ -73,7 +101,7 @@ export interface RunOptions {
   limits?: Partial<Limits>;
   /** Aborting resolves the run with error.type 'Cancelled'. */
   signal?: AbortSignal;
-  /** Not available in this version: rejects with ERR_BUNDLE_NOT_READY. */
+  /** A bundle key (or an imported bundleSha): its packages are importable. Not ready: ERR_BUNDLE_NOT_READY. */
   bundle?: string | null;
   /** Not available in this version: rejects with ERR_INVALID_ARGUMENT. */
   session?: never;
@@ -157,10 +185,21 @@ export class Sandbox extends EventEmitter {
   readonly isolation: IsolationTier;
   runPython(code: string, options?: RunOptions): Promise<RunResult>;
   capabilities(): Capabilities;
+  /** Validates the requirements (ERR_REQUIREMENTS_INVALID names the line) and resolves once ready or failed. */
+  install(key: string, requirementsText: string): Promise<BundleStatus>;
+  /** Builds from the stored requirements; `rebuild` builds again even when ready. */
+  bundle(key: string, options?: { rebuild?: boolean }): Promise<BundleStatus>;
+  /** Status 'none' for an unknown key. */
+  status(key: string): BundleStatus;
+  /** Deterministic bytes: the same install gives the same bytes and bundleSha. */
+  exportBundle(key: string): Promise<Buffer>;
+  /** Verifies every path and hash; registers the bundle under `key`, default its bundleSha. */
+  importBundle(buffer: Uint8Array, options?: { key?: string }): Promise<{ bundleSha: string; packages: { name: string; version: string }[] }>;
   /** Kills every child. Idempotent; afterwards every call rejects with ERR_CLOSED. */
   close(): Promise<void>;
 
   on(event: 'log', listener: (key: string | null, line: string) => void): this;
+  on(event: 'status', listener: (key: string, status: BundleStatus) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'log', listener: (key: string | null, line: string) => void): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this;

@@ -1,6 +1,6 @@
 // Hand-written type definitions for pycage/tooljet.
 
-import { Sandbox, JsonValue } from './index';
+import { Sandbox, JsonValue, BundleStatus } from './index';
 
 export interface ExecutionResult {
   status: 'ok' | 'error';
@@ -27,3 +27,23 @@ export interface PythonExecutor {
 }
 
 export function createPythonExecutor(sandbox: Sandbox): PythonExecutor;
+
+export interface BundleForExecution {
+  /** The key runs of this app version pass as `bundle`. */
+  bundleId: string;
+  bundleSha: string;
+}
+
+export interface BundleService {
+  /** Validates and installs the version's requirements; resolves once ready or failed. */
+  updatePackages(appVersionId: string, requirementsText: string): Promise<BundleStatus>;
+  /** Builds from the stored requirements unless already ready. */
+  generateBundle(appVersionId: string): Promise<BundleStatus>;
+  /** Builds again from the stored requirements; the old bundle serves meanwhile. */
+  rebuildBundle(appVersionId: string): Promise<BundleStatus>;
+  getBundleStatus(appVersionId: string): Promise<BundleStatus>;
+  /** The bundle a run of this version uses now, or null (standard library only). */
+  getBundleForExecution(appVersionId: string): Promise<BundleForExecution | null>;
+}
+
+export function createBundleService(sandbox: Sandbox): BundleService;

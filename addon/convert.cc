@@ -1,6 +1,7 @@
 #include "convert.h"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 
 namespace pycage::addon {
@@ -48,6 +49,47 @@ Status ReadPositive(const Napi::Object& object, const char* key, const std::stri
   return Status::Ok();
 }
 
+// An optional array of strings, each checked by `valid` (which says why not).
+Status ReadStringList(const Napi::Object& object, const char* key, const std::string& where,
+                      const std::function<std::string(const std::string&)>& valid, std::vector<std::string>* out) {
+  const Napi::Value value = object.Get(key);
+  if (value.IsUndefined()) return Status::Ok();
+  if (!value.IsArray()) return Invalid("Expected array of strings for " + where + key + " but received " + Describe(value));
+  const auto array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const Napi::Value item = array.Get(i);
+    const std::string field = where + key + "[" + std::to_string(i) + "]";
+    if (!item.IsString()) return Invalid("Expected string for " + field + " but received " + Describe(item));
+    std::string text = item.As<Napi::String>().Utf8Value();
+    if (std::string why = valid(text); !why.empty()) return Invalid("Invalid " + field + ": " + why);
+    out->push_back(std::move(text));
+  }
+  return Status::Ok();
+}
+
+// "SRC:DST", both absolute; the jail side under /pycage/ so a bundle can
+// never shadow a system directory.
+std::string CheckBind(const std::string& bind) {
+  const size_t colon = bind.find(':');
+  if (colon == std::string::npos || bind[0] != '/' || bind.compare(colon + 1, 8, "/pycage/") != 0) {
+    return "expected \"/host/path:/pycage/name\"";
+  }
+  if (bind.find(':', colon + 1) != std::string::npos || bind.find('\0') != std::string::npos) return "a path contains ':'";
+  return "";
+}
+
+std::string CheckEnv(const std::string& variable) {
+  const size_t eq = variable.find('=');
+  if (eq == std::string::npos || variable.compare(0, 7, "PYCAGE_") != 0) {
+    return "expected \"PYCAGE_NAME=value\"";
+  }
+  for (size_t i = 0; i < eq; ++i) {
+    const char c = variable[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return "the name has a character outside [A-Z0-9_]";
+  }
+  return "";
+}
+
 }  // namespace
 
 Result<SupervisorConfig> ConfigFromJs(const Napi::Object& object) {
@@ -83,6 +125,14 @@ Result<SupervisorConfig> ConfigFromJs(const Napi::Object& object) {
   if (object.Has("zygoteIdleMs") && !object.Get("zygoteIdleMs").IsUndefined()) {
     if (Status s = ReadPositive(object, "zygoteIdleMs", where, &number); !s.ok()) return s;
     config.zygote_idle_ms = number;
+  }
+  if (Status s = ReadStringList(object, "extraBinds", where, &CheckBind, &config.extra_ro_binds); !s.ok()) return s;
+  if (Status s = ReadStringList(object, "extraEnv", where, &CheckEnv, &config.extra_env); !s.ok()) return s;
+  if (!object.Get("cgroupRoot").IsUndefined()) {
+    if (Status s = ReadString(object, "cgroupRoot", where, &config.cgroup_root); !s.ok()) return s;
+    if (config.cgroup_root[0] != '/') return Invalid("Expected absolute path for native config.cgroupRoot");
+    if (Status s = ReadPositive(object, "cgroupPidsMax", where, &config.cgroup_pids_max); !s.ok()) return s;
+    if (Status s = ReadPositive(object, "cgroupMemoryMax", where, &config.cgroup_memory_max); !s.ok()) return s;
   }
   return config;
 }

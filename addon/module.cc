@@ -4,12 +4,19 @@
 
 #include "native_sandbox.h"
 #include "probe.h"
+#include "requirements_binding.h"
+#include "store_binding.h"
 
 namespace pycage::addon {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSandbox", NativeSandbox::DefineClass(env));
   exports.Set("probe", Napi::Function::New(env, &Probe, "probe"));
+  exports.Set("setErrorClass", Napi::Function::New(env, &SetErrorClassJs, "setErrorClass"));
+  exports.Set("parseRequirements", Napi::Function::New(env, &ParseRequirementsJs, "parseRequirements"));
+  exports.Set("parsePipReport", Napi::Function::New(env, &ParsePipReportJs, "parsePipReport"));
+  exports.Set("packDirectory", Napi::Function::New(env, &PackDirectoryJs, "packDirectory"));
+  exports.Set("importArchive", Napi::Function::New(env, &ImportArchiveJs, "importArchive"));
   return exports;
 }
 

@@ -74,7 +74,9 @@ function findOnPath(name, env) {
 }
 
 const INTERPRETER_QUERY =
-  'import sys,json;print(json.dumps([sys.prefix,sys.base_prefix,sys.version.split()[0],sys.executable]))';
+  'import sys,json,importlib.machinery as m;' +
+  'abi=[s.split(".")[1] for s in m.EXTENSION_SUFFIXES if s.count(".")==2 and s.endswith(".so")][:1] or [sys.implementation.cache_tag];' +
+  'print(json.dumps([sys.prefix,sys.base_prefix,sys.version.split()[0],sys.executable,abi[0]]))';
 
 // Resolves the interpreter once per Sandbox. This spawns the interpreter
 // synchronously (a one-time constructor cost of a few tens of ms) because the
@@ -107,9 +109,9 @@ function resolvePython(requested, env = process.env) {
     const why = out.error ? out.error.message : `it exited with ${out.status ?? out.signal}: ${String(out.stderr).trim().slice(0, 500)}`;
     throw fail(why);
   }
-  let prefix, basePrefix, version, executable;
+  let prefix, basePrefix, version, executable, abi;
   try {
-    [prefix, basePrefix, version, executable] = JSON.parse(out.stdout.trim().split('\n').pop());
+    [prefix, basePrefix, version, executable, abi] = JSON.parse(out.stdout.trim().split('\n').pop());
   } catch {
     throw fail(`unexpected output from the interpreter: ${out.stdout.slice(0, 200)}`);
   }
@@ -125,7 +127,7 @@ function resolvePython(requested, env = process.env) {
   // A directory inside another bound one would only be a second mount of the same files.
   const within = (dir, parent) => dir !== parent && dir.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
   const pythonPrefixes = prefixes.filter((dir) => !prefixes.some((other) => within(dir, other)));
-  return { python, pythonPrefixes, version };
+  return { python, pythonPrefixes, version, abi };
 }
 
-module.exports = { ROOT, ADDON_PATH, RUNNER_DIR, load, helperPath, probe, resolvePython };
+module.exports = { ROOT, ADDON_PATH, RUNNER_DIR, load, helperPath, probe, resolvePython, findOnPath };

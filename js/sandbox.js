@@ -9,13 +9,19 @@ const limitsOf = require('./limits');
 const isolation = require('./isolation');
 const native = require('./native');
 const { toRunResult, cancelledBeforeStart } = require('./result');
+const { BundleStore } = require('./store');
+const { BundleManager } = require('./bundles');
+const { Pools } = require('./pools');
 
 // The native object and the private state hide behind Symbols so the public
 // surface is exactly DESIGN.md's API (better-sqlite3's habit).
 const kNative = Symbol('pycage.native');
 const kState = Symbol('pycage.state');
 
-const CONSTRUCTOR_OPTIONS = Object.freeze(['dataDir', 'python', 'isolation', 'limits', 'index', 'concurrency', 'maxQueue']);
+const CONSTRUCTOR_OPTIONS = Object.freeze(['dataDir', 'python', 'isolation', 'limits', 'index', 'concurrency', 'maxQueue',
+  'installer', 'diskCapBytes', 'cgroupRoot']);
+const INSTALLER_OPTIONS = Object.freeze(['tool', 'uvPath', 'timeoutMs']);
+const DEFAULT_DISK_CAP_BYTES = 20 * 1024 ** 3;
 const RUN_OPTIONS = Object.freeze(['bundle', 'inputs', 'limits', 'session', 'signal']);
 const INDEX_OPTIONS = Object.freeze(['url', 'extraUrls', 'findLinks', 'trustedHosts']);
 const MAX_CODE_BYTES = 1024 * 1024;
@@ -62,7 +68,43 @@ function interpretOptions(options) {
     ? defaultConcurrency() : validate.integerBetween(options.concurrency, 'concurrency', 1, MAX_CONCURRENCY);
   const maxQueue = options.maxQueue === undefined
     ? 1000 : validate.integerBetween(options.maxQueue, 'maxQueue', 1, MAX_QUEUE);
-  return { dataDir: path.resolve(dataDir), python: options.python, requested, ceiling, index, concurrency, maxQueue };
+  const installer = checkInstaller(options.installer);
+  const diskCapBytes = options.diskCapBytes === undefined
+    ? DEFAULT_DISK_CAP_BYTES : validate.positiveInteger(options.diskCapBytes, 'diskCapBytes');
+  // A delegated cgroup v2 directory: opt-in, because only the operator knows
+  // which subtree was delegated to this service (systemd Delegate=yes).
+  const cgroupRoot = options.cgroupRoot !== undefined ? validate.string(options.cgroupRoot, 'cgroupRoot')
+    : (process.env.PYCAGE_CGROUP_ROOT || undefined);
+  if (cgroupRoot !== undefined && !path.isAbsolute(cgroupRoot)) throw validate.expected('absolute path', 'cgroupRoot', cgroupRoot);
+  return {
+    dataDir: path.resolve(dataDir), python: options.python, requested, ceiling, index, concurrency, maxQueue,
+    installer, diskCapBytes, cgroupRoot,
+  };
+}
+
+// installer: { tool: 'auto' | 'pip' | 'uv', uvPath, timeoutMs }. 'auto' takes
+// uv when it is on PATH (it is much faster), else pip.
+function checkInstaller(installer) {
+  if (installer === undefined) return { tool: 'auto' };
+  validate.object(installer, 'installer');
+  validate.knownKeys(installer, INSTALLER_OPTIONS, 'installer of new Sandbox()');
+  const tool = installer.tool === undefined ? 'auto' : installer.tool;
+  if (!['auto', 'pip', 'uv'].includes(tool)) throw validate.expected("'auto', 'pip' or 'uv'", 'installer.tool', tool);
+  if (installer.uvPath !== undefined) {
+    validate.string(installer.uvPath, 'installer.uvPath');
+    if (!path.isAbsolute(installer.uvPath)) throw validate.expected('absolute path', 'installer.uvPath', installer.uvPath);
+  }
+  if (installer.timeoutMs !== undefined) validate.positiveInteger(installer.timeoutMs, 'installer.timeoutMs');
+  return { tool, uvPath: installer.uvPath, timeoutMs: installer.timeoutMs };
+}
+
+function chooseInstallTool(installer) {
+  const uvPath = installer.uvPath || native.findOnPath('uv', process.env);
+  if (installer.tool === 'uv' && !uvPath) {
+    throw invalidArgument("installer.tool is 'uv' but uv is not on PATH; install uv or pass installer.uvPath");
+  }
+  if (installer.tool === 'pip' || !uvPath) return { tool: 'pip', uvPath: null };
+  return { tool: 'uv', uvPath };
 }
 
 function checkSignal(signal) {
@@ -83,6 +125,10 @@ function serializeInputs(inputs) {
   }
 }
 
+function checkOpen(sandbox) {
+  if (sandbox[kState].closed) throw new PycageError('This Sandbox is closed', codes.ERR_CLOSED);
+}
+
 class Sandbox extends EventEmitter {
   constructor(options) {
     super();
@@ -96,10 +142,15 @@ class Sandbox extends EventEmitter {
     // 3. find the interpreter (spawns it once; see native.resolvePython)
     const python = native.resolvePython(opts.python);
 
+    const { tool, uvPath } = chooseInstallTool(opts.installer);
+    binding.setErrorClass(PycageError);
+
     this[kState] = {
       opts, probe, tier, nextId: 0, closed: false, closing: null, python,
     };
-    this[kNative] = new binding.NativeSandbox({
+    // One NativeSandbox (supervisor thread + zygote) per bundle; the stdlib
+    // pool has no bundle directory.
+    const createNative = (extra) => new binding.NativeSandbox({
       helperPath,
       runnerDir: native.RUNNER_DIR,
       python: python.python,
@@ -107,8 +158,37 @@ class Sandbox extends EventEmitter {
       isolation: tier,
       concurrency: opts.concurrency,
       maxQueue: opts.maxQueue,
+      extraBinds: extra.binds,
+      extraEnv: extra.env,
+      // The jail's cgroup holds every run slot (plus the spare and the
+      // zygote): the per-run ceilings times the slots.
+      ...(opts.cgroupRoot && tier === 'full' ? {
+        cgroupRoot: opts.cgroupRoot,
+        cgroupPidsMax: (opts.concurrency + 2) * opts.ceiling.processes + 64,
+        cgroupMemoryMax: (opts.concurrency + 2) * opts.ceiling.memoryBytes,
+      } : {}),
       onLog: (line) => this.emit('log', null, String(line)),
     }, PycageError);
+    const pools = new Pools(createNative, tier);
+    this[kState].pools = pools;
+    this[kNative] = pools.acquire('').native;
+    this[kState].bundles = new BundleManager({
+      store: new BundleStore(opts.dataDir),
+      pools,
+      binding,
+      python,
+      tier,
+      helperPath,
+      runnerDir: native.RUNNER_DIR,
+      index: opts.index,
+      ceiling: opts.ceiling,
+      diskCapBytes: opts.diskCapBytes,
+      tool,
+      uvPath,
+      installTimeoutMs: opts.installer.timeoutMs,
+      emitStatus: (key, status) => this.emit('status', key, status),
+      emitLog: (key, line) => this.emit('log', key, line),
+    });
 
     if (tier === 'bypass') {
       // Loud, but once per Sandbox. Deferred so listeners attached right
@@ -146,12 +226,13 @@ class Sandbox extends EventEmitter {
     if (options.session !== undefined) {
       throw invalidArgument('Option session of sandbox.runPython(): sessions are not available in this version');
     }
+    let pool;
     if (options.bundle !== undefined && options.bundle !== null) {
       validate.string(options.bundle, 'bundle', { maxLength: MAX_KEY_LENGTH });
-      throw new PycageError(
-        `Bundle ${JSON.stringify(options.bundle)} is not ready (status 'none'): bundles are not available ` +
-        'in this version; omit the bundle option to run with the standard library only',
-        codes.ERR_BUNDLE_NOT_READY);
+      const ready = state.bundles.servingInstall(options.bundle);  // or ERR_BUNDLE_NOT_READY
+      pool = state.pools.acquire(ready.dir, path.join(ready.dir, 'site'), ready.preload);
+    } else {
+      pool = state.pools.acquire('');
     }
     const inputsJson = serializeInputs(options.inputs);
     const limits = limitsOf.resolveRunLimits(options.limits, state.opts.ceiling);
@@ -160,18 +241,47 @@ class Sandbox extends EventEmitter {
     if (signal && signal.aborted) return cancelledBeforeStart(state.tier);
 
     const id = ++state.nextId;
-    const nativeSandbox = this[kNative];
+    const nativeSandbox = pool.native;
     const onAbort = () => { nativeSandbox.cancel(id); };
     if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    pool.inFlight++;
     try {
       const outcome = await nativeSandbox.run({ id, code, inputsJson, limits });
       return toRunResult(outcome, state.tier);
     } catch (err) {
       throw withCallerStack(err, caller);
     } finally {
+      pool.inFlight--;
       if (signal) signal.removeEventListener('abort', onAbort);
     }
   }
+
+  // Bundles (DESIGN.md "Bundles"); the work is in bundles.js.
+  async install(key, requirementsText) {
+    checkOpen(this);
+    return this[kState].bundles.install(key, requirementsText);
+  }
+
+  async bundle(key, options) {
+    checkOpen(this);
+    return this[kState].bundles.bundle(key, options);
+  }
+
+  status(key) {
+    checkOpen(this);
+    return this[kState].bundles.status(key);
+  }
+
+  async exportBundle(key) {
+    checkOpen(this);
+    return this[kState].bundles.exportBundle(key);
+  }
+
+  async importBundle(buffer, options) {
+    checkOpen(this);
+    return this[kState].bundles.importBundle(buffer, options);
+  }
+
 
   capabilities() {
     const state = this[kState];
@@ -184,7 +294,9 @@ class Sandbox extends EventEmitter {
     const state = this[kState];
     if (state.closing === null) {
       state.closed = true;
-      state.closing = Promise.resolve().then(() => this[kNative].close());
+      state.closing = Promise.resolve()
+        .then(() => state.bundles.close())
+        .then(() => state.pools.closeAll());
     }
     return state.closing;
   }

@@ -37,4 +37,26 @@ function createPythonExecutor(sandbox) {
   return { execute };
 }
 
-module.exports = { createPythonExecutor };
+// ToolJet's bundle service, keyed by app version id (the Sandbox's bundle key).
+// Every method returns the Sandbox's BundleStatus, except
+// getBundleForExecution, which says which bundle a run of that version uses:
+// { bundleId, bundleSha } while a ready bundle serves it (also during a
+// rebuild), else null (no packages: the standard library only).
+function createBundleService(sandbox) {
+  if (!(sandbox instanceof Sandbox)) throw validate.expected('Sandbox instance', 'sandbox', sandbox);
+  return {
+    updatePackages: (appVersionId, requirementsText) => sandbox.install(appVersionId, requirementsText),
+    generateBundle: (appVersionId) => sandbox.bundle(appVersionId),
+    rebuildBundle: (appVersionId) => sandbox.bundle(appVersionId, { rebuild: true }),
+    getBundleStatus: async (appVersionId) => sandbox.status(appVersionId),
+    async getBundleForExecution(appVersionId) {
+      const status = sandbox.status(appVersionId);
+      if (status.bundleSha && (status.status === 'ready' || status.status === 'building')) {
+        return { bundleId: appVersionId, bundleSha: status.bundleSha };
+      }
+      return null;
+    },
+  };
+}
+
+module.exports = { createPythonExecutor, createBundleService };

@@ -1,5 +1,6 @@
 // pycage-jail: parse, plan, run. See native/PROTOCOL.md "The helper".
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
@@ -24,7 +25,12 @@ int Main(int argc, char** argv) {
   if (!options.ok()) return Fail(options.status().message());
 
   if (options->mode == Mode::kProbe) {
-    std::printf("%s\n", probe::ToJson(probe::Probe()).c_str());
+    std::string cgroup_root = options->cgroup_root;
+    if (cgroup_root.empty()) {
+      const char* from_env = std::getenv("PYCAGE_CGROUP_ROOT");
+      if (from_env != nullptr) cgroup_root = from_env;
+    }
+    std::printf("%s\n", probe::ToJson(probe::Probe(cgroup_root)).c_str());
     return 0;
   }
   auto plan = BuildPlan(options.value(), ProbeHostFacts());

@@ -13,6 +13,8 @@
 #include <cstring>
 
 #include "jail/capabilities.h"
+#include "jail/cgroup2.h"
+#include "jail/landlock.h"
 #include "jail/mount_ns.h"
 #include "jail/rlimits.h"
 #include "jail/seccomp_apply.h"
@@ -43,11 +45,23 @@ struct Runtime {
   pid_t child = -1;
   int sync_fd = -1;            // our end of the parent/child socketpair
   int run_filter_fd = -1;      // sealed memfd, becomes fd 4 in the jail
-  Bpf zygote_bpf;
-  std::vector<int> bind_fds;   // parallel to the kBindReadOnly steps
+  Bpf filter_bpf;              // what kApplySeccomp installs (the zygote or installer filter)
+  std::vector<int> bind_fds;   // parallel to the kBindReadOnly/kBindReadWrite steps
   size_t next_bind = 0;
   int exit_code = 0;           // parent: what the helper exits with
+  std::string cgroup_dir;      // parent: the child's cgroup, once created
 };
+
+bool IsBind(StepKind kind) { return kind == StepKind::kBindReadOnly || kind == StepKind::kBindReadWrite; }
+
+cgroup2::CgroupFs CgroupFsOf(const JailOptions& o) { return cgroup2::CgroupFs{o.cgroup_root}; }
+
+Result<FilterKind> FilterByName(const std::string& name) {
+  for (FilterKind k : {FilterKind::kInstaller, FilterKind::kInstallerNoUnixSocket}) {
+    if (name == FilterName(k)) return k;
+  }
+  return PlainError("seccomp", "unknown filter " + name);
+}
 
 Status CloneChild(Runtime& rt, uint64_t flags) {
   int sv[2];
@@ -128,6 +142,21 @@ Status SetupFds(const Runtime& rt) {
   return Status::Ok();
 }
 
+// The installer profile: the caller's 0, 1, 2 go through (made to survive
+// execve), everything else is closed.
+Status KeepStdio() {
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (fcntl(fd, F_SETFD, 0) < 0 && errno != EBADF) {
+      return SysError("fds", "fcntl(" + std::to_string(fd) + ", F_SETFD, 0)");
+    }
+  }
+  if (syscall(SYS_close_range, STDERR_FILENO + 1, ~0U, 0) < 0) {
+    if (errno != ENOSYS) return SysError("fds", "close_range(3, ~0U)");
+    for (int fd = STDERR_FILENO + 1; fd < 65536; ++fd) close(fd);
+  }
+  return Status::Ok();
+}
+
 Status RunStep(Runtime& rt, const Step& s) {
   const JailOptions& o = rt.plan->options;
   switch (s.kind) {
@@ -145,10 +174,20 @@ Status RunStep(Runtime& rt, const Step& s) {
                                          std::to_string(s.n));
       }
       return Status::Ok();
+    case StepKind::kCheckCgroup:
+      return cgroup2::Validate(CgroupFsOf(o));
     case StepKind::kCompileSeccomp: {
+      if (!s.a.empty()) {
+        auto kind = FilterByName(s.a);
+        if (!kind.ok()) return kind.status();
+        auto bpf = BuildFilter(kind.value());
+        if (!bpf.ok()) return bpf.status();
+        rt.filter_bpf = std::move(bpf).value();
+        return Status::Ok();
+      }
       auto zygote = BuildFilter(FilterKind::kZygote);
       if (!zygote.ok()) return zygote.status();
-      rt.zygote_bpf = std::move(zygote).value();
+      rt.filter_bpf = std::move(zygote).value();
       auto run = BuildFilter(FilterKind::kRun);
       if (!run.ok()) return run.status();
       auto fd = SealedMemfd("pycage-run-filter", run.value());
@@ -164,6 +203,23 @@ Status RunStep(Runtime& rt, const Step& s) {
       return user_ns::WriteIdMap(rt.child, "uid_map", s.a);
     case StepKind::kWriteGidMap:
       return user_ns::WriteIdMap(rt.child, "gid_map", s.a);
+    case StepKind::kCreateCgroup: {
+      auto dir = cgroup2::Create(CgroupFsOf(o), cgroup2::NewName(getpid()),
+                                 cgroup2::Limits{o.cgroup_pids_max, o.cgroup_memory_max});
+      if (!dir.ok()) return dir.status();
+      rt.cgroup_dir = std::move(dir).value();
+      return Status::Ok();
+    }
+    case StepKind::kAttachCgroup:
+      return cgroup2::Attach(CgroupFsOf(o), rt.cgroup_dir, rt.child);
+    case StepKind::kRemoveCgroup: {
+      // The child ran and its status stands; a cgroup left behind is worth a
+      // line on stderr, not a different exit code.
+      Status st = cgroup2::Remove(CgroupFsOf(o), rt.cgroup_dir);
+      if (!st.ok()) Report(st);
+      rt.cgroup_dir.clear();
+      return Status::Ok();
+    }
     case StepKind::kReleaseChild: {
       char go = 'G';
       if (send(rt.sync_fd, &go, 1, MSG_NOSIGNAL) != 1) return SysError("handshake", "send(child, 'G')");
@@ -171,7 +227,7 @@ Status RunStep(Runtime& rt, const Step& s) {
       rt.sync_fd = -1;
       // The zygote owns the control socket now; holding a copy here would
       // hide its death (no EOF) from the supervisor until we exit too.
-      if (o.control_fd > STDERR_FILENO) close(o.control_fd);
+      if (o.profile == Profile::kRun && o.control_fd > STDERR_FILENO) close(o.control_fd);
       if (rt.run_filter_fd >= 0) close(rt.run_filter_fd);
       return Status::Ok();
     }
@@ -195,7 +251,7 @@ Status RunStep(Runtime& rt, const Step& s) {
     case StepKind::kOpenBindSources: {
       std::vector<std::string> sources;
       for (const auto& st : rt.plan->steps) {
-        if (st.kind == StepKind::kBindReadOnly) sources.push_back(st.a);
+        if (IsBind(st.kind)) sources.push_back(st.a);
       }
       auto fds = mount_ns::OpenSources(sources);
       if (!fds.ok()) return fds.status();
@@ -210,14 +266,19 @@ Status RunStep(Runtime& rt, const Step& s) {
       return mount_ns::PivotToBase(s.a);
     case StepKind::kMountNewRoot:
       return mount_ns::MountTmpfs(s.b, 1 << 20, 0755, MS_NOSUID | MS_NODEV);
-    case StepKind::kBindReadOnly: {
+    case StepKind::kBindReadOnly:
+    case StepKind::kBindReadWrite: {
       int fd = rt.bind_fds.at(rt.next_bind++);
-      Status st = mount_ns::BindReadOnly(fd, s.a, s.b, "/oldroot/proc");
+      Status st = mount_ns::Bind(fd, s.a, s.b, "/oldroot/proc", s.kind == StepKind::kBindReadOnly);
       close(fd);
       return st;
     }
+    case StepKind::kMask:
+      return mount_ns::Mask(s.b, "/oldroot/dev/null");
     case StepKind::kMountProc:
       return mount_ns::MountProc(s.b);
+    case StepKind::kRebindReadOnly:
+      return mount_ns::RebindReadOnly(s.b);
     case StepKind::kMountDev:
       if (Status st = mount_ns::MkdirAll(s.b, 0755); !st.ok()) return st;
       return mount_ns::MountTmpfs(s.b, 64 << 10, 0755, MS_NOSUID | MS_NOEXEC);
@@ -236,7 +297,7 @@ Status RunStep(Runtime& rt, const Step& s) {
       if (sethostname(s.a.data(), s.a.size()) < 0) return SysError("uts_ns", "sethostname(" + s.a + ")");
       return Status::Ok();
     case StepKind::kSetupFds:
-      return SetupFds(rt);
+      return s.a == "keep-stdio" ? KeepStdio() : SetupFds(rt);
     case StepKind::kSetsid:
       // A new session without a controlling terminal: TIOCSTI has nothing to
       // push into, and the caller's job control cannot reach us.
@@ -244,11 +305,21 @@ Status RunStep(Runtime& rt, const Step& s) {
       return Status::Ok();
     case StepKind::kRlimitCore:
       return rlimits::NoCoreDumps();
+    case StepKind::kSetRlimit:
+      return rlimits::SetByName(s.a, s.n);
     case StepKind::kDropCapabilities:
+      if (s.a == "all") {
+        // Nothing the installer runs needs a capability; with the securebits
+        // locked, not even an execve as uid 0 hands any back.
+        if (Status st = capabilities::LockSecurebits(); !st.ok()) return st;
+        return capabilities::LimitTo(0);
+      }
       return capabilities::LimitTo(capabilities::ZygoteKeep());
     case StepKind::kNoNewPrivs:
       if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return SysError("nnp", "prctl(PR_SET_NO_NEW_PRIVS, 1)");
       return Status::Ok();
+    case StepKind::kLandlockScope:
+      return landlock::ScopeAbstractUnixSockets();
     case StepKind::kApplySeccomp:
     case StepKind::kExec: {
       // Both in one place so nothing runs between the filter and execve.
@@ -259,11 +330,11 @@ Status RunStep(Runtime& rt, const Step& s) {
       for (const auto& e : rt.plan->env) envp.push_back(const_cast<char*>(e.c_str()));
       envp.push_back(nullptr);
       if (s.kind == StepKind::kApplySeccomp) {
-        int err = InstallBpf(rt.zygote_bpf.data(), rt.zygote_bpf.size());
+        int err = InstallBpf(rt.filter_bpf.data(), rt.filter_bpf.size());
         if (err != 0) {
           errno = err;
-          return SysError("seccomp", "seccomp(SECCOMP_SET_MODE_FILTER, zygote filter of " +
-                                         std::to_string(rt.zygote_bpf.size()) + " insns)");
+          return SysError("seccomp", "seccomp(SECCOMP_SET_MODE_FILTER, " + (s.a.empty() ? "zygote" : s.a) +
+                                         " filter of " + std::to_string(rt.filter_bpf.size()) + " insns)");
         }
         return Status::Ok();
       }
@@ -291,6 +362,7 @@ int RunPlan(const JailPlan& plan) {
       int status;
       while (waitpid(rt.child, &status, __WALL) < 0 && errno == EINTR) {
       }
+      if (!rt.cgroup_dir.empty()) (void)cgroup2::Remove(CgroupFsOf(plan.options), rt.cgroup_dir);
     }
     return kSetupFailureExit;
   }

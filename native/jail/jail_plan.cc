@@ -4,9 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <csignal>
 #include <sstream>
+
+#include "jail/landlock.h"
+#include "jail/rlimits.h"
+#include "jail/seccomp_policy.h"
 
 namespace pycage::jail {
 namespace {
@@ -61,14 +67,18 @@ Result<JailOptions> ParseArgs(const std::vector<std::string>& args) {
       o.mode = Mode::kPrintPlan;
       continue;
     }
-    static const char* const kWithValue[] = {"--tier",      "--uid-base",   "--uid-count",
-                                            "--ro-bind",   "--tmpfs-bytes", "--setenv",
-                                            "--control-fd", "--parent-pid"};
+    static const char* const kWithValue[] = {
+        "--tier",        "--profile",      "--uid-base",      "--uid-count",     "--ro-bind",
+        "--bind",        "--tmpfs-bytes",  "--setenv",        "--control-fd",    "--parent-pid",
+        "--rlimit-as",   "--rlimit-cpu",   "--rlimit-fsize",  "--rlimit-nofile", "--cgroup-root",
+        "--cgroup-pids-max", "--cgroup-memory-max"};
     bool known = false;
     for (const char* k : kWithValue) known = known || a == k;
     if (!known) {
-      return BadArg("the command line", "an option (--tier, --uid-base, --uid-count, --ro-bind, "
-                    "--tmpfs-bytes, --setenv, --control-fd, --parent-pid, --probe, --print-plan) or --",
+      return BadArg("the command line", "an option (--tier, --profile, --uid-base, --uid-count, --ro-bind, "
+                    "--bind, --tmpfs-bytes, --setenv, --control-fd, --parent-pid, --rlimit-as, --rlimit-cpu, "
+                    "--rlimit-fsize, --rlimit-nofile, --cgroup-root, --cgroup-pids-max, --cgroup-memory-max, "
+                    "--probe, --print-plan) or --",
                     a);
     }
     auto v = value();
@@ -81,6 +91,14 @@ Result<JailOptions> ParseArgs(const std::vector<std::string>& args) {
       } else {
         return BadArg(a, "full or bypass", *v);
       }
+    } else if (a == "--profile") {
+      if (*v == "run") {
+        o.profile = Profile::kRun;
+      } else if (*v == "installer") {
+        o.profile = Profile::kInstaller;
+      } else {
+        return BadArg(a, "run or installer", *v);
+      }
     } else if (a == "--uid-base") {
       uint32_t n = 0;
       if (!ParseNumber(*v, n) || n == 0) return BadArg(a, "a host uid above 0", *v);
@@ -89,7 +107,7 @@ Result<JailOptions> ParseArgs(const std::vector<std::string>& args) {
       uint32_t n = 0;
       if (!ParseNumber(*v, n) || n == 0 || n > 65536) return BadArg(a, "a count from 1 to 65536", *v);
       o.uid_count = n;
-    } else if (a == "--ro-bind") {
+    } else if (a == "--ro-bind" || a == "--bind") {
       BindSpec b;
       auto colon = v->find(':');
       b.src = v->substr(0, colon);
@@ -97,7 +115,7 @@ Result<JailOptions> ParseArgs(const std::vector<std::string>& args) {
       if (!IsAbsoluteClean(b.src) || !IsAbsoluteClean(b.dst) || b.dst == "/") {
         return BadArg(a, "SRC[:DST] with absolute paths, no '..', DST not /", *v);
       }
-      o.ro_binds.push_back(std::move(b));
+      (a == "--bind" ? o.rw_binds : o.ro_binds).push_back(std::move(b));
     } else if (a == "--tmpfs-bytes") {
       uint64_t n = 0;
       if (!ParseNumber(*v, n) || n < 4096) return BadArg(a, "a byte count of at least 4096", *v);
@@ -115,6 +133,40 @@ Result<JailOptions> ParseArgs(const std::vector<std::string>& args) {
       pid_t n = 0;
       if (!ParseNumber(*v, n) || n <= 0) return BadArg(a, "a pid above 0", *v);
       o.parent_pid = n;
+    } else if (a.rfind("--rlimit-", 0) == 0) {
+      uint64_t n = 0;
+      if (!ParseNumber(*v, n) || n == 0) return BadArg(a, "a limit above 0", *v);
+      const char* name = nullptr;
+      for (const auto& r : rlimits::kOptions) {
+        if (a == r.flag) name = r.name;
+      }
+      auto same = std::find_if(o.rlimits.begin(), o.rlimits.end(), [&](const RlimitSpec& r) { return r.name == name; });
+      if (same != o.rlimits.end()) {
+        same->value = n;
+      } else {
+        o.rlimits.push_back(RlimitSpec{name, n});
+      }
+    } else if (a == "--cgroup-root") {
+      if (!IsAbsoluteClean(*v) || *v == "/") return BadArg(a, "an absolute directory path, no '..', not /", *v);
+      o.cgroup_root = *v;
+      while (o.cgroup_root.size() > 1 && o.cgroup_root.back() == '/') o.cgroup_root.pop_back();
+    } else if (a == "--cgroup-pids-max") {
+      uint64_t n = 0;
+      if (!ParseNumber(*v, n) || n == 0) return BadArg(a, "a process count above 0", *v);
+      o.cgroup_pids_max = n;
+    } else if (a == "--cgroup-memory-max") {
+      uint64_t n = 0;
+      if (!ParseNumber(*v, n) || n < (1ULL << 20)) return BadArg(a, "a byte count of at least 1048576", *v);
+      o.cgroup_memory_max = n;
+    }
+  }
+  if (o.mode != Mode::kProbe) {
+    const bool limits = o.cgroup_pids_max != 0 || o.cgroup_memory_max != 0;
+    if (!o.cgroup_root.empty() && (o.cgroup_pids_max == 0 || o.cgroup_memory_max == 0)) {
+      return BadArg("--cgroup-root", "--cgroup-pids-max and --cgroup-memory-max as well", "only some of them");
+    }
+    if (o.cgroup_root.empty() && limits) {
+      return BadArg("--cgroup-pids-max/--cgroup-memory-max", "--cgroup-root as well", "no --cgroup-root");
     }
   }
   if (o.mode == Mode::kRun && o.argv.empty()) {
@@ -133,6 +185,27 @@ const std::vector<std::string>& FixedBindCandidates() {
   return kPaths;
 }
 
+const std::vector<std::string>& NetworkBindCandidates() {
+  static const std::vector<std::string> kPaths = {
+      "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf",
+      "/etc/ssl", "/etc/ca-certificates", "/etc/pki"};
+  return kPaths;
+}
+
+const std::vector<std::string>& MaskedPathCandidates() {
+  static const std::vector<std::string> kPaths = {"/etc/ssl/private", "/etc/pki/tls/private",
+                                                  "/etc/pki/CA/private"};
+  return kPaths;
+}
+
+const std::vector<std::string>& ProcMaskCandidates() {
+  static const std::vector<std::string> kPaths = {
+      "/proc/sysrq-trigger", "/proc/kcore",   "/proc/kmsg",   "/proc/keys", "/proc/key-users",
+      "/proc/timer_list",    "/proc/latency_stats", "/proc/sched_debug", "/proc/acpi",
+      "/proc/bus",           "/proc/irq",     "/proc/scsi",   "/proc/driver"};
+  return kPaths;
+}
+
 HostFacts ProbeHostFacts() {
   HostFacts f;
   f.uid = geteuid();
@@ -142,12 +215,31 @@ HostFacts ProbeHostFacts() {
     struct stat st {};
     if (lstat(p.c_str(), &st) == 0) f.system_paths.push_back(p);
   }
+  for (const auto& p : NetworkBindCandidates()) {
+    struct stat st {};
+    if (lstat(p.c_str(), &st) != 0) continue;
+    BindSpec b{p, p};
+    if (S_ISLNK(st.st_mode)) {
+      // A symlinked /etc/resolv.conf (systemd-resolved, NetworkManager) points
+      // outside what the jail sees: bind the file it resolves to.
+      char* real = realpath(p.c_str(), nullptr);
+      if (real == nullptr) continue;  // dangling: nothing to bind
+      b.src = real;
+      free(real);
+    }
+    f.network_files.push_back(std::move(b));
+  }
+  for (const auto& p : MaskedPathCandidates()) {
+    struct stat st {};
+    if (lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) f.masked_paths.push_back(p);
+  }
+  f.landlock_abi = landlock::AbiVersion();
   return f;
 }
 
-uint64_t JailCloneFlags() {
-  uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
-                   CLONE_NEWUTS;
+uint64_t JailCloneFlags(Profile profile) {
+  uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+  if (profile == Profile::kRun) flags |= CLONE_NEWNET;
   // Kernels before 4.6 lack cgroup namespaces; the kernel refuses unknown flags.
   if (access("/proc/self/ns/cgroup", F_OK) == 0) flags |= CLONE_NEWCGROUP;
   return flags;
@@ -157,13 +249,17 @@ const char* StepName(StepKind kind) {
   switch (kind) {
     case StepKind::kSetParentDeathSignal: return "set-parent-death-signal";
     case StepKind::kCheckParent: return "check-parent";
+    case StepKind::kCheckCgroup: return "check-cgroup";
     case StepKind::kCompileSeccomp: return "compile-seccomp";
     case StepKind::kCloneNamespaces: return "clone";
     case StepKind::kDenySetgroups: return "deny-setgroups";
     case StepKind::kWriteUidMap: return "write-uid-map";
     case StepKind::kWriteGidMap: return "write-gid-map";
+    case StepKind::kCreateCgroup: return "create-cgroup";
+    case StepKind::kAttachCgroup: return "attach-cgroup";
     case StepKind::kReleaseChild: return "release-child";
     case StepKind::kWaitChild: return "wait-child";
+    case StepKind::kRemoveCgroup: return "remove-cgroup";
     case StepKind::kWaitForParent: return "wait-for-parent";
     case StepKind::kMakeRootSlave: return "make-root-rslave";
     case StepKind::kOpenBindSources: return "open-bind-sources";
@@ -172,7 +268,10 @@ const char* StepName(StepKind kind) {
     case StepKind::kPivotToBase: return "pivot-to-base";
     case StepKind::kMountNewRoot: return "mount-newroot-tmpfs";
     case StepKind::kBindReadOnly: return "ro-bind";
+    case StepKind::kBindReadWrite: return "bind";
+    case StepKind::kMask: return "mask";
     case StepKind::kMountProc: return "mount-proc";
+    case StepKind::kRebindReadOnly: return "rebind-ro";
     case StepKind::kMountDev: return "mount-dev-tmpfs";
     case StepKind::kBindDevNode: return "bind-dev-node";
     case StepKind::kSymlink: return "symlink";
@@ -183,8 +282,10 @@ const char* StepName(StepKind kind) {
     case StepKind::kSetupFds: return "setup-fds";
     case StepKind::kSetsid: return "setsid";
     case StepKind::kRlimitCore: return "rlimit-core-0";
+    case StepKind::kSetRlimit: return "setrlimit";
     case StepKind::kDropCapabilities: return "drop-capabilities";
     case StepKind::kNoNewPrivs: return "no-new-privs";
+    case StepKind::kLandlockScope: return "landlock-scope-abstract-unix";
     case StepKind::kApplySeccomp: return "apply-seccomp";
     case StepKind::kExec: return "execve";
   }
@@ -194,10 +295,27 @@ const char* StepName(StepKind kind) {
 Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
   JailPlan plan;
   plan.options = o;
+  const bool installer = o.profile == Profile::kInstaller;
   Where phase = Where::kHelper;
   auto add = [&](StepKind k, std::string a = {}, std::string b = {}, uint64_t n = 0) {
     plan.steps.push_back(Step{phase, k, std::move(a), std::move(b), n});
   };
+
+  if (installer && o.control_fd_explicit) {
+    return Status::Error(ErrorCode::kInvalidArgument,
+                         "Expected no --control-fd with --profile installer (it keeps fds 0, 1 and 2 and closes "
+                         "the rest) but received --control-fd " + std::to_string(o.control_fd));
+  }
+  if (o.tier == Tier::kBypass && !o.cgroup_root.empty()) {
+    return Status::Error(ErrorCode::kInvalidArgument,
+                         "Expected --tier full with --cgroup-root (the bypass tier has no child to move) but "
+                         "received --tier bypass");
+  }
+  // The installer filter lets AF_UNIX sockets through only where Landlock can
+  // keep them off the host's abstract socket namespace.
+  const bool scope_unix = facts.landlock_abi >= landlock::kScopeAbi;
+  const std::string filter =
+      installer ? FilterName(scope_unix ? FilterKind::kInstaller : FilterKind::kInstallerNoUnixSocket) : "";
 
   add(StepKind::kSetParentDeathSignal, {}, {}, SIGKILL);
   if (o.parent_pid != 0) add(StepKind::kCheckParent, {}, {}, static_cast<uint64_t>(o.parent_pid));
@@ -213,8 +331,9 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
                            "Expected --uid-base together with --uid-count but received only "
                            "--uid-count " + std::to_string(o.uid_count));
     }
-    add(StepKind::kCompileSeccomp);
-    add(StepKind::kCloneNamespaces, {}, {}, JailCloneFlags());
+    if (!o.cgroup_root.empty()) add(StepKind::kCheckCgroup, o.cgroup_root);
+    add(StepKind::kCompileSeccomp, filter);
+    add(StepKind::kCloneNamespaces, {}, {}, JailCloneFlags(o.profile));
     phase = Where::kParent;
     // Parent side: the helper stays in the host user namespace, where it may
     // write any map its credentials allow.
@@ -231,8 +350,14 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
     if (!facts.root) add(StepKind::kDenySetgroups);
     add(StepKind::kWriteUidMap, uid_line);
     add(StepKind::kWriteGidMap, gid_line);
+    if (!o.cgroup_root.empty()) {
+      add(StepKind::kCreateCgroup, o.cgroup_root,
+          "pids.max=" + std::to_string(o.cgroup_pids_max) + " memory.max=" + std::to_string(o.cgroup_memory_max));
+      add(StepKind::kAttachCgroup);
+    }
     add(StepKind::kReleaseChild);
     add(StepKind::kWaitChild);
+    if (!o.cgroup_root.empty()) add(StepKind::kRemoveCgroup);
 
     phase = Where::kChild;
     add(StepKind::kSetParentDeathSignal, {}, {}, SIGKILL);
@@ -244,8 +369,18 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
     add(StepKind::kPivotToBase, "/tmp", "/oldroot");
     add(StepKind::kMountNewRoot, {}, "/newroot");
     for (const auto& p : facts.system_paths) add(StepKind::kBindReadOnly, p, "/newroot" + p);
+    if (installer) {
+      for (const auto& b : facts.network_files) add(StepKind::kBindReadOnly, b.src, "/newroot" + b.dst);
+    }
     for (const auto& b : o.ro_binds) add(StepKind::kBindReadOnly, b.src, "/newroot" + b.dst);
+    if (installer) {
+      for (const auto& p : facts.masked_paths) add(StepKind::kMask, {}, "/newroot" + p);
+    }
     add(StepKind::kMountProc, {}, "/newroot/proc");
+    if (installer) {
+      add(StepKind::kRebindReadOnly, {}, "/newroot/proc/sys");
+      for (const auto& p : ProcMaskCandidates()) add(StepKind::kMask, {}, "/newroot" + p);
+    }
     add(StepKind::kMountDev, {}, "/newroot/dev");
     for (const char* node : {"null", "zero", "full", "random", "urandom"}) {
       add(StepKind::kBindDevNode, std::string("/oldroot/dev/") + node,
@@ -256,30 +391,35 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
     add(StepKind::kSymlink, "/proc/self/fd/1", "/newroot/dev/stdout");
     add(StepKind::kSymlink, "/proc/self/fd/2", "/newroot/dev/stderr");
     add(StepKind::kMountTmp, {}, "/newroot/tmp", o.tmpfs_bytes);
+    // After /tmp, so a build directory may live below it.
+    for (const auto& b : o.rw_binds) add(StepKind::kBindReadWrite, b.src, "/newroot" + b.dst);
     add(StepKind::kRemountReadOnly, {}, "/newroot/dev");
     add(StepKind::kRemountReadOnly, {}, "/newroot");
     add(StepKind::kPivotToNewRoot, "/newroot");
     add(StepKind::kSetHostname, "pycage");
   }
 
-  add(StepKind::kSetupFds);
+  add(StepKind::kSetupFds, installer ? "keep-stdio" : "");
   add(StepKind::kSetsid);
   add(StepKind::kRlimitCore);
-  if (o.tier == Tier::kFull) add(StepKind::kDropCapabilities);
+  for (const auto& r : o.rlimits) add(StepKind::kSetRlimit, r.name, {}, r.value);
+  if (o.tier == Tier::kFull) add(StepKind::kDropCapabilities, installer ? "all" : "");
   add(StepKind::kNoNewPrivs);
-  if (o.tier == Tier::kFull) add(StepKind::kApplySeccomp);
+  if (o.tier == Tier::kFull && installer && scope_unix) add(StepKind::kLandlockScope);
+  if (o.tier == Tier::kFull) add(StepKind::kApplySeccomp, filter);
   add(StepKind::kExec, o.argv.empty() ? std::string() : o.argv[0]);
 
-  // The environment: --setenv in order (a later KEY wins), then PYCAGE_TIER,
-  // which the caller cannot override.
+  // The environment: --setenv in order (a later KEY wins), then, for the run
+  // profile, PYCAGE_TIER, which the caller cannot override. The installer
+  // gets exactly what --setenv says.
   std::vector<std::string> env;
   for (const auto& kv : o.setenv) {
     std::string key = kv.substr(0, kv.find('='));
-    if (key == "PYCAGE_TIER") continue;
+    if (key == "PYCAGE_TIER" && !installer) continue;
     std::erase_if(env, [&](const std::string& e) { return e.compare(0, key.size() + 1, key + "=") == 0; });
     env.push_back(kv);
   }
-  env.push_back(std::string("PYCAGE_TIER=") + (o.tier == Tier::kFull ? "full" : "bypass"));
+  if (!installer) env.push_back(std::string("PYCAGE_TIER=") + (o.tier == Tier::kFull ? "full" : "bypass"));
   plan.env = std::move(env);
   return plan;
 }
@@ -297,6 +437,7 @@ std::string FormatStep(const Step& s) {
     case StepKind::kCheckParent: out << " " << s.n; break;
     case StepKind::kCloneNamespaces: out << " 0x" << std::hex << s.n << std::dec; break;
     case StepKind::kMountTmp: out << " " << s.b << " size=" << s.n; break;
+    case StepKind::kSetRlimit: out << " " << s.a << " " << s.n; break;
     default:
       if (!s.a.empty()) out << " " << s.a;
       if (!s.b.empty()) out << " " << s.b;

@@ -17,19 +17,33 @@ namespace pycage::jail {
 
 enum class Tier { kFull, kBypass };
 enum class Mode { kRun, kProbe, kPrintPlan };
+// run: the zygote's jail (no network, control fd, run filter memfd).
+// installer: pip/uv with the host's network, stdio inherited, no zygote fds.
+enum class Profile { kRun, kInstaller };
 
 struct BindSpec {
   std::string src;  // host path, absolute
   std::string dst;  // path inside the jail, absolute; defaults to src
 };
 
+struct RlimitSpec {
+  std::string name;  // "RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NOFILE"
+  uint64_t value;    // soft = hard
+};
+
 // Everything pycage-jail accepts. See PROTOCOL.md "The helper: pycage-jail".
 struct JailOptions {
   Mode mode = Mode::kRun;
   Tier tier = Tier::kFull;
+  Profile profile = Profile::kRun;
   std::optional<uint32_t> uid_base;  // host root only: first host uid/gid of the map
   uint32_t uid_count = 1;            // how many jail uids/gids (0..K-1) are mapped
   std::vector<BindSpec> ro_binds;    // extra read-only binds, after the fixed ones
+  std::vector<BindSpec> rw_binds;    // --bind: read-write binds, after /tmp is mounted
+  std::vector<RlimitSpec> rlimits;   // one per name, in first-given order (a later value wins)
+  std::string cgroup_root;           // --cgroup-root; empty: no cgroup
+  uint64_t cgroup_pids_max = 0;
+  uint64_t cgroup_memory_max = 0;
   uint64_t tmpfs_bytes = 16ULL << 20;
   std::vector<std::string> setenv;  // KEY=VALUE, in order; later keys win
   int control_fd = 3;               // becomes fd 3 in the jail
@@ -48,24 +62,41 @@ struct HostFacts {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<std::string> system_paths;  // the fixed binds present on this host, in order
+  // Installer profile: the network configuration present on this host, src
+  // with symlinks resolved, dst the /etc path; and directories inside them to
+  // hide (private keys).
+  std::vector<BindSpec> network_files;
+  std::vector<std::string> masked_paths;
+  int landlock_abi = 0;
 };
 
 // The fixed read-only binds of the full tier, in bind order (PROTOCOL.md).
 const std::vector<std::string>& FixedBindCandidates();
+// The installer profile's extra read-only binds and the paths it hides in them.
+const std::vector<std::string>& NetworkBindCandidates();
+const std::vector<std::string>& MaskedPathCandidates();
+// What the installer profile hides in its own /proc: /proc/sys goes read-only
+// (its files check the caller's uid, and jail uid 0 may be host uid 0), and
+// these are masked when the kernel has them.
+const std::vector<std::string>& ProcMaskCandidates();
 HostFacts ProbeHostFacts();
 
 enum class StepKind {
   // In the helper, before clone.
   kSetParentDeathSignal,  // n = signal
   kCheckParent,           // n = expected parent pid
-  kCompileSeccomp,        // zygote + run filters to BPF; run filter into a sealed memfd
+  kCheckCgroup,           // a = cgroup root: cgroup2, pids and memory delegated, writable
+  kCompileSeccomp,        // run: zygote + run filters, run filter into a sealed memfd; a = "installer…": that filter
   kCloneNamespaces,       // n = clone flags
   // In the helper, after clone (parent side).
   kDenySetgroups,  // write "deny" to /proc/<child>/setgroups (unprivileged maps need it)
   kWriteUidMap,    // a = map line
   kWriteGidMap,    // a = map line
+  kCreateCgroup,   // a = cgroup root, b = "pids.max=N memory.max=M"
+  kAttachCgroup,   // the child's pid into the new cgroup's cgroup.procs
   kReleaseChild,   // handshake: the child may go on
   kWaitChild,      // wait for the child by pid, exit with its status
+  kRemoveCgroup,   // rmdir the child's cgroup once it is reaped
   // In the child, inside the new namespaces.
   kWaitForParent,      // handshake: maps are written
   kMakeRootSlave,      // no mount event propagates back to the host
@@ -75,7 +106,10 @@ enum class StepKind {
   kPivotToBase,        // old root at /oldroot
   kMountNewRoot,       // tmpfs at /newroot, the jail's future /
   kBindReadOnly,       // a = host path, b = jail path
+  kBindReadWrite,      // a = host path, b = jail path
+  kMask,               // b = jail path: empty read-only tmpfs (dir) or /dev/null (file); absent: skipped
   kMountProc,          // b = jail path
+  kRebindReadOnly,     // b = jail path, bound onto itself read-only
   kMountDev,           // b = jail path (tmpfs)
   kBindDevNode,        // a = host node, b = jail path
   kSymlink,            // a = target, b = jail path
@@ -83,12 +117,16 @@ enum class StepKind {
   kRemountReadOnly,    // b = jail path (that mount only, not its children)
   kPivotToNewRoot,     // and lazily detach the old root
   kSetHostname,        // a = name
-  kSetupFds,           // 0,1 = /dev/null, 2 kept, 3 = control, 4 = run filter, rest closed
+  kSetupFds,           // run: 0,1 = /dev/null, 2 kept, 3 = control, 4 = run filter, rest closed;
+                       // a = "keep-stdio" (installer): 0,1,2 kept, rest closed
   kSetsid,
   kRlimitCore,         // no core dumps of jailed memory
-  kDropCapabilities,   // bounding set minus what the zygote needs; inheritable, ambient cleared
+  kSetRlimit,          // a = RLIMIT_* name, n = soft = hard
+  kDropCapabilities,   // run: bounding set minus what the zygote needs; a = "all": every one;
+                       // inheritable, ambient cleared
   kNoNewPrivs,
-  kApplySeccomp,       // the zygote filter; the last step before execve
+  kLandlockScope,      // abstract AF_UNIX sockets confined to the jail (installer)
+  kApplySeccomp,       // the compiled filter (a as for kCompileSeccomp); the last step before execve
   kExec,               // a = program
 };
 
@@ -115,7 +153,8 @@ std::string FormatStep(const Step& step);
 // One step per line: "<where> <name> <args>".
 std::string FormatPlan(const JailPlan& plan);
 
-// The namespaces the full tier creates (CLONE_NEWCGROUP only if the kernel has it).
-uint64_t JailCloneFlags();
+// The namespaces the full tier creates (CLONE_NEWCGROUP only if the kernel
+// has it); the installer profile keeps the host's network namespace.
+uint64_t JailCloneFlags(Profile profile = Profile::kRun);
 
 }  // namespace pycage::jail

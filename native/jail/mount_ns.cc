@@ -56,22 +56,48 @@ std::vector<std::string> MountsUnder(const std::string& path) {
   return out;
 }
 
-Status RemountReadOnlyOne(const std::string& path) {
+// Remounts one bind mount with nosuid, nodev and (when `read_only`) read-only.
+Status RemountOne(const std::string& path, bool read_only) {
   struct statvfs sv {};
   if (statvfs(path.c_str(), &sv) < 0) return SysError(kStage, "statvfs(" + path + ")");
   // A bind remount must restate every flag the kernel locked when the mount
   // was copied into our user namespace, or it fails with EPERM.
-  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV;
+  if (read_only) flags |= MS_RDONLY;
   const struct {
     unsigned long st, ms;
   } kMap[] = {{ST_NOSUID, MS_NOSUID},       {ST_NODEV, MS_NODEV},
               {ST_NOEXEC, MS_NOEXEC},       {ST_NOATIME, MS_NOATIME},
-              {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
+              {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
+              {ST_RDONLY, MS_RDONLY}};
   for (const auto& m : kMap) {
     if (sv.f_flag & m.st) flags |= m.ms;
   }
   if (mount(nullptr, path.c_str(), nullptr, flags, nullptr) < 0) {
     return SysError(kStage, "mount(NULL, " + path + ", NULL, " + Hex(flags) + ")");
+  }
+  return Status::Ok();
+}
+
+// mount_setattr(RDONLY?|NOSUID|NODEV) with the MS_REMOUNT fallback.
+Status SetAttrs(const std::string& path, bool recursive, bool read_only) {
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (read_only) attr.attr_set |= MOUNT_ATTR_RDONLY;
+  unsigned flags = recursive ? AT_RECURSIVE : 0;
+  if (syscall(SYS_mount_setattr, AT_FDCWD, path.c_str(), flags, &attr, sizeof attr) == 0) {
+    return Status::Ok();
+  }
+  // ENOSYS: kernel before 5.12. EINVAL/EPERM: an attribute we may not set on
+  // some locked mount; the remount below keeps the locked ones and only adds
+  // ours.
+  if (errno != ENOSYS && errno != EINVAL && errno != EPERM) {
+    return SysError(kStage, "mount_setattr(" + path + (recursive ? ", AT_RECURSIVE" : "") +
+                                (read_only ? ", RDONLY|NOSUID|NODEV)" : ", NOSUID|NODEV)"));
+  }
+  if (!recursive) return RemountOne(path, read_only);
+  for (const auto& m : MountsUnder(path)) {
+    if (Status s = RemountOne(m, read_only); !s.ok()) return s;
   }
   return Status::Ok();
 }
@@ -141,8 +167,8 @@ Status Symlink(const std::string& target, const std::string& path) {
   return Status::Ok();
 }
 
-Status BindReadOnly(int src_fd, const std::string& src_name, const std::string& dst,
-                    const std::string& proc) {
+Status Bind(int src_fd, const std::string& src_name, const std::string& dst, const std::string& proc,
+            bool read_only) {
   struct stat st {};
   if (fstat(src_fd, &st) < 0) return SysError(kStage, "fstat(" + src_name + ")");
   if (S_ISLNK(st.st_mode)) {
@@ -162,28 +188,43 @@ Status BindReadOnly(int src_fd, const std::string& src_name, const std::string& 
   if (mount(via.c_str(), dst.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) {
     return SysError(kStage, "mount(" + src_name + " via " + via + ", " + dst + ", NULL, MS_BIND|MS_REC)");
   }
-  return MakeReadOnly(dst, /*recursive=*/true);
+  return SetAttrs(dst, /*recursive=*/true, read_only);
+}
+
+Status BindReadOnly(int src_fd, const std::string& src_name, const std::string& dst,
+                    const std::string& proc) {
+  return Bind(src_fd, src_name, dst, proc, /*read_only=*/true);
 }
 
 Status MakeReadOnly(const std::string& path, bool recursive) {
-  mount_attr attr{};
-  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-  unsigned flags = recursive ? AT_RECURSIVE : 0;
-  if (syscall(SYS_mount_setattr, AT_FDCWD, path.c_str(), flags, &attr, sizeof attr) == 0) {
+  return SetAttrs(path, recursive, /*read_only=*/true);
+}
+
+Status RebindReadOnly(const std::string& path) {
+  if (mount(path.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) {
+    return SysError(kStage, "mount(" + path + ", " + path + ", NULL, MS_BIND|MS_REC)");
+  }
+  return SetAttrs(path, /*recursive=*/true, /*read_only=*/true);
+}
+
+Status Mask(const std::string& path, const std::string& null_node) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) < 0) {
+    if (errno == ENOENT) return Status::Ok();  // nothing to hide on this kernel or host
+    return SysError(kStage, "lstat(" + path + ")");
+  }
+  if (S_ISDIR(st.st_mode)) {
+    const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount("tmpfs", path.c_str(), "tmpfs", flags, "size=4096,mode=0555") < 0) {
+      return SysError(kStage, "mount(tmpfs, " + path + ", tmpfs, " + Hex(flags) + ", size=4096,mode=0555)");
+    }
     return Status::Ok();
   }
-  // ENOSYS: kernel before 5.12. EINVAL/EPERM: an attribute we may not set on
-  // some locked mount; the remount below keeps the locked ones and only adds
-  // read-only.
-  if (errno != ENOSYS && errno != EINVAL && errno != EPERM) {
-    return SysError(kStage, "mount_setattr(" + path + (recursive ? ", AT_RECURSIVE" : "") +
-                                ", RDONLY|NOSUID|NODEV)");
+  if (S_ISLNK(st.st_mode)) return Status::Ok();  // points into the jail's own tree, or nowhere
+  if (mount(null_node.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
+    return SysError(kStage, "mount(" + null_node + ", " + path + ", NULL, MS_BIND)");
   }
-  if (!recursive) return RemountReadOnlyOne(path);
-  for (const auto& m : MountsUnder(path)) {
-    if (Status s = RemountReadOnlyOne(m); !s.ok()) return s;
-  }
-  return Status::Ok();
+  return SetAttrs(path, /*recursive=*/false, /*read_only=*/true);
 }
 
 Status MountProc(const std::string& target) {

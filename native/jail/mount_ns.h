@@ -29,10 +29,21 @@ Status MountTmpfs(const std::string& target, uint64_t size_bytes, unsigned mode,
 Status PivotToBase(const std::string& base);
 
 // Mirrors `src_fd` at `dst`: a symlink is recreated as a symlink, anything
-// else is bind-mounted (recursively) and made read-only, nosuid, nodev.
-// `proc` is where the host /proc is reachable now ("/oldroot/proc").
+// else is bind-mounted (recursively) and made nosuid, nodev and, when
+// `read_only`, read-only. `proc` is where the host /proc is reachable now
+// ("/oldroot/proc").
+Status Bind(int src_fd, const std::string& src_name, const std::string& dst, const std::string& proc,
+            bool read_only);
 Status BindReadOnly(int src_fd, const std::string& src_name, const std::string& dst,
                     const std::string& proc);
+
+// Binds `path` onto itself (recursively) and makes that read-only: the
+// installer profile's /proc/sys, whose files check the caller's uid only.
+Status RebindReadOnly(const std::string& path);
+
+// Hides `path`: a directory under an empty read-only tmpfs, a file under a
+// read-only bind of `null_node`. A missing path or a symlink is left alone.
+Status Mask(const std::string& path, const std::string& null_node);
 
 // Read-only for one mount, or for a whole subtree. Uses mount_setattr and
 // falls back to MS_REMOUNT|MS_BIND while keeping the flags the kernel locks

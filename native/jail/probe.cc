@@ -13,6 +13,7 @@
 
 #include <fstream>
 
+#include "jail/cgroup2.h"
 #include "jail/jail_plan.h"
 #include "jail/landlock.h"
 
@@ -72,7 +73,7 @@ std::string Escape(const std::string& s) {
 
 }  // namespace
 
-HostCapabilities Probe() {
+HostCapabilities Probe(const std::string& cgroup_root) {
   HostCapabilities c;
   c.root = geteuid() == 0;
   c.userns = CanClone(CLONE_NEWUSER);
@@ -83,6 +84,9 @@ HostCapabilities Probe() {
   c.seccomp = SeccompAvailable();
   c.landlock_abi = landlock::AbiVersion();
   c.cgroup2_delegated = Cgroup2Delegated();
+  cgroup2::Availability cg = cgroup2::Check(cgroup_root);
+  c.cgroup2_available = cg.available;
+  c.cgroup2_reason = cg.reason;
 
   if (!c.userns) c.missing.emplace_back("userns");
   if (!c.mountns) c.missing.emplace_back("mountns");
@@ -128,6 +132,8 @@ std::string ToJson(const HostCapabilities& c) {
   out += std::string(",\"seccomp\":") + b(c.seccomp);
   out += ",\"landlockAbi\":" + std::to_string(c.landlock_abi);
   out += std::string(",\"cgroup2Delegated\":") + b(c.cgroup2_delegated);
+  out += std::string(",\"cgroup2\":{\"available\":") + b(c.cgroup2_available) + ",\"reason\":\"" +
+         Escape(c.cgroup2_reason) + "\"}";
   out += std::string(",\"root\":") + b(c.root);
   out += ",\"missing\":" + list(c.missing);
   out += ",\"fix\":" + list(c.fix);

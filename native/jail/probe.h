@@ -15,13 +15,18 @@ struct HostCapabilities {
   bool seccomp = false;
   int landlock_abi = 0;
   bool cgroup2_delegated = false;
+  // The cgroup root the caller named (--cgroup-root or PYCAGE_CGROUP_ROOT):
+  // usable as --cgroup-root, and why (not).
+  bool cgroup2_available = false;
+  std::string cgroup2_reason;
   bool root = false;
   std::vector<std::string> missing;
   std::vector<std::string> fix;
 };
 
 // Forks short-lived children that clone real namespaces and _exit at once.
-HostCapabilities Probe();
+// `cgroup_root` (may be empty) is checked as --cgroup-root would be.
+HostCapabilities Probe(const std::string& cgroup_root = {});
 std::string ToJson(const HostCapabilities& caps);
 
 }  // namespace pycage::jail::probe

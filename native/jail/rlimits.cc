@@ -15,4 +15,11 @@ Status Set(int resource, const char* name, rlim_t soft, rlim_t hard) {
 
 Status NoCoreDumps() { return Set(RLIMIT_CORE, "RLIMIT_CORE", 0, 0); }
 
+Status SetByName(const std::string& name, uint64_t value) {
+  for (const Option& o : kOptions) {
+    if (name == o.name) return Set(o.resource, o.name, static_cast<rlim_t>(value), static_cast<rlim_t>(value));
+  }
+  return PlainError("rlimits", "unknown limit " + name);
+}
+
 }  // namespace pycage::jail::rlimits

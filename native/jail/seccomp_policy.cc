@@ -1,7 +1,9 @@
 #include "jail/seccomp_policy.h"
 
 #include <fcntl.h>
+#include <linux/netlink.h>
 #include <linux/sched.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/mman.h>
@@ -14,6 +16,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <string_view>
 
 #include "jail/sys_error.h"
 
@@ -112,6 +115,27 @@ const char* const kAlwaysKilled[] = {
     "uselib", "_sysctl", "nfsservctl", "pivot_root", "chroot",
 };
 
+// The installer profile (pip, uv and the build backends they run) starts
+// from the run allowlist and adds what installing needs. Unlisted syscalls
+// answer ENOSYS, which libraries read as "this kernel lacks it" and work
+// around, instead of killing a build halfway through.
+const char* const kInstallerExtraAllowed[] = {
+    // tar/cp -p and friends restore ownership; without CAP_CHOWN the kernel
+    // only lets a process give files to itself, so these cannot escalate.
+    "chown", "fchown", "lchown", "fchownat",
+    // mkfifo (make's jobserver, shells); device nodes still need CAP_MKNOD.
+    "mknod", "mknodat",
+    // newer spellings that libcs and runtimes try first
+    "openat2", "fchmodat2",
+};
+
+// Killed in the installer profile on top of kAlwaysKilled: rearranging
+// mounts or namespaces is never part of installing a package, and io_uring
+// does socket and file I/O out of seccomp's sight.
+const char* const kInstallerKilled[] = {
+    "mount", "umount2", "unshare", "setns", "io_uring_setup", "io_uring_enter", "io_uring_register",
+};
+
 struct CtxDeleter {
   void operator()(void* ctx) const { seccomp_release(ctx); }
 };
@@ -119,13 +143,14 @@ using Ctx = std::unique_ptr<void, CtxDeleter>;
 
 class Builder {
  public:
-  explicit Builder(uint32_t def) : ctx_(seccomp_init(def)) {}
+  explicit Builder(uint32_t def) : ctx_(seccomp_init(def)), default_(def) {}
   bool valid() const { return ctx_ != nullptr; }
   scmp_filter_ctx get() const { return ctx_.get(); }
 
-  // Adds one rule; names this architecture lacks are skipped.
+  // Adds one rule; names this architecture lacks are skipped, and so is a
+  // rule that says what the default says (libseccomp refuses those).
   void Add(const char* name, uint32_t action, std::initializer_list<scmp_arg_cmp> args = {}) {
-    if (!status_.ok()) return;
+    if (!status_.ok() || action == default_) return;
     int nr = seccomp_syscall_resolve_name(name);
     if (nr == __NR_SCMP_ERROR || nr < 0) return;
     int rc = seccomp_rule_add_array(ctx_.get(), action, nr, static_cast<unsigned>(args.size()),
@@ -140,6 +165,7 @@ class Builder {
 
  private:
   Ctx ctx_;
+  uint32_t default_;
   Status status_;
 };
 
@@ -172,12 +198,13 @@ void AddIoctlRules(Builder& b, uint32_t allow, bool with_allow) {
   }
 }
 
-// clone(flags, …): EPERM for any namespace flag, one rule per bit so the
-// allow rule (no namespace flag at all) stays disjoint from them.
-void AddCloneRules(Builder& b, uint32_t allow, bool with_allow) {
+// clone(flags, …): `refuse` (EPERM, or a kill) for any namespace flag, one
+// rule per bit so the allow rule (no namespace flag at all) stays disjoint
+// from them.
+void AddCloneRules(Builder& b, uint32_t allow, bool with_allow, uint32_t refuse = SCMP_ACT_ERRNO(EPERM)) {
   for (unsigned bit = 0; bit < 64; ++bit) {
     uint64_t m = 1ULL << bit;
-    if (kCloneNewMask & m) b.Add("clone", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});
+    if (kCloneNewMask & m) b.Add("clone", refuse, {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});
   }
   if (with_allow) b.Add("clone", allow, {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, kCloneNewMask, 0}});
 }
@@ -192,6 +219,99 @@ void AddCommonDenials(Builder& b, bool kill_rules) {
   // Only AF_UNIX: there is no network interface, and other families (netlink,
   // packet, vsock…) are kernel attack surface.
   b.Add("socket", SCMP_ACT_ERRNO(EAFNOSUPPORT), {scmp_arg_cmp{0, SCMP_CMP_NE, AF_UNIX, 0}});
+}
+
+// socket() for the installer: IPv4/IPv6 TCP and UDP (protocol 0 or the
+// explicit one), AF_NETLINK with NETLINK_ROUTE only (getaddrinfo's interface
+// query), AF_UNIX unless `unix_sockets` is false. Other families answer
+// EAFNOSUPPORT; an odd type or protocol of an allowed family falls through
+// to the default (ENOSYS). Pinning the protocol keeps socket() from
+// autoloading protocol modules (SCTP, DCCP…) into the host kernel.
+void AddInstallerSocketRules(Builder& b, bool unix_sockets) {
+  constexpr uint64_t kTypeMask = 0xf;  // SOCK_TYPE_MASK: the rest is CLOEXEC/NONBLOCK
+  for (uint64_t family : {uint64_t{AF_INET}, uint64_t{AF_INET6}}) {
+    for (uint64_t type : {uint64_t{SOCK_STREAM}, uint64_t{SOCK_DGRAM}}) {
+      for (uint64_t proto : {uint64_t{0}, uint64_t{IPPROTO_TCP}, uint64_t{IPPROTO_UDP}}) {
+        b.Add("socket", SCMP_ACT_ALLOW,
+              {scmp_arg_cmp{0, SCMP_CMP_EQ, family, 0}, scmp_arg_cmp{1, SCMP_CMP_MASKED_EQ, kTypeMask, type},
+               scmp_arg_cmp{2, SCMP_CMP_EQ, proto, 0}});
+      }
+    }
+  }
+  for (uint64_t type : {uint64_t{SOCK_RAW}, uint64_t{SOCK_DGRAM}}) {
+    b.Add("socket", SCMP_ACT_ALLOW,
+          {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_NETLINK, 0}, scmp_arg_cmp{1, SCMP_CMP_MASKED_EQ, kTypeMask, type},
+           scmp_arg_cmp{2, SCMP_CMP_EQ, NETLINK_ROUTE, 0}});
+  }
+  b.Add("socket", unix_sockets ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EAFNOSUPPORT),
+        {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_UNIX, 0}});
+  // Every other family, as rules disjoint from the ones above (the whole
+  // 64-bit value is compared, so high garbage bits land in "above 16").
+  static_assert(AF_UNIX == 1 && AF_INET == 2 && AF_INET6 == 10 && AF_NETLINK == 16);
+  for (uint64_t family = 0; family < AF_NETLINK; ++family) {
+    if (family == AF_UNIX || family == AF_INET || family == AF_INET6) continue;
+    b.Add("socket", SCMP_ACT_ERRNO(EAFNOSUPPORT), {scmp_arg_cmp{0, SCMP_CMP_EQ, family, 0}});
+  }
+  b.Add("socket", SCMP_ACT_ERRNO(EAFNOSUPPORT), {scmp_arg_cmp{0, SCMP_CMP_GT, AF_NETLINK, 0}});
+}
+
+// prlimit64 and prctl as a process may use them on itself (run and installer).
+void AddSelfOnlyRules(Builder& b) {
+  // prlimit64 on itself only (pid 0): raising or reading another process's
+  // limits is none of a run's business.
+  b.Add("prlimit64", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, 0, 0}});
+  b.Add("prlimit64", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_NE, 0, 0}});
+  // prctl: the options libraries use on themselves; anything else is EPERM.
+  static const int kPrctlAllowed[] = {PR_SET_NAME,          PR_GET_NAME,
+                                      PR_SET_PDEATHSIG,     PR_GET_PDEATHSIG,
+                                      PR_SET_NO_NEW_PRIVS,  PR_GET_NO_NEW_PRIVS,
+                                      PR_GET_DUMPABLE,      PR_CAPBSET_READ,
+                                      PR_GET_SECCOMP,       PR_GET_SECUREBITS,
+                                      PR_GET_TIMERSLACK,    PR_SET_TIMERSLACK,
+                                      PR_GET_KEEPCAPS,      PR_SET_THP_DISABLE,
+                                      PR_GET_THP_DISABLE,   PR_CAP_AMBIENT,
+                                      PR_SET_VMA};
+  for (int opt : kPrctlAllowed) {
+    if (opt == PR_CAP_AMBIENT) continue;  // handled below: reads only
+    b.Add("prctl", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<uint64_t>(opt), 0}});
+  }
+  b.Add("prctl", SCMP_ACT_ALLOW,
+        {scmp_arg_cmp{0, SCMP_CMP_EQ, PR_CAP_AMBIENT, 0},
+         scmp_arg_cmp{1, SCMP_CMP_EQ, PR_CAP_AMBIENT_IS_SET, 0}});
+  for (int opt : {PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_SECUREBITS,
+                  PR_SET_KEEPCAPS, PR_SET_MM, PR_SET_PTRACER, PR_SET_CHILD_SUBREAPER,
+                  PR_SET_SPECULATION_CTRL, PR_GET_SPECULATION_CTRL, PR_SET_TSC, PR_GET_TSC}) {
+    b.Add("prctl", SCMP_ACT_ERRNO(EPERM),
+          {scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<uint64_t>(opt), 0}});
+  }
+}
+
+template <size_t N>
+bool In(const char* const (&list)[N], const char* name) {
+  for (const char* item : list) {
+    if (std::string_view(item) == name) return true;
+  }
+  return false;
+}
+
+void AddInstallerRules(Builder& b, bool unix_sockets) {
+  for (const char* name : kRunAllowed) b.Add(name, SCMP_ACT_ALLOW);
+  for (const char* name : kInstallerExtraAllowed) b.Add(name, SCMP_ACT_ALLOW);
+  for (const char* name : kAlwaysKilled) b.Add(name, SCMP_ACT_KILL_PROCESS);
+  for (const char* name : kInstallerKilled) b.Add(name, SCMP_ACT_KILL_PROCESS);
+  for (const char* name : kRunEperm) {
+    if (In(kInstallerExtraAllowed, name) || In(kAlwaysKilled, name) || In(kInstallerKilled, name)) continue;
+    b.Add(name, SCMP_ACT_ERRNO(EPERM));
+  }
+  // glibc's pthread_create and posix_spawn fall back to clone(), whose flags
+  // seccomp can see, on ENOSYS.
+  b.Add("clone3", SCMP_ACT_ERRNO(ENOSYS));
+  AddCloneRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true, SCMP_ACT_KILL_PROCESS);
+  b.Add("personality", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, 0xffffffffULL, 0}});
+  b.Add("personality", SCMP_ACT_KILL_PROCESS, {scmp_arg_cmp{0, SCMP_CMP_NE, 0xffffffffULL, 0}});
+  AddInstallerSocketRules(b, unix_sockets);
+  AddIoctlRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
+  AddSelfOnlyRules(b);
 }
 
 Result<Bpf> Export(scmp_filter_ctx ctx) {
@@ -221,7 +341,8 @@ Result<Bpf> Export(scmp_filter_ctx ctx) {
 
 Result<Ctx> Make(FilterKind kind) {
   const bool run = kind == FilterKind::kRun;
-  const uint32_t def = run ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW;
+  const bool installer = kind == FilterKind::kInstaller || kind == FilterKind::kInstallerNoUnixSocket;
+  const uint32_t def = run ? SCMP_ACT_KILL_PROCESS : installer ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_ALLOW;
   auto builder = std::make_unique<Builder>(def);
   Builder& b = *builder;
   if (!b.valid()) return PlainError("seccomp", "seccomp_init() failed");
@@ -232,7 +353,9 @@ Result<Ctx> Make(FilterKind kind) {
     errno = -rc;
     return SysError("seccomp", "seccomp_attr_set(ACT_BADARCH)");
   }
-  if (run) {
+  if (installer) {
+    AddInstallerRules(b, kind == FilterKind::kInstaller);
+  } else if (run) {
     for (const char* name : kRunAllowed) b.Add(name, SCMP_ACT_ALLOW);
     for (const char* name : kRunEperm) b.Add(name, SCMP_ACT_ERRNO(EPERM));
     for (const char* name : kRunEnosys) b.Add(name, SCMP_ACT_ERRNO(ENOSYS));
@@ -241,33 +364,7 @@ Result<Ctx> Make(FilterKind kind) {
     b.Add("socket", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_UNIX, 0}});
     AddIoctlRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
     AddCloneRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
-    // prlimit64 on itself only (pid 0): raising or reading another process's
-    // limits is none of a run's business.
-    b.Add("prlimit64", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, 0, 0}});
-    b.Add("prlimit64", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_NE, 0, 0}});
-    // prctl: the options libraries use on themselves; anything else is EPERM.
-    static const int kPrctlAllowed[] = {PR_SET_NAME,          PR_GET_NAME,
-                                        PR_SET_PDEATHSIG,     PR_GET_PDEATHSIG,
-                                        PR_SET_NO_NEW_PRIVS,  PR_GET_NO_NEW_PRIVS,
-                                        PR_GET_DUMPABLE,      PR_CAPBSET_READ,
-                                        PR_GET_SECCOMP,       PR_GET_SECUREBITS,
-                                        PR_GET_TIMERSLACK,    PR_SET_TIMERSLACK,
-                                        PR_GET_KEEPCAPS,      PR_SET_THP_DISABLE,
-                                        PR_GET_THP_DISABLE,   PR_CAP_AMBIENT,
-                                        PR_SET_VMA};
-    for (int opt : kPrctlAllowed) {
-      if (opt == PR_CAP_AMBIENT) continue;  // handled below: reads only
-      b.Add("prctl", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<uint64_t>(opt), 0}});
-    }
-    b.Add("prctl", SCMP_ACT_ALLOW,
-          {scmp_arg_cmp{0, SCMP_CMP_EQ, PR_CAP_AMBIENT, 0},
-           scmp_arg_cmp{1, SCMP_CMP_EQ, PR_CAP_AMBIENT_IS_SET, 0}});
-    for (int opt : {PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_SECUREBITS,
-                    PR_SET_KEEPCAPS, PR_SET_MM, PR_SET_PTRACER, PR_SET_CHILD_SUBREAPER,
-                    PR_SET_SPECULATION_CTRL, PR_GET_SPECULATION_CTRL, PR_SET_TSC, PR_GET_TSC}) {
-      b.Add("prctl", SCMP_ACT_ERRNO(EPERM),
-            {scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<uint64_t>(opt), 0}});
-    }
+    AddSelfOnlyRules(b);
   } else {
     AddCommonDenials(b, /*kill_rules=*/true);
     for (const char* name : {"io_uring_setup", "io_uring_enter", "io_uring_register"}) {
@@ -364,6 +461,31 @@ std::vector<std::string> RunAllowedSyscalls() {
     out.emplace_back(conditional);
   }
   return out;
+}
+
+std::vector<std::string> InstallerAllowedSyscalls() {
+  std::vector<std::string> out(std::begin(kRunAllowed), std::end(kRunAllowed));
+  out.insert(out.end(), std::begin(kInstallerExtraAllowed), std::end(kInstallerExtraAllowed));
+  for (const char* conditional : {"socket", "ioctl", "clone", "prlimit64", "prctl", "personality"}) {
+    out.emplace_back(conditional);
+  }
+  return out;
+}
+
+std::vector<std::string> InstallerKilledSyscalls() {
+  std::vector<std::string> out(std::begin(kAlwaysKilled), std::end(kAlwaysKilled));
+  out.insert(out.end(), std::begin(kInstallerKilled), std::end(kInstallerKilled));
+  return out;
+}
+
+const char* FilterName(FilterKind kind) {
+  switch (kind) {
+    case FilterKind::kZygote: return "zygote";
+    case FilterKind::kRun: return "run";
+    case FilterKind::kInstaller: return "installer";
+    case FilterKind::kInstallerNoUnixSocket: return "installer-no-unix-socket";
+  }
+  return "?";
 }
 
 std::vector<std::string> AlwaysKilledSyscalls() {

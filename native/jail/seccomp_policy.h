@@ -9,6 +9,14 @@
 //  - The *run* filter (default kill) is installed by the zygote in each run
 //    child: an allowlist broad enough for CPython, numpy, pandas, matplotlib,
 //    threads and subprocess.
+//  - The *installer* filter (default ENOSYS) is installed by the helper on
+//    the installer profile's first process (pip, uv): the run allowlist plus
+//    IPv4/IPv6 TCP/UDP and NETLINK_ROUTE sockets, chown and mknod (the kernel
+//    still refuses what needs a capability) and a few newer syscall
+//    spellings; it kills what the zygote filter kills plus mount, umount2,
+//    unshare, setns, io_uring, clone with namespace flags and personality
+//    changes. kInstallerNoUnixSocket also refuses socket(AF_UNIX), for hosts
+//    whose Landlock cannot scope abstract sockets (see landlock.h).
 #pragma once
 
 #include <linux/filter.h>
@@ -20,7 +28,9 @@
 
 namespace pycage::jail {
 
-enum class FilterKind { kZygote, kRun };
+enum class FilterKind { kZygote, kRun, kInstaller, kInstallerNoUnixSocket };
+
+const char* FilterName(FilterKind kind);  // "zygote", "run", "installer", "installer-no-unix-socket"
 
 using Bpf = std::vector<sock_filter>;
 
@@ -35,7 +45,12 @@ Result<int> SealedMemfd(const char* name, const Bpf& bpf);
 // Syscall names each filter lets through unconditionally or with argument
 // checks (documentation and tests).
 std::vector<std::string> RunAllowedSyscalls();
+std::vector<std::string> InstallerAllowedSyscalls();
 // Syscalls no filter may ever allow; the run filter's default kills them.
 std::vector<std::string> AlwaysKilledSyscalls();
+// What the installer filter kills: AlwaysKilledSyscalls() plus mount,
+// umount2, unshare, setns and io_uring (clone with namespace flags and
+// personality changes are killed by argument).
+std::vector<std::string> InstallerKilledSyscalls();
 
 }  // namespace pycage::jail

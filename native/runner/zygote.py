@@ -22,6 +22,7 @@ import collections  # noqa: E402
 import datetime  # noqa: E402,F401
 import decimal  # noqa: E402,F401
 import gc  # noqa: E402
+import importlib  # noqa: E402
 import importlib.machinery  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402,F401
@@ -73,6 +74,51 @@ def read_bpf(fd):
         off += len(chunk)
     os.close(fd)
     return b"".join(chunks)
+
+
+def load_bundle(environ=os.environ):
+    """Make the bundle importable and import its preload modules, once.
+
+    PYCAGE_SITE is the bundle's package tree (bound read-only); PYCAGE_PRELOAD
+    lists its top-level modules (Temporal's passthrough modules): imported
+    here, before any fork, every run shares them copy-on-write instead of
+    paying their import. A module that fails to import is logged and left for
+    the run to import (and fail) itself.
+    """
+    site = environ.get("PYCAGE_SITE", "")
+    if site and site not in sys.path:
+        sys.path.append(site)
+    if site:
+        _prepare_matplotlib(site, environ)
+    loaded = []
+    for name in filter(None, environ.get("PYCAGE_PRELOAD", "").split(",")):
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except BaseException as e:  # noqa: B036 - a module's import may raise anything, SystemExit included
+            log("preload of %s failed: %s: %s" % (name, type(e).__name__, e))
+    return loaded
+
+
+def _prepare_matplotlib(site, environ):
+    # The installer built matplotlib's font cache into the bundle, but the
+    # bundle is read-only and matplotlib wants a writable config dir (else it
+    # warns and rebuilds the cache, ~250 ms). The zygote's own /tmp is
+    # writable: copy the cache there before matplotlib is imported.
+    cache = os.path.join(site, ".pycage-mplconfig")
+    if not os.path.isdir(cache):
+        return
+    target = environ.get("MPLCONFIGDIR") or "/tmp/pycage-mplconfig"
+    try:
+        os.makedirs(target, exist_ok=True)
+        for entry in os.listdir(cache):
+            source = os.path.join(cache, entry)
+            if os.path.isfile(source):
+                with open(source, "rb") as src, open(os.path.join(target, entry), "wb") as dst:
+                    dst.write(src.read())
+        os.environ["MPLCONFIGDIR"] = target
+    except OSError as e:
+        log("matplotlib font cache not copied: %s" % e)
 
 
 def warm_up():
@@ -610,6 +656,7 @@ def main():
         sys.stderr.reconfigure(errors="backslashreplace")
     except (AttributeError, ValueError):
         pass
+    load_bundle()
     warm_up()
     # Frozen objects are never scanned by the collector, so a child's GC does
     # not dirty (and copy) the zygote's pages.

@@ -62,6 +62,18 @@ struct SupervisorConfig {
   size_t max_queue = 1000;                   // queued beyond that: ERR_OVERLOADED
   uint64_t zygote_idle_ms = 300'000;         // retire an idle zygote after this
   uint32_t uid_base = 0;                     // 0: pick one from the pid
+  // A bundle's zygote: its package tree bound read-only ("SRC:DST", full
+  // tier) and PYCAGE_SITE / PYCAGE_PRELOAD for the runner ("KEY=VALUE").
+  std::vector<std::string> extra_ro_binds;
+  std::vector<std::string> extra_env;
+  // A delegated cgroup v2 directory (its cgroup.subtree_control lists pids
+  // and memory); empty: no cgroup. Full tier only. Each zygote's jail gets
+  // its own child cgroup with these limits; 0 derives them from the defaults
+  // of RunLimits: pids uid_count * processes + 64, memory (concurrency + 2) *
+  // memory_bytes. The addon should set them from the Sandbox's own limits.
+  std::string cgroup_root;
+  uint64_t cgroup_pids_max = 0;
+  uint64_t cgroup_memory_max = 0;
   // Called on the supervisor thread. The addon forwards them to JS.
   std::function<void(RunOutcome)> on_outcome;
   std::function<void(std::string)> on_log;

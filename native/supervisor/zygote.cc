@@ -35,6 +35,20 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
       args.insert(args.end(), {"--ro-bind", prefix});
     }
     args.insert(args.end(), {"--ro-bind", config.runner_dir + ":" + kJailRunnerDir});
+    for (const std::string& bind : config.extra_ro_binds) args.insert(args.end(), {"--ro-bind", bind});
+    if (!config.cgroup_root.empty()) {
+      // The whole jail (zygote, spare and every run) shares one cgroup: room
+      // for every uid slot's processes, and for every run's memory plus the
+      // zygote's and the spare's.
+      const RunLimits defaults;
+      const uint64_t pids = config.cgroup_pids_max != 0 ? config.cgroup_pids_max
+                                                        : uint64_t{uid_count} * defaults.processes + 64;
+      const uint64_t memory = config.cgroup_memory_max != 0
+                                  ? config.cgroup_memory_max
+                                  : (uint64_t{config.concurrency} + 2) * defaults.memory_bytes;
+      args.insert(args.end(), {"--cgroup-root", config.cgroup_root, "--cgroup-pids-max", std::to_string(pids),
+                               "--cgroup-memory-max", std::to_string(memory)});
+    }
   }
   if (full && geteuid() == 0) args.insert(args.end(), {"--setenv", "PYCAGE_UID_COUNT=" + std::to_string(uid_count)});
   for (const char* variable :
@@ -43,6 +57,7 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
         "PATH=/usr/local/bin:/usr/bin:/bin"}) {
     args.insert(args.end(), {"--setenv", variable});
   }
+  for (const std::string& variable : config.extra_env) args.insert(args.end(), {"--setenv", variable});
   args.insert(args.end(), {"--control-fd", "3", "--parent-pid", std::to_string(getpid()), "--", config.python, "-I",
                            "-S", (full ? std::string(kJailRunnerDir) : config.runner_dir) + "/zygote.py"});
   return args;

@@ -22,6 +22,7 @@ function fakeBinding({ probe = FULL_PROBE, outcome } = {}) {
     probeCalls: [],
     instances: [],
     probe(helperPath) { fake.probeCalls.push(helperPath); return probe; },
+    setErrorClass() {},
     NativeSandbox: class {
       constructor(options, ErrorClass) {
         this.options = options;
@@ -64,7 +65,7 @@ function fakeBinding({ probe = FULL_PROBE, outcome } = {}) {
   mock.method(native, 'load', () => fake);
   mock.method(native, 'helperPath', () => '/fake/build/Release/pycage-jail');
   mock.method(native, 'resolvePython', () => ({
-    python: '/fake/bin/python3.11', pythonPrefixes: ['/fake'], version: '3.11.0',
+    python: '/fake/bin/python3.11', pythonPrefixes: ['/fake'], version: '3.11.0', abi: 'cpython-311-x86_64-linux-gnu',
   }));
   return fake;
 }

@@ -218,7 +218,8 @@ TEST(Helper, ProbePrintsOneJsonObject) {
   EXPECT_TRUE(std::regex_match(
       o.out, std::regex("\\{\"userns\":(true|false),\"mountns\":(true|false),\"pidns\":(true|false),"
                         "\"netns\":(true|false),\"allNamespaces\":(true|false),\"seccomp\":(true|false),"
-                        "\"landlockAbi\":[0-9]+,\"cgroup2Delegated\":(true|false),\"root\":(true|false),"
+                        "\"landlockAbi\":[0-9]+,\"cgroup2Delegated\":(true|false),"
+                        "\"cgroup2\":\\{\"available\":(true|false),\"reason\":\"[^\"]*\"\\},\"root\":(true|false),"
                         "\"missing\":\\[.*\\],\"fix\":\\[.*\\]\\}\n")))
       << o.out;
   EXPECT_NE(o.out.find("\"userns\":true,\"mountns\":true,\"pidns\":true,\"netns\":true,\"allNamespaces\":true,"

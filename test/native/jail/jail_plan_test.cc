@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
 #include <algorithm>
+#include <sstream>
 
 namespace pycage::jail {
 namespace {
@@ -82,6 +85,68 @@ TEST(ParseArgs, RejectsMistakesNamingTheOption) {
   }
 }
 
+TEST(ParseArgs, ReadsProfileBindsRlimitsAndCgroup) {
+  JailOptions o = Parse({"--profile", "installer", "--bind", "/work/build:/build", "--bind", "/cache",
+                         "--rlimit-as", "2147483648", "--rlimit-cpu", "60", "--rlimit-fsize", "1048576",
+                         "--rlimit-nofile", "256", "--rlimit-cpu", "90", "--cgroup-root", "/sys/fs/cgroup/pycage/",
+                         "--cgroup-pids-max", "128", "--cgroup-memory-max", "1073741824", "--", "/bin/true"});
+  EXPECT_EQ(o.profile, Profile::kInstaller);
+  ASSERT_EQ(o.rw_binds.size(), 2u);
+  EXPECT_EQ(o.rw_binds[0].src, "/work/build");
+  EXPECT_EQ(o.rw_binds[0].dst, "/build");
+  EXPECT_EQ(o.rw_binds[1].src, "/cache");
+  EXPECT_EQ(o.rw_binds[1].dst, "/cache");
+  EXPECT_TRUE(o.ro_binds.empty());
+  ASSERT_EQ(o.rlimits.size(), 4u);
+  EXPECT_EQ(o.rlimits[0].name, "RLIMIT_AS");
+  EXPECT_EQ(o.rlimits[0].value, 2147483648u);
+  EXPECT_EQ(o.rlimits[1].name, "RLIMIT_CPU");
+  EXPECT_EQ(o.rlimits[1].value, 90u);  // the later value wins, in the first one's place
+  EXPECT_EQ(o.rlimits[2].name, "RLIMIT_FSIZE");
+  EXPECT_EQ(o.rlimits[3].name, "RLIMIT_NOFILE");
+  EXPECT_EQ(o.rlimits[3].value, 256u);
+  EXPECT_EQ(o.cgroup_root, "/sys/fs/cgroup/pycage");
+  EXPECT_EQ(o.cgroup_pids_max, 128u);
+  EXPECT_EQ(o.cgroup_memory_max, 1073741824u);
+  EXPECT_EQ(Parse({"--", "/bin/true"}).profile, Profile::kRun);
+  EXPECT_EQ(Parse({"--profile", "run", "--", "/bin/true"}).profile, Profile::kRun);
+}
+
+TEST(ParseArgs, RejectsMalformedNewOptions) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  } cases[] = {
+      {{"--profile", "zygote", "--", "/bin/true"}, "Expected run or installer for --profile but received 'zygote'"},
+      {{"--bind", "build", "--", "/bin/true"},
+       "Expected SRC[:DST] with absolute paths, no '..', DST not / for --bind but received 'build'"},
+      {{"--bind", "/build:/", "--", "/bin/true"},
+       "Expected SRC[:DST] with absolute paths, no '..', DST not / for --bind but received '/build:/'"},
+      {{"--rlimit-as", "0", "--", "/bin/true"}, "Expected a limit above 0 for --rlimit-as but received '0'"},
+      {{"--rlimit-nofile", "lots", "--", "/bin/true"},
+       "Expected a limit above 0 for --rlimit-nofile but received 'lots'"},
+      {{"--rlimit-stack", "1", "--", "/bin/true"}, "for the command line but received '--rlimit-stack'"},
+      {{"--cgroup-root", "cg", "--", "/bin/true"},
+       "Expected an absolute directory path, no '..', not / for --cgroup-root but received 'cg'"},
+      {{"--cgroup-root", "/cg", "--cgroup-pids-max", "8", "--", "/bin/true"},
+       "Expected --cgroup-pids-max and --cgroup-memory-max as well for --cgroup-root but received 'only some of them'"},
+      {{"--cgroup-pids-max", "8", "--cgroup-memory-max", "1048576", "--", "/bin/true"},
+       "Expected --cgroup-root as well for --cgroup-pids-max/--cgroup-memory-max but received 'no --cgroup-root'"},
+      {{"--cgroup-root", "/cg", "--cgroup-pids-max", "0", "--", "/bin/true"},
+       "Expected a process count above 0 for --cgroup-pids-max but received '0'"},
+      {{"--cgroup-root", "/cg", "--cgroup-memory-max", "4096", "--", "/bin/true"},
+       "Expected a byte count of at least 1048576 for --cgroup-memory-max but received '4096'"},
+  };
+  for (const auto& c : cases) {
+    auto o = ParseArgs(c.args);
+    ASSERT_FALSE(o.ok()) << c.message;
+    EXPECT_EQ(o.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(o.status().message().find(c.message), std::string::npos) << o.status().message();
+  }
+  // --probe takes a cgroup root alone (it only checks it).
+  EXPECT_EQ(Parse({"--probe", "--cgroup-root", "/cg"}).cgroup_root, "/cg");
+}
+
 TEST(ParseArgs, ProbeAndPrintPlanNeedNoProgram) {
   EXPECT_EQ(Parse({"--probe"}).mode, Mode::kProbe);
   EXPECT_EQ(Parse({"--print-plan"}).mode, Mode::kPrintPlan);
@@ -155,6 +220,155 @@ TEST(BuildPlan, EnvironmentIsSetenvPlusTierLaterKeysWin) {
                         RootFacts());
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->env, (std::vector<std::string>{"B=2", "A=3", "PYCAGE_TIER=full"}));
+}
+
+HostFacts InstallerFacts() {
+  HostFacts f = RootFacts();
+  f.network_files = {{"/run/systemd/resolve/stub-resolv.conf", "/etc/resolv.conf"},
+                     {"/etc/hosts", "/etc/hosts"},
+                     {"/etc/ssl", "/etc/ssl"}};
+  f.masked_paths = {"/etc/ssl/private"};
+  f.landlock_abi = 7;
+  return f;
+}
+
+TEST(BuildPlan, InstallerSharesTheNetworkAndBindsItsConfiguration) {
+  auto plan = BuildPlan(Parse({"--profile", "installer", "--ro-bind", "/root/.pyenv/versions/3.11.7", "--bind",
+                               "/srv/build:/build", "--rlimit-nofile", "512", "--rlimit-as", "4294967296", "--",
+                               "/usr/bin/python3"}),
+                        InstallerFacts());
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  auto lines = Lines(FormatPlan(plan.value()));
+  const uint64_t flags = JailCloneFlags(Profile::kInstaller);
+  EXPECT_EQ(flags & CLONE_NEWNET, 0u);
+  EXPECT_EQ(flags | CLONE_NEWNET, JailCloneFlags(Profile::kRun));
+  std::ostringstream clone;
+  clone << "helper clone 0x" << std::hex << flags;
+  EXPECT_LT(IndexOf(lines, clone.str()), lines.size()) << FormatPlan(plan.value());
+  EXPECT_LT(IndexOf(lines, "helper compile-seccomp installer"), IndexOf(lines, clone.str()));
+  // A symlinked resolv.conf is bound from the file it resolves to.
+  size_t resolv = IndexOf(lines, "child  ro-bind /run/systemd/resolve/stub-resolv.conf /newroot/etc/resolv.conf");
+  size_t ssl = IndexOf(lines, "child  ro-bind /etc/ssl /newroot/etc/ssl");
+  size_t mask = IndexOf(lines, "child  mask /newroot/etc/ssl/private");
+  size_t prefix = IndexOf(lines, "child  ro-bind /root/.pyenv/versions/3.11.7 /newroot/root/.pyenv/versions/3.11.7");
+  EXPECT_LT(IndexOf(lines, "child  ro-bind /usr /newroot/usr"), resolv);
+  EXPECT_LT(resolv, IndexOf(lines, "child  ro-bind /etc/hosts /newroot/etc/hosts"));
+  EXPECT_LT(ssl, mask);
+  EXPECT_LT(ssl, prefix);
+  EXPECT_LT(mask, IndexOf(lines, "child  mount-proc /newroot/proc"));
+  // Its own /proc: sysctls read-only, kernel knobs masked.
+  size_t proc = IndexOf(lines, "child  mount-proc /newroot/proc");
+  EXPECT_LT(proc, IndexOf(lines, "child  rebind-ro /newroot/proc/sys"));
+  EXPECT_LT(IndexOf(lines, "child  rebind-ro /newroot/proc/sys"), lines.size());
+  EXPECT_LT(proc, IndexOf(lines, "child  mask /newroot/proc/sysrq-trigger"));
+  EXPECT_LT(IndexOf(lines, "child  mask /newroot/proc/sysrq-trigger"), lines.size());
+  // The writable bind lands after /tmp, before the root goes read-only.
+  size_t bind = IndexOf(lines, "child  bind /srv/build /newroot/build");
+  EXPECT_LT(IndexOf(lines, "child  mount-tmp /newroot/tmp size=16777216"), bind);
+  EXPECT_LT(bind, IndexOf(lines, "child  remount-ro /newroot"));
+  // Process setup: stdio kept, limits set, every capability gone, Landlock
+  // before the filter, the filter last.
+  EXPECT_LT(IndexOf(lines, "child  setup-fds keep-stdio"), lines.size());
+  EXPECT_EQ(IndexOf(lines, "child  setup-fds"), lines.size());
+  EXPECT_LT(IndexOf(lines, "child  rlimit-core-0"), IndexOf(lines, "child  setrlimit RLIMIT_NOFILE 512"));
+  EXPECT_LT(IndexOf(lines, "child  setrlimit RLIMIT_NOFILE 512"), IndexOf(lines, "child  setrlimit RLIMIT_AS 4294967296"));
+  EXPECT_LT(IndexOf(lines, "child  setrlimit RLIMIT_AS 4294967296"), IndexOf(lines, "child  drop-capabilities all"));
+  EXPECT_LT(IndexOf(lines, "child  no-new-privs"), IndexOf(lines, "child  landlock-scope-abstract-unix"));
+  EXPECT_EQ(lines[lines.size() - 3], "child  landlock-scope-abstract-unix");
+  EXPECT_EQ(lines[lines.size() - 2], "child  apply-seccomp installer");
+  EXPECT_EQ(lines.back(), "child  execve /usr/bin/python3");
+}
+
+TEST(BuildPlan, InstallerWithoutLandlockScopesRefusesUnixSockets) {
+  HostFacts f = InstallerFacts();
+  f.landlock_abi = 5;
+  auto plan = BuildPlan(Parse({"--profile", "installer", "--", "/bin/true"}), f);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  auto lines = Lines(FormatPlan(plan.value()));
+  EXPECT_LT(IndexOf(lines, "helper compile-seccomp installer-no-unix-socket"), lines.size());
+  EXPECT_EQ(IndexOf(lines, "child  landlock-scope-abstract-unix"), lines.size());
+  EXPECT_EQ(lines[lines.size() - 2], "child  apply-seccomp installer-no-unix-socket");
+}
+
+TEST(BuildPlan, RunProfileIgnoresTheInstallerFacts) {
+  auto run = BuildPlan(Parse({"--", "/bin/true"}), InstallerFacts());
+  auto plain = BuildPlan(Parse({"--", "/bin/true"}), RootFacts());
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(FormatPlan(run.value()), FormatPlan(plain.value()));
+  auto lines = Lines(FormatPlan(run.value()));
+  EXPECT_LT(IndexOf(lines, "helper compile-seccomp"), lines.size());
+  EXPECT_LT(IndexOf(lines, "child  setup-fds"), lines.size());
+  EXPECT_LT(IndexOf(lines, "child  drop-capabilities"), lines.size());
+  EXPECT_NE(JailCloneFlags(Profile::kRun) & CLONE_NEWNET, 0u);
+}
+
+TEST(BuildPlan, InstallerEnvironmentIsExactlySetenv) {
+  auto plan = BuildPlan(Parse({"--profile", "installer", "--setenv", "HOME=/tmp", "--setenv", "PYCAGE_TIER=x",
+                               "--setenv", "HOME=/build", "--", "/bin/true"}),
+                        InstallerFacts());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->env, (std::vector<std::string>{"PYCAGE_TIER=x", "HOME=/build"}));
+}
+
+TEST(BuildPlan, InstallerBypassKeepsStdioAndSetsLimitsInTheHelper) {
+  auto plan = BuildPlan(Parse({"--profile", "installer", "--tier", "bypass", "--rlimit-cpu", "30", "--",
+                               "/bin/true"}),
+                        InstallerFacts());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(FormatPlan(plan.value()),
+            "helper set-parent-death-signal 9\n"
+            "helper setup-fds keep-stdio\n"
+            "helper setsid\n"
+            "helper rlimit-core-0\n"
+            "helper setrlimit RLIMIT_CPU 30\n"
+            "helper no-new-privs\n"
+            "helper execve /bin/true\n");
+}
+
+TEST(BuildPlan, RefusesOptionsThatDoNotFitTheProfileOrTier) {
+  auto control = BuildPlan(Parse({"--profile", "installer", "--control-fd", "3", "--", "/bin/true"}), RootFacts());
+  ASSERT_FALSE(control.ok());
+  EXPECT_EQ(control.status().message(),
+            "Expected no --control-fd with --profile installer (it keeps fds 0, 1 and 2 and closes the rest) but "
+            "received --control-fd 3");
+  auto bypass = BuildPlan(Parse({"--tier", "bypass", "--cgroup-root", "/cg", "--cgroup-pids-max", "8",
+                                 "--cgroup-memory-max", "1048576", "--", "/bin/true"}),
+                          RootFacts());
+  ASSERT_FALSE(bypass.ok());
+  EXPECT_EQ(bypass.status().message(),
+            "Expected --tier full with --cgroup-root (the bypass tier has no child to move) but received --tier "
+            "bypass");
+}
+
+TEST(BuildPlan, CgroupIsCheckedBeforeCloneJoinedBeforeReleaseRemovedAfterWait) {
+  for (const char* profile : {"run", "installer"}) {
+    auto plan = BuildPlan(Parse({"--profile", profile, "--cgroup-root", "/sys/fs/cgroup/pycage", "--cgroup-pids-max",
+                                 "64", "--cgroup-memory-max", "268435456", "--", "/bin/true"}),
+                          InstallerFacts());
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    auto lines = Lines(FormatPlan(plan.value()));
+    size_t check = IndexOf(lines, "helper check-cgroup /sys/fs/cgroup/pycage");
+    size_t clone = static_cast<size_t>(
+        std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("helper clone ", 0) == 0; }) -
+        lines.begin());
+    size_t gid = IndexOf(lines, "parent write-gid-map 0 0 1");
+    size_t create = IndexOf(lines, "parent create-cgroup /sys/fs/cgroup/pycage pids.max=64 memory.max=268435456");
+    size_t attach = IndexOf(lines, "parent attach-cgroup");
+    size_t release = IndexOf(lines, "parent release-child");
+    size_t wait = IndexOf(lines, "parent wait-child");
+    size_t remove = IndexOf(lines, "parent remove-cgroup");
+    EXPECT_LT(check, clone) << profile;
+    EXPECT_LT(clone, gid) << profile;
+    EXPECT_LT(gid, create) << profile;
+    EXPECT_LT(create, attach) << profile;
+    EXPECT_LT(attach, release) << profile;
+    EXPECT_LT(release, wait) << profile;
+    EXPECT_EQ(remove, wait + 1) << profile;
+  }
+  auto none = BuildPlan(Parse({"--", "/bin/true"}), RootFacts());
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(FormatPlan(none.value()).find("cgroup"), std::string::npos);
 }
 
 }  // namespace

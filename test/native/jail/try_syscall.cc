@@ -1,4 +1,5 @@
-// pycage-try-syscall FILTER NAME        install FILTER (run|zygote|none), call
+// pycage-try-syscall FILTER NAME        install FILTER (run|zygote|installer|
+//                                       installer-no-unix-socket|none), call
 //                                       one syscall with bad pointers/fds, print
 //                                       "NAME: OK" or "NAME: <ERRNO NAME>".
 // pycage-try-syscall FILTER --exec PROG ARGS...   install FILTER, then execv.
@@ -9,6 +10,8 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -109,6 +112,28 @@ const std::map<std::string, std::function<long()>>& Calls() {
       {"socket_netlink", [] { return syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 0); }},
       {"socket_unix", [] { return syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0); }},
       {"socket_unix_hibits", [] { return syscall(SYS_socket, (1UL << 32) | AF_INET, SOCK_STREAM, 0); }},
+      {"socket_inet_tcp", [] { return syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP); }},
+      {"socket_inet6_udp", [] { return syscall(SYS_socket, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_UDP); }},
+      {"socket_inet_sctp", [] { return syscall(SYS_socket, AF_INET, SOCK_STREAM, 132 /*IPPROTO_SCTP*/); }},
+      {"socket_inet_raw", [] { return syscall(SYS_socket, AF_INET, SOCK_RAW, IPPROTO_ICMP); }},
+      {"socket_inet6_seqpacket", [] { return syscall(SYS_socket, AF_INET6, SOCK_SEQPACKET, 0); }},
+      {"socket_netlink_route_dgram", [] { return syscall(SYS_socket, AF_NETLINK, SOCK_DGRAM, NETLINK_ROUTE); }},
+      {"socket_netlink_audit", [] { return syscall(SYS_socket, AF_NETLINK, SOCK_RAW, NETLINK_AUDIT); }},
+      {"socket_packet", [] { return syscall(SYS_socket, AF_PACKET, SOCK_RAW, 0); }},
+      {"socket_vsock", [] { return syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0); }},
+      {"socket_family_3", [] { return syscall(SYS_socket, 3 /*AF_AX25*/, SOCK_SEQPACKET, 0); }},
+      {"connect", [] { return syscall(SYS_connect, -1, kBad, 16); }},
+      {"bind", [] { return syscall(SYS_bind, -1, kBad, 16); }},
+      {"getsockname", [] { return syscall(SYS_getsockname, -1, kBad, kBad); }},
+      {"setsockopt", [] { return syscall(SYS_setsockopt, -1, SOL_SOCKET, SO_REUSEADDR, kBad, 4); }},
+      {"sendto", [] { return syscall(SYS_sendto, -1, kBad, 1, 0, nullptr, 0); }},
+      {"recvfrom", [] { return syscall(SYS_recvfrom, -1, kBad, 1, 0, nullptr, nullptr); }},
+      {"poll", [] { return syscall(SYS_poll, kBad, 1, 0); }},
+      {"pipe2", [] { return syscall(SYS_pipe2, kBad, 0); }},
+      {"execveat", [] { return syscall(SYS_execveat, -1, "x", nullptr, nullptr, 0); }},
+      {"chown", [] { return syscall(SYS_chown, kBad, 0, 0); }},
+      {"mknodat", [] { return syscall(SYS_mknodat, AT_FDCWD, kBad, 0, 0); }},
+      {"vmsplice", [] { return syscall(SYS_vmsplice, -1, nullptr, 0, 0); }},
       {"socketpair", [] { return syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM, 0, kBad); }},
       {"sendmsg", [] { return syscall(SYS_sendmsg, -1, kBad, 0); }},
       {"recvmsg", [] { return syscall(SYS_recvmsg, -1, kBad, 0); }},
@@ -136,7 +161,8 @@ const std::map<std::string, std::function<long()>>& Calls() {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s run|zygote|none NAME | --exec PROG ARGS...\n", argv[0]);
+    std::fprintf(stderr, "usage: %s run|zygote|installer|installer-no-unix-socket|none NAME | --exec PROG ARGS...\n",
+                 argv[0]);
     return 2;
   }
   std::string filter = argv[1];
@@ -151,8 +177,21 @@ int main(int argc, char** argv) {
     call = &it->second;
   }
   if (filter != "none") {
-    auto bpf = pycage::jail::BuildFilter(filter == "run" ? pycage::jail::FilterKind::kRun
-                                                         : pycage::jail::FilterKind::kZygote);
+    using pycage::jail::FilterKind;
+    FilterKind kind = FilterKind::kZygote;
+    bool known = false;
+    for (FilterKind k : {FilterKind::kZygote, FilterKind::kRun, FilterKind::kInstaller,
+                         FilterKind::kInstallerNoUnixSocket}) {
+      if (filter == pycage::jail::FilterName(k)) {
+        kind = k;
+        known = true;
+      }
+    }
+    if (!known) {
+      std::fprintf(stderr, "unknown filter %s\n", filter.c_str());
+      return 2;
+    }
+    auto bpf = pycage::jail::BuildFilter(kind);
     if (!bpf.ok()) {
       std::fprintf(stderr, "%s\n", bpf.status().message().c_str());
       return 2;

@@ -1,0 +1,134 @@
+'use strict';
+
+// Bundles, measured in one run on this machine:
+//   (a) install() that hits the cache (a new key, a set already installed);
+//   (b) a cold install of pydash + requests with pip and with uv, as a ratio
+//       (fresh data directories, so neither has a download cache; wheels from
+//       a local PEP 503 index on loopback, so the network is not measured);
+//   (c) the first run after an install (zygote start with preload);
+//   (d) a warm run with numpy preloaded against a cold `python3 -c 'import numpy'`
+//       with the same bundle on PYTHONPATH, as a ratio (goal >= 30x).
+// Usage: node bench/js/bundles.js [--repeat N]
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { performance } = require('node:perf_hooks');
+const { Sandbox } = require('../..');
+const { ensureWheels } = require('../../test/support/wheels');
+const { startIndex } = require('../../test/support/index_server');
+const { ensureUv } = require('../../test/support/uv');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const REPEAT = arg('repeat', 3);
+
+function median(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+const ms = (x) => `${x.toFixed(2)} ms`;
+
+function freshDataDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-bench-bundles-'));
+}
+
+async function coldInstall(tool, uvPath, url, requirements) {
+  const dataDir = freshDataDir();
+  const sandbox = new Sandbox({ dataDir, index: { url }, installer: { tool, uvPath } });
+  try {
+    const t = performance.now();
+    const status = await sandbox.install('bench', requirements);
+    const elapsed = performance.now() - t;
+    if (status.status !== 'ready') throw new Error(`${tool} install failed: ${status.error}`);
+    return elapsed;
+  } finally {
+    await sandbox.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const { dir } = await ensureWheels({ real: true });
+  const index = await startIndex([dir]);
+  const uvPath = await ensureUv();
+  const out = { repeat: REPEAT };
+  try {
+    // (b) cold installs, alternating tools so drift hits both alike.
+    const pip = [];
+    const uv = [];
+    for (let i = 0; i < REPEAT; i++) {
+      pip.push(await coldInstall('pip', undefined, index.url, 'pydash\nrequests\n'));
+      if (uvPath) uv.push(await coldInstall('uv', uvPath, index.url, 'pydash\nrequests\n'));
+    }
+    out.coldInstallPydashRequests = { pipMs: median(pip), uvMs: uvPath ? median(uv) : null };
+    console.log(`cold install pydash+requests: pip ${ms(median(pip))}` +
+      (uvPath ? `, uv ${ms(median(uv))}, pip/uv = ${(median(pip) / median(uv)).toFixed(2)}x` : ' (uv unavailable)'));
+
+    const dataDir = freshDataDir();
+    const sandbox = new Sandbox({ dataDir, index: { url: index.url }, installer: { tool: uvPath ? 'uv' : 'pip', uvPath } });
+    try {
+      const numpySet = 'numpy\n';
+      const first = await sandbox.install('np-1', numpySet);
+      if (first.status !== 'ready') throw new Error(`numpy install failed: ${first.error}`);
+
+      // (a) cache hits: a new key for an installed set.
+      const hits = [];
+      for (let i = 0; i < 50; i++) {
+        const t = performance.now();
+        const status = await sandbox.install(`np-hit-${i}`, '# same set\nNumPy\n');
+        hits.push(performance.now() - t);
+        if (status.bundleSha !== first.bundleSha) throw new Error('cache hit gave another bundle');
+      }
+      out.cacheHitInstallMs = median(hits);
+      console.log(`install() cache hit: p50 ${ms(median(hits))} (target <= 20 ms)`);
+
+      // (c) the first run after an install: starts the bundle's zygote and preloads numpy.
+      let t = performance.now();
+      const firstRun = await sandbox.runPython('import numpy\nnumpy.__version__', { bundle: 'np-1' });
+      out.firstRunAfterInstallMs = performance.now() - t;
+      if (firstRun.status !== 'ok') throw new Error(`first numpy run failed: ${JSON.stringify(firstRun.error)}`);
+      console.log(`first run after install (zygote start + numpy preload): ${ms(out.firstRunAfterInstallMs)}`);
+
+      // (d) warm numpy runs against a cold interpreter importing numpy.
+      const code = 'import numpy as np\nfloat(np.arange(100).sum())';
+      const check = await sandbox.runPython(code, { bundle: 'np-1' });
+      if (check.result !== 4950) throw new Error(`warm numpy run is broken: ${JSON.stringify(check)}`);
+      const warm = [];
+      for (let i = 0; i < 200; i++) {
+        t = performance.now();
+        await sandbox.runPython(code, { bundle: 'np-1' });
+        warm.push(performance.now() - t);
+      }
+      const site = path.join(dataDir, 'bundles', 'installs', fs.readdirSync(path.join(dataDir, 'bundles', 'installs'))[0], 'site');
+      const python = process.env.PYCAGE_PYTHON || 'python3';
+      const coldArgs = ['-I', '-c', `import sys; sys.path.insert(0, ${JSON.stringify(site)}); import numpy; float(numpy.arange(100).sum())`];
+      const probe = spawnSync(python, coldArgs, { stdio: 'ignore', env: { OPENBLAS_NUM_THREADS: '1' } });
+      if (probe.status !== 0) throw new Error('cold numpy import failed');
+      const cold = [];
+      for (let i = 0; i < 20; i++) {
+        t = performance.now();
+        spawnSync(python, coldArgs, { stdio: 'ignore', env: { OPENBLAS_NUM_THREADS: '1' } });
+        cold.push(performance.now() - t);
+      }
+      out.warmNumpyRunMs = median(warm);
+      out.coldNumpyImportMs = median(cold);
+      console.log(`warm numpy run p50 ${ms(median(warm))} vs cold python3 -c 'import numpy' p50 ${ms(median(cold))}: ` +
+        `${(median(cold) / median(warm)).toFixed(1)}x faster (goal >= 30x)`);
+    } finally {
+      await sandbox.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  } finally {
+    await index.close();
+  }
+  console.log(JSON.stringify(out));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,404 @@
+'use strict';
+
+// Bundles: statuses per key, content-addressed installs, single-flight builds,
+// the smoke test, publish, GC, export and import (DESIGN.md "Bundles").
+//
+// A key's record moves none -> building -> ready | failed. While a key with a
+// ready bundle rebuilds, the record keeps that bundle as `serving`, and runs
+// keep using it until the new one is published.
+
+const path = require('node:path');
+const crypto = require('node:crypto');
+const { PycageError, codes, invalidArgument } = require('./errors');
+const validate = require('./validate');
+const installer = require('./installer');
+
+const MAX_KEY_LENGTH = 200;
+const MAX_REQUIREMENTS_BYTES = 64 * 1024;
+const IDENTITY_VERSION = 1;
+const SMOKE_CODE = [
+  'import importlib',
+  'for name in modules:',
+  '    importlib.import_module(name)',
+  'result = len(modules)',
+].join('\n');
+
+function checkKey(key) {
+  return validate.string(key, 'key', { maxLength: MAX_KEY_LENGTH });
+}
+
+function now() {
+  return new Date().toISOString();
+}
+
+// What a smoke-test failure means for the workflow author.
+function smokeFailure(dist, module, run, limits) {
+  const type = run.error.type;
+  if (type === 'MemoryLimitExceeded') {
+    const mb = Math.round(limits.memoryBytes / (1024 * 1024));
+    return `${dist} needs more than ${mb} MB of address space: importing ${module} failed under ` +
+      `limits.memoryBytes = ${limits.memoryBytes}. Raise the operator's ceiling ` +
+      `(new Sandbox({ limits: { memoryBytes } })) or remove ${dist} from the requirements`;
+  }
+  if (type === 'TimeoutError' || type === 'CpuLimitExceeded') {
+    return `${dist} takes longer to import than the run limits allow (${type} importing ${module}, ` +
+      `limits.wallMs = ${limits.wallMs}, limits.cpuMs = ${limits.cpuMs}). Raise the operator's ceiling ` +
+      `or remove ${dist} from the requirements`;
+  }
+  return `${dist} does not import in the run jail: importing ${module} raised ${type}: ${run.error.message}`;
+}
+
+// The archive's meta is as untrusted as its files: it names the modules the
+// zygote preloads, so it is checked field by field.
+function checkImportedMeta(meta) {
+  const refuse = (why) => invalidArgument(`The bundle archive's manifest meta is invalid: ${why}; export it again with sandbox.exportBundle()`);
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw refuse('not an object');
+  if (typeof meta.installId !== 'string' || !/^[0-9a-f]{64}$/.test(meta.installId)) throw refuse('installId is not a sha256 hex string');
+  if (typeof meta.requirements !== 'string' || meta.requirements.length > MAX_REQUIREMENTS_BYTES) throw refuse('requirements is not a string of at most 64 KiB');
+  if (typeof meta.runtimeVersion !== 'string') throw refuse('runtimeVersion is missing');
+  if (!Array.isArray(meta.preload) || !meta.preload.every((m) => typeof m === 'string' && /^[A-Za-z][A-Za-z0-9_]{0,99}$/.test(m))) {
+    throw refuse('preload must list top-level module names');
+  }
+  if (!Array.isArray(meta.packages) || !meta.packages.every((p) => p && typeof p.name === 'string' && typeof p.version === 'string')) {
+    throw refuse('packages must list { name, version }');
+  }
+  return meta;
+}
+
+class BundleManager {
+  constructor({ store, pools, binding, python, tier, helperPath, runnerDir, index, ceiling, diskCapBytes,
+    tool, uvPath, installTimeoutMs, emitStatus, emitLog }) {
+    Object.assign(this, { store, pools, binding, python, tier, helperPath, runnerDir, ceiling, diskCapBytes,
+      tool, uvPath, installTimeoutMs, emitStatus, emitLog });
+    this.children = new Set();     // installer processes in flight
+    this.closed = false;
+    this.index = index || {};
+    this.runtimeVersion = `python ${python.version} ${python.abi}`;
+    this.flights = new Map();      // installId -> Promise<{ dir, meta }>
+    this.generations = new Map();  // key -> counter: only the newest request for a key may write its record
+    this.lastUsed = new Map();     // published dir -> ms
+    store.clearLeftovers();
+    this.records = store.loadRecords();
+    this.recoverInterrupted();
+  }
+
+  // A record that says 'building' was written by a process that died mid-build.
+  recoverInterrupted() {
+    for (const record of this.records.values()) {
+      if (record.status !== 'building') continue;
+      if (record.serving) {
+        Object.assign(record, record.serving, { status: 'ready', serving: null });
+      } else {
+        Object.assign(record, { status: 'failed', error: 'The build was interrupted (the host process stopped); ' +
+          'call sandbox.bundle(key, { rebuild: true }) to build it again' });
+      }
+    }
+  }
+
+  identity(canonical) {
+    return crypto.createHash('sha256').update(JSON.stringify({
+      v: IDENTITY_VERSION,
+      requirements: canonical,
+      runtime: this.runtimeVersion,
+      platform: `${process.platform}-${process.arch}`,
+      index: {
+        url: this.index.url || null,
+        extraUrls: this.index.extraUrls || [],
+        findLinks: this.index.findLinks || [],
+        trustedHosts: this.index.trustedHosts || [],
+      },
+    })).digest('hex');
+  }
+
+  publicStatus(key) {
+    const record = this.records.get(key);
+    if (record === undefined) {
+      return {
+        key, status: 'none', requirements: null, packages: [], bundleSha: null, sizeBytes: 0,
+        generationTimeMs: null, runtimeVersion: this.runtimeVersion, error: null, updatedAt: null,
+      };
+    }
+    const shown = record.status === 'building' && record.serving ? record.serving : record;
+    return {
+      key,
+      status: record.status,
+      requirements: record.requirements,
+      packages: (shown.packages || []).map(({ name, version }) => ({ name, version })),
+      bundleSha: shown.bundleSha || null,
+      sizeBytes: shown.sizeBytes || 0,
+      generationTimeMs: shown.generationTimeMs ?? null,
+      runtimeVersion: shown.runtimeVersion || this.runtimeVersion,
+      error: record.error || null,
+      updatedAt: record.updatedAt,
+    };
+  }
+
+  status(key) {
+    checkKey(key);
+    return this.publicStatus(key);
+  }
+
+  async setRecord(key, record) {
+    // After close() a build's outcome is not recorded: the record keeps
+    // 'building' and the next start recovers it (recoverInterrupted).
+    if (this.closed) return;
+    record.updatedAt = now();
+    this.records.set(key, record);
+    await this.store.saveRecord(record);
+    this.emitStatus(key, this.publicStatus(key));
+  }
+
+  async install(key, requirementsText) {
+    checkKey(key);
+    if (typeof requirementsText !== 'string') throw validate.expected('string', 'requirementsText', requirementsText);
+    if (Buffer.byteLength(requirementsText) > MAX_REQUIREMENTS_BYTES) {
+      throw new PycageError(`requirementsText is ${Buffer.byteLength(requirementsText)} bytes, over the ` +
+        `${MAX_REQUIREMENTS_BYTES}-byte limit; split the workflow's packages or remove unused ones`,
+      codes.ERR_REQUIREMENTS_INVALID);
+    }
+    // Throws ERR_REQUIREMENTS_INVALID naming the line, before anything runs.
+    const parsed = this.binding.parseRequirements(requirementsText);
+    return this.build(key, requirementsText, parsed, false);
+  }
+
+  async bundle(key, options) {
+    checkKey(key);
+    if (options === undefined) options = {};
+    validate.object(options, 'options of sandbox.bundle()');
+    validate.knownKeys(options, ['rebuild'], 'sandbox.bundle()');
+    if (options.rebuild !== undefined && typeof options.rebuild !== 'boolean') {
+      throw validate.expected('boolean', 'options.rebuild', options.rebuild);
+    }
+    const record = this.records.get(key);
+    if (record === undefined || typeof record.requirements !== 'string') {
+      throw invalidArgument(`Bundle key ${JSON.stringify(key)} has no stored requirements (status 'none'); ` +
+        'call sandbox.install(key, requirementsText) first');
+    }
+    if (!options.rebuild && record.status === 'ready') return this.publicStatus(key);
+    const parsed = this.binding.parseRequirements(record.requirements);
+    return this.build(key, record.requirements, parsed, options.rebuild === true);
+  }
+
+  async build(key, requirementsText, parsed, rebuild) {
+    const generation = (this.generations.get(key) || 0) + 1;
+    this.generations.set(key, generation);
+    const installId = this.identity(parsed.canonical);
+    const dir = this.store.installDir(installId);
+    const previous = this.records.get(key);
+    const serving = previous && previous.status === 'ready' ? this.readyPart(previous)
+      : previous && previous.status === 'building' ? previous.serving : null;
+
+    let published = rebuild ? null : this.publishedInstall(dir);
+    if (published === null) {
+      await this.setRecord(key, {
+        key, status: 'building', requirements: requirementsText, installId, serving, error: null,
+      });
+      try {
+        published = await this.flight(installId, dir, parsed, rebuild);
+      } catch (err) {
+        if (this.generations.get(key) === generation) {
+          await this.setRecord(key, {
+            key, status: 'failed', requirements: requirementsText, installId, serving: null,
+            error: String(err && err.message ? err.message : err),
+          });
+        }
+        return this.publicStatus(key);
+      }
+    }
+    if (this.generations.get(key) === generation) {
+      await this.setRecord(key, {
+        key, status: 'ready', requirements: requirementsText, installId, serving: null, error: null,
+        ...this.readyPart({ dir: published.dir, ...published.meta }),
+      });
+      await this.collectGarbage();
+    }
+    return this.publicStatus(key);
+  }
+
+  readyPart(record) {
+    const { dir, bundleSha, packages, sizeBytes, generationTimeMs, runtimeVersion, preload } = record;
+    return { dir, bundleSha, packages, sizeBytes, generationTimeMs, runtimeVersion, preload };
+  }
+
+  publishedInstall(dir) {
+    const meta = this.store.readInstallMeta(dir);
+    return meta === null ? null : { dir, meta };
+  }
+
+  // Single flight: concurrent requests for one set share one build.
+  flight(installId, dir, parsed, rebuild) {
+    let pending = this.flights.get(installId);
+    if (pending === undefined) {
+      pending = this.buildInstall(installId, dir, parsed, rebuild)
+        .finally(() => this.flights.delete(installId));
+      this.flights.set(installId, pending);
+    }
+    return pending;
+  }
+
+  async buildInstall(installId, dir, parsed, rebuild) {
+    if (!rebuild) {
+      const existing = this.publishedInstall(dir);
+      if (existing) return existing;
+    }
+    const started = Date.now();
+    const log = (line) => this.emitLog(null, line);
+    const built = await installer.build({
+      store: this.store, tier: this.tier, helperPath: this.helperPath, python: this.python,
+      runnerDir: this.runnerDir, canonicalText: parsed.canonical, index: this.index, tool: this.tool,
+      uvPath: this.uvPath, parsePipReport: (text) => this.binding.parsePipReport(text), onLog: log,
+      children: this.children, timeoutMs: this.installTimeoutMs,
+    });
+    try {
+      const requested = new Set(parsed.requirements.map((r) => r.normalizedName));
+      const distributions = built.result.distributions;
+      const versions = new Map((built.resolved ? built.resolved.packages : distributions)
+        .map((p) => [p.normalizedName, p.version]));
+      const packages = distributions
+        .map((d) => ({ name: d.name, normalizedName: d.normalizedName, version: versions.get(d.normalizedName) || d.version }))
+        .sort((a, b) => (a.normalizedName < b.normalizedName ? -1 : a.normalizedName > b.normalizedName ? 1 : 0));
+      const smoke = distributions.filter((d) => requested.has(d.normalizedName));
+      await this.smokeTest(built.siteDir, smoke);
+      const preload = [...new Set(smoke.flatMap((d) => d.topLevel))].sort();
+      const meta = {
+        installId,
+        requirements: parsed.canonical,
+        runtimeVersion: this.runtimeVersion,
+        tool: this.tool,
+        packages,
+        preload,
+        fontCache: built.result.fontCache === true,
+      };
+      const packed = await this.binding.packDirectory(built.siteDir, JSON.stringify(meta));
+      const finalMeta = {
+        ...meta,
+        bundleSha: packed.bundleSha,
+        sizeBytes: packed.contentBytes,
+        generationTimeMs: Date.now() - started,
+        createdAt: now(),
+      };
+      await this.store.writeInstallMeta(built.buildDir, finalMeta);
+      await this.pools.drop(dir);  // a rebuild replaces the tree a zygote may hold
+      await this.store.publish(built.buildDir, dir);
+      return { dir, meta: finalMeta };
+    } catch (err) {
+      await this.store.remove(built.buildDir);
+      throw err;
+    }
+  }
+
+  // Imports every top-level module of each requested distribution in the real
+  // run jail under the operator's limits, so "needs more memory" shows now.
+  async smokeTest(siteDir, distributions) {
+    if (distributions.length === 0) return;
+    const native = this.pools.temporary(siteDir);
+    try {
+      let id = 0;
+      for (const dist of distributions) {
+        for (const module of dist.topLevel) {
+          const run = await native.run({
+            id: ++id, code: SMOKE_CODE, inputsJson: JSON.stringify({ modules: [module] }), limits: { ...this.ceiling },
+          });
+          if (run.status !== 'ok') throw new Error(smokeFailure(`${dist.name} ${dist.version}`, module, run, this.ceiling));
+        }
+      }
+    } finally {
+      await native.close();
+    }
+  }
+
+  // The install a run against `key` uses, or ERR_BUNDLE_NOT_READY.
+  servingInstall(key) {
+    checkKey(key);
+    const record = this.records.get(key);
+    const ready = record && (record.status === 'ready' ? record : record.status === 'building' ? record.serving : null);
+    if (!ready || !ready.dir) {
+      const status = record ? record.status : 'none';
+      const how = status === 'failed' ? `it failed: ${String(record.error).split('\n')[0]}; fix the requirements and call sandbox.install() again`
+        : status === 'building' ? 'it is still building; await sandbox.install() or wait for its status event'
+          : 'call sandbox.install(key, requirementsText) first';
+      throw new PycageError(`Bundle ${JSON.stringify(key)} is not ready (status '${status}'): ${how}`,
+        codes.ERR_BUNDLE_NOT_READY);
+    }
+    this.lastUsed.set(ready.dir, Date.now());
+    return ready;
+  }
+
+  referencedDirs() {
+    const dirs = new Set();
+    for (const record of this.records.values()) {
+      if (record.dir && record.status === 'ready') dirs.add(record.dir);
+      if (record.serving && record.serving.dir) dirs.add(record.serving.dir);
+    }
+    for (const [dir, pool] of this.pools.pools) if (pool.inFlight > 0) dirs.add(dir);
+    return dirs;
+  }
+
+  async collectGarbage() {
+    const referenced = this.referencedDirs();
+    const { removed } = await this.store.collectGarbage(this.diskCapBytes, referenced, this.lastUsed);
+    for (const dir of removed) {
+      await this.pools.drop(dir);
+      this.emitLog(null, `pycage: garbage-collected unreferenced install ${path.basename(dir)}`);
+    }
+    return removed;
+  }
+
+  // Kills every installer in flight and waits for the builds to unwind.
+  async close() {
+    this.closed = true;
+    for (const child of this.children) {
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    await Promise.allSettled([...this.flights.values()]);
+  }
+
+  async exportBundle(key) {
+    const ready = this.servingInstall(key);
+    const meta = this.store.readInstallMeta(ready.dir);
+    if (meta === null) throw new PycageError(`Bundle ${JSON.stringify(key)} lost its install directory ${ready.dir}; rebuild it with sandbox.bundle(key, { rebuild: true })`, codes.ERR_BUNDLE_NOT_READY);
+    const exportMeta = {
+      installId: meta.installId, requirements: meta.requirements, runtimeVersion: meta.runtimeVersion,
+      tool: meta.tool, packages: meta.packages, preload: meta.preload, fontCache: meta.fontCache,
+    };
+    const packed = await this.binding.packDirectory(path.join(ready.dir, 'site'), JSON.stringify(exportMeta));
+    return packed.bytes;
+  }
+
+  async importBundle(buffer, options) {
+    if (!Buffer.isBuffer(buffer) && !(buffer instanceof Uint8Array)) throw validate.expected('Buffer', 'buffer', buffer);
+    if (options === undefined) options = {};
+    validate.object(options, 'options of sandbox.importBundle()');
+    validate.knownKeys(options, ['key'], 'sandbox.importBundle()');
+    if (options.key !== undefined) checkKey(options.key);
+    const work = await this.store.makeTempDir('import');
+    try {
+      // Parsed, verified and extracted in C++ off the JS thread; refuses
+      // traversal, escaping links, oversize and tampering.
+      const imported = await this.binding.importArchive(buffer, path.join(work, 'site'));
+      const meta = checkImportedMeta(JSON.parse(imported.meta));
+      if (meta.runtimeVersion !== this.runtimeVersion) {
+        throw invalidArgument(`The bundle was built for ${meta.runtimeVersion} but this Sandbox runs ` +
+          `${this.runtimeVersion}; rebuild it from its requirements on this host instead`);
+      }
+      const dir = this.store.importDir(imported.bundleSha);
+      const finalMeta = { ...meta, bundleSha: imported.bundleSha, sizeBytes: imported.contentBytes,
+        generationTimeMs: 0, createdAt: now(), imported: true };
+      if (this.publishedInstall(dir) === null) {
+        await this.store.writeInstallMeta(work, finalMeta);
+        await this.store.publish(work, dir);
+      }
+      const key = options.key !== undefined ? options.key : imported.bundleSha;
+      this.generations.set(key, (this.generations.get(key) || 0) + 1);
+      await this.setRecord(key, {
+        key, status: 'ready', requirements: meta.requirements, installId: meta.installId, serving: null, error: null,
+        ...this.readyPart({ dir, ...this.store.readInstallMeta(dir) }),
+      });
+      return { bundleSha: imported.bundleSha, packages: (meta.packages || []).map(({ name, version }) => ({ name, version })) };
+    } finally {
+      await this.store.remove(work);
+    }
+  }
+}
+
+module.exports = { BundleManager, smokeFailure, MAX_KEY_LENGTH };

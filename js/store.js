@@ -1,0 +1,194 @@
+'use strict';
+
+// The bundle store on local disk (the embedded default). Layout under dataDir:
+//
+//   bundles/keys/<sha256(key)>.json    one status record per workflow-version key
+//   bundles/installs/<installId>/      published builds: site/ + pycage-install.json, immutable
+//   bundles/imports/<bundleSha>/       imported archives, same shape, never reused by install()
+//   bundles/tmp/                       builds and imports in progress; emptied at startup
+//   bundles/cache/                     the installer's download cache
+//
+// A key is the host's string and never a path component: it is hashed.
+// Every file that must survive a crash is written to tmp/ first and renamed
+// into place, so a crash leaves the old state or the new one.
+
+const fs = require('node:fs');
+const fsp = require('node:fs/promises');
+const path = require('node:path');
+const crypto = require('node:crypto');
+
+const INSTALL_META = 'pycage-install.json';
+const RECORD_VERSION = 1;
+
+function sha256Hex(text) {
+  return crypto.createHash('sha256').update(text).digest('hex');
+}
+
+class BundleStore {
+  constructor(dataDir) {
+    this.root = path.join(dataDir, 'bundles');
+    this.keysDir = path.join(this.root, 'keys');
+    this.installsDir = path.join(this.root, 'installs');
+    this.importsDir = path.join(this.root, 'imports');
+    this.tmpDir = path.join(this.root, 'tmp');
+    this.cacheDir = path.join(this.root, 'cache');
+    for (const dir of [this.keysDir, this.installsDir, this.importsDir, this.tmpDir, this.cacheDir]) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    }
+    this.tmpSerial = 0;
+  }
+
+  // Startup only (synchronous, like opening a database): what a crash left
+  // in tmp/ is half a build or half an import, never anything published.
+  clearLeftovers() {
+    for (const entry of fs.readdirSync(this.tmpDir)) {
+      fs.rmSync(path.join(this.tmpDir, entry), { recursive: true, force: true });
+    }
+  }
+
+  // Startup only: every status record, by key.
+  loadRecords() {
+    const records = new Map();
+    for (const entry of fs.readdirSync(this.keysDir)) {
+      if (!entry.endsWith('.json')) continue;
+      const file = path.join(this.keysDir, entry);
+      try {
+        const record = JSON.parse(fs.readFileSync(file, 'utf8'));
+        if (record && record.version === RECORD_VERSION && typeof record.key === 'string' &&
+            `${sha256Hex(record.key)}.json` === entry) {
+          records.set(record.key, record);
+        }
+      } catch { /* unreadable: treated as unknown key (status 'none') */ }
+    }
+    return records;
+  }
+
+  recordPath(key) {
+    return path.join(this.keysDir, `${sha256Hex(key)}.json`);
+  }
+
+  async saveRecord(record) {
+    await this.writeAtomic(this.recordPath(record.key), JSON.stringify({ ...record, version: RECORD_VERSION }));
+  }
+
+  async writeAtomic(file, text) {
+    const tmp = path.join(this.tmpDir, `write-${process.pid}-${++this.tmpSerial}-${path.basename(file)}`);
+    const handle = await fsp.open(tmp, 'w', 0o644);
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(tmp, file);
+  }
+
+  async makeTempDir(prefix) {
+    return fsp.mkdtemp(path.join(this.tmpDir, `${prefix}-`));
+  }
+
+  installDir(installId) {
+    return path.join(this.installsDir, installId);
+  }
+
+  importDir(bundleSha) {
+    return path.join(this.importsDir, bundleSha);
+  }
+
+  // The published meta of an install directory, or null when it is absent
+  // (never published, or collected).
+  readInstallMeta(dir) {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(dir, INSTALL_META), 'utf8'));
+    } catch {
+      return null;
+    }
+  }
+
+  async writeInstallMeta(dir, meta) {
+    const file = path.join(dir, INSTALL_META);
+    await fsp.writeFile(file, JSON.stringify(meta));
+    const handle = await fsp.open(file, 'r');
+    try { await handle.sync(); } finally { await handle.close(); }
+  }
+
+  // Publishes a finished build directory with one rename. An existing
+  // directory of the same name (a rebuild) is first moved aside into tmp/, so
+  // the name always points at a whole install.
+  async publish(builtDir, finalDir) {
+    let retired = null;
+    try {
+      await fsp.rename(builtDir, finalDir);
+    } catch (err) {
+      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      retired = await this.makeTempDir('retired');
+      await fsp.rename(finalDir, path.join(retired, 'old'));
+      await fsp.rename(builtDir, finalDir);
+    }
+    if (retired) await fsp.rm(retired, { recursive: true, force: true });
+  }
+
+  async remove(dir) {
+    const trash = await this.makeTempDir('trash');
+    try {
+      await fsp.rename(dir, path.join(trash, 'dir'));
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+    await fsp.rm(trash, { recursive: true, force: true });
+  }
+
+  // Every published install and import with its meta (for GC).
+  async listPublished() {
+    const out = [];
+    for (const base of [this.installsDir, this.importsDir]) {
+      for (const name of await fsp.readdir(base)) {
+        const dir = path.join(base, name);
+        const meta = this.readInstallMeta(dir);
+        if (meta === null) continue;
+        out.push({ dir, meta, lastUsed: Date.parse(meta.createdAt) || 0 });
+      }
+    }
+    return out;
+  }
+
+  // Unreferenced installs go, least recently published or used first, until
+  // the total is under the cap. Referenced ones (some key's ready or serving
+  // install, or a build in flight) are never touched.
+  async collectGarbage(capBytes, referencedDirs, lastUsedByDir = new Map()) {
+    const published = await this.listPublished();
+    for (const entry of published) entry.lastUsed = Math.max(entry.lastUsed, lastUsedByDir.get(entry.dir) || 0);
+    let total = published.reduce((sum, entry) => sum + (entry.meta.sizeBytes || 0), 0);
+    const removed = [];
+    const candidates = published
+      .filter((entry) => !referencedDirs.has(entry.dir))
+      .sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const entry of candidates) {
+      if (total <= capBytes) break;
+      await this.remove(entry.dir);
+      total -= entry.meta.sizeBytes || 0;
+      removed.push(entry.dir);
+    }
+    return { removed, totalBytes: total };
+  }
+}
+
+// Bytes on disk of a tree (files and symlinks, not following them).
+async function treeSize(dir) {
+  let total = 0;
+  const stack = [dir];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    for (const entry of await fsp.readdir(current, { withFileTypes: true })) {
+      const full = path.join(current, entry.name);
+      if (entry.isDirectory()) {
+        stack.push(full);
+      } else {
+        total += (await fsp.lstat(full)).size;
+      }
+    }
+  }
+  return total;
+}
+
+module.exports = { BundleStore, INSTALL_META, sha256Hex, treeSize };

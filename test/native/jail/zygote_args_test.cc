@@ -1,0 +1,66 @@
+// How SupervisorConfig's cgroup fields become pycage-jail options.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "supervisor/zygote.h"
+
+namespace pycage {
+namespace {
+
+SupervisorConfig Config() {
+  SupervisorConfig c;
+  c.helper_path = "/opt/pycage/pycage-jail";
+  c.runner_dir = "/opt/pycage/runner";
+  c.python = "/usr/bin/python3";
+  c.python_prefixes = {"/usr"};
+  c.concurrency = 4;
+  return c;
+}
+
+// The value after `flag`, or "" when the flag is absent.
+std::string ValueOf(const std::vector<std::string>& args, const std::string& flag) {
+  auto it = std::find(args.begin(), args.end(), flag);
+  return it == args.end() || it + 1 == args.end() ? std::string() : *(it + 1);
+}
+
+TEST(BuildZygoteArgs, NoCgroupRootNoCgroupOptions) {
+  auto args = BuildZygoteArgs(Config(), 100000, 6);
+  for (const char* flag : {"--cgroup-root", "--cgroup-pids-max", "--cgroup-memory-max"}) {
+    EXPECT_EQ(std::find(args.begin(), args.end(), flag), args.end()) << flag;
+  }
+}
+
+TEST(BuildZygoteArgs, CgroupLimitsDeriveFromConcurrencyAndDefaultLimits) {
+  SupervisorConfig c = Config();
+  c.cgroup_root = "/sys/fs/cgroup/app/pycage";
+  auto args = BuildZygoteArgs(c, 100000, 6);
+  const RunLimits defaults;
+  EXPECT_EQ(ValueOf(args, "--cgroup-root"), "/sys/fs/cgroup/app/pycage");
+  EXPECT_EQ(ValueOf(args, "--cgroup-pids-max"), std::to_string(6 * defaults.processes + 64));
+  EXPECT_EQ(ValueOf(args, "--cgroup-memory-max"), std::to_string((4 + 2) * defaults.memory_bytes));
+  // Options come before "--": everything after it is the zygote's argv.
+  auto dashdash = std::find(args.begin(), args.end(), "--");
+  EXPECT_LT(std::find(args.begin(), args.end(), "--cgroup-root"), dashdash);
+}
+
+TEST(BuildZygoteArgs, ExplicitCgroupLimitsWin) {
+  SupervisorConfig c = Config();
+  c.cgroup_root = "/sys/fs/cgroup/app/pycage";
+  c.cgroup_pids_max = 99;
+  c.cgroup_memory_max = 3ULL << 30;
+  auto args = BuildZygoteArgs(c, 100000, 6);
+  EXPECT_EQ(ValueOf(args, "--cgroup-pids-max"), "99");
+  EXPECT_EQ(ValueOf(args, "--cgroup-memory-max"), std::to_string(3ULL << 30));
+}
+
+TEST(BuildZygoteArgs, BypassTierGetsNoCgroup) {
+  SupervisorConfig c = Config();
+  c.tier = Tier::kBypass;
+  c.cgroup_root = "/sys/fs/cgroup/app/pycage";
+  auto args = BuildZygoteArgs(c, 100000, 6);
+  EXPECT_EQ(std::find(args.begin(), args.end(), "--cgroup-root"), args.end());
+}
+
+}  // namespace
+}  // namespace pycage

@@ -1,0 +1,149 @@
+"""Builds the synthetic test wheels into a directory: python3 make_wheels.py DIR
+
+Each wheel is a py3-none-any wheel made with the standard library only, with a
+proper *.dist-info (METADATA, WHEEL, top_level.txt, RECORD). Builds are
+deterministic (fixed timestamps and permissions, sorted members) and each
+wheel is written to a temporary name and renamed into place, so a test that
+runs while another test rebuilds never reads half a file. Prints the wheel
+file names, one per line.
+"""
+
+import base64
+import hashlib
+import os
+import sys
+import zipfile
+
+GREET = 'def greet(name):\n    return "hello " + name\n'
+
+
+def hello(version):
+    return {
+        "name": "pycage-hello",
+        "version": version,
+        "summary": "pycage test package: says hello",
+        "files": {"pycage_hello.py": f'VERSION = "{version}"\n\n\n{GREET}'},
+    }
+
+
+WHEELS = [
+    hello("1.0"),
+    hello("2.0"),
+    {
+        "name": "pycage-needs-hello",
+        "version": "1.0",
+        "summary": "pycage test package: depends on pycage-hello>=2",
+        "requires": ["pycage-hello>=2"],
+        "files": {
+            "pycage_needs_hello.py": (
+                "import pycage_hello\n\n"
+                "HELLO_VERSION = pycage_hello.VERSION\n\n\n"
+                "def greet(name):\n"
+                "    return pycage_hello.greet(name)\n"
+            ),
+        },
+    },
+    {
+        "name": "pycage-pth",
+        "version": "1.0",
+        "summary": "pycage test package: ships a .pth file that runs code at interpreter start",
+        "top_level": ["pycage_pth"],
+        "files": {
+            "pycage_pth.pth": 'import os; os.environ["PYCAGE_PTH_RAN"]="1"\n',
+            "pycage_pth.py": 'import os\n\n\ndef pth_ran():\n    return os.environ.get("PYCAGE_PTH_RAN") == "1"\n',
+        },
+    },
+    {
+        "name": "pycage-zipslip",
+        "version": "1.0",
+        "summary": "pycage test package: a member path escapes the install directory",
+        "top_level": ["pycage_zipslip"],
+        "files": {
+            "pycage_zipslip.py": 'VERSION = "1.0"\n',
+            "../../pycage_zipslip_escaped.py": 'ESCAPED = True\n',
+        },
+    },
+    {
+        "name": "pycage-hog",
+        "version": "1.0",
+        "summary": "pycage test package: allocates 2 GiB at import",
+        "files": {"pycage_hog.py": "HOG = bytearray(2 << 30)\n"},
+    },
+    {
+        "name": "pycage-broken",
+        "version": "1.0",
+        "summary": "pycage test package: refuses to import",
+        "files": {"pycage_broken.py": 'raise RuntimeError("pycage_broken refuses to import")\n'},
+    },
+]
+
+# 1980-01-01, the earliest time a zip entry can carry.
+EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def record_hash(data):
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def wheel_members(spec):
+    dist = spec["name"].replace("-", "_")
+    info = f"{dist}-{spec['version']}.dist-info"
+    metadata = [
+        "Metadata-Version: 2.1",
+        f"Name: {spec['name']}",
+        f"Version: {spec['version']}",
+        f"Summary: {spec['summary']}",
+        "Requires-Python: >=3.8",
+    ]
+    metadata += [f"Requires-Dist: {req}" for req in spec.get("requires", [])]
+    wheel = [
+        "Wheel-Version: 1.0",
+        "Generator: pycage test/support/make_wheels.py",
+        "Root-Is-Purelib: true",
+        "Tag: py3-none-any",
+    ]
+    top_level = spec.get("top_level") or sorted(
+        {path.split("/")[0].removesuffix(".py") for path in spec["files"] if path.endswith(".py") and "/" not in path}
+    )
+    members = {path: text.encode("utf-8") for path, text in spec["files"].items()}
+    members[f"{info}/METADATA"] = ("\n".join(metadata) + "\n").encode("utf-8")
+    members[f"{info}/WHEEL"] = ("\n".join(wheel) + "\n").encode("utf-8")
+    members[f"{info}/top_level.txt"] = ("\n".join(top_level) + "\n").encode("utf-8")
+    record = [f"{path},{record_hash(data)},{len(data)}" for path, data in sorted(members.items())]
+    record.append(f"{info}/RECORD,,")
+    members[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode("utf-8")
+    # dist-info last, RECORD last of all, as wheel builders write them.
+    order = sorted(members, key=lambda p: (p.startswith(info), p == f"{info}/RECORD", p))
+    return [(path, members[path]) for path in order]
+
+
+def build(spec, out_dir):
+    filename = f"{spec['name'].replace('-', '_')}-{spec['version']}-py3-none-any.whl"
+    final = os.path.join(out_dir, filename)
+    temporary = f"{final}.tmp-{os.getpid()}"
+    with zipfile.ZipFile(temporary, "w") as archive:
+        for path, data in wheel_members(spec):
+            entry = zipfile.ZipInfo(path, date_time=EPOCH)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o100644 << 16
+            archive.writestr(entry, data, compresslevel=9)
+    os.replace(temporary, final)
+    return filename
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_wheels.py DIR")
+    out_dir = sys.argv[1]
+    os.makedirs(out_dir, exist_ok=True)
+    built = [build(spec, out_dir) for spec in WHEELS]
+    # Wheels a previous version of this script made and this one no longer does.
+    for name in os.listdir(out_dir):
+        if name.endswith(".whl") and name not in built:
+            os.remove(os.path.join(out_dir, name))
+    print("\n".join(built))
+
+
+if __name__ == "__main__":
+    main()
