@@ -58,11 +58,11 @@ stage_clang_tidy() {
 
 stage_fuzz() {
   CC=clang CXX=clang++ cmake -S "$ROOT" -B "$ROOT/build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYCAGE_BUILD_FUZZ=ON
-  cmake --build "$ROOT/build-fuzz" -j "$JOBS" --target fuzz_frames fuzz_requirements
+  cmake --build "$ROOT/build-fuzz" -j "$JOBS" --target fuzz_frames fuzz_requirements fuzz_pip_report fuzz_archive
   # A short run per target on a scratch copy of its corpus, so the repo's
   # corpus only grows by a deliberate commit.
   local target scratch
-  for target in frames requirements; do
+  for target in frames requirements pip_report archive; do
     scratch=$(mktemp -d)
     cp "$ROOT/test/fuzz/corpus/$target/"* "$scratch/"
     "$ROOT/build-fuzz/test/fuzz/fuzz_$target" -max_total_time="${PYCAGE_FUZZ_SECONDS:-30}" -print_final_stats=1 "$scratch"

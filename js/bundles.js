@@ -185,7 +185,7 @@ class BundleManager {
     const installId = this.identity(parsed.canonical);
     const dir = this.store.installDir(installId);
     const previous = this.records.get(key);
-    const serving = previous && previous.status === 'ready' ? this.readyPart(previous)
+    const serving = previous && previous.status === 'ready' ? { ...this.readyPart(previous), requirements: previous.requirements }
       : previous && previous.status === 'building' ? previous.serving : null;
 
     let published = rebuild ? null : this.publishedInstall(dir);
@@ -194,7 +194,7 @@ class BundleManager {
         key, status: 'building', requirements: requirementsText, installId, serving, error: null,
       });
       try {
-        published = await this.flight(installId, dir, parsed, rebuild);
+        published = await this.flight(installId, dir, parsed, rebuild, key);
       } catch (err) {
         if (this.generations.get(key) === generation) {
           await this.setRecord(key, {
@@ -207,8 +207,9 @@ class BundleManager {
     }
     if (this.generations.get(key) === generation) {
       await this.setRecord(key, {
-        key, status: 'ready', requirements: requirementsText, installId, serving: null, error: null,
+        key, status: 'ready', installId, serving: null, error: null,
         ...this.readyPart({ dir: published.dir, ...published.meta }),
+        requirements: requirementsText,
       });
       await this.collectGarbage();
     }
@@ -226,23 +227,24 @@ class BundleManager {
   }
 
   // Single flight: concurrent requests for one set share one build.
-  flight(installId, dir, parsed, rebuild) {
+  // The installer's output goes to 'log' under the key that started the build.
+  flight(installId, dir, parsed, rebuild, key) {
     let pending = this.flights.get(installId);
     if (pending === undefined) {
-      pending = this.buildInstall(installId, dir, parsed, rebuild)
+      pending = this.buildInstall(installId, dir, parsed, rebuild, key)
         .finally(() => this.flights.delete(installId));
       this.flights.set(installId, pending);
     }
     return pending;
   }
 
-  async buildInstall(installId, dir, parsed, rebuild) {
+  async buildInstall(installId, dir, parsed, rebuild, key) {
     if (!rebuild) {
       const existing = this.publishedInstall(dir);
       if (existing) return existing;
     }
     const started = Date.now();
-    const log = (line) => this.emitLog(null, line);
+    const log = (line) => this.emitLog(key, line);
     const built = await installer.build({
       store: this.store, tier: this.tier, helperPath: this.helperPath, python: this.python,
       runnerDir: this.runnerDir, canonicalText: parsed.canonical, index: this.index, tool: this.tool,
@@ -314,7 +316,7 @@ class BundleManager {
     const ready = record && (record.status === 'ready' ? record : record.status === 'building' ? record.serving : null);
     if (!ready || !ready.dir) {
       const status = record ? record.status : 'none';
-      const how = status === 'failed' ? `it failed: ${String(record.error).split('\n')[0]}; fix the requirements and call sandbox.install() again`
+      const how = status === 'failed' ? `it failed: ${String(record.error).split('\n').slice(0, 3).join(' ')}; fix the requirements and call sandbox.install() again`
         : status === 'building' ? 'it is still building; await sandbox.install() or wait for its status event'
           : 'call sandbox.install(key, requirementsText) first';
       throw new PycageError(`Bundle ${JSON.stringify(key)} is not ready (status '${status}'): ${how}`,

@@ -24,7 +24,7 @@ const DEFAULT_TIMEOUT_MS = 15 * 60 * 1000;
 // printed some, else the end of its output.
 function failureMessage(tool, outputTail, exit) {
   const lines = outputTail.split('\n').map((line) => line.trimEnd()).filter(Boolean);
-  const errors = lines.filter((line) => /^(ERROR|error)\b|^\s*×|^\s*╰─▶|^\s*Because\b/.test(line));
+  const errors = lines.filter((line) => /^\s*(ERROR|error|cause|Caused by|hint)\b|^\s*×|^\s*╰─▶|^\s*Because\b/.test(line));
   const body = (errors.length > 0 ? errors : lines.slice(-15)).join('\n');
   return `${tool} failed (${exit}):\n${body}`.slice(0, 8192);
 }
@@ -65,7 +65,9 @@ function installerArgs({ tier, helperPath, python, runnerDir, buildDir, cacheDir
   }
   if (uvPath) args.push('--ro-bind', `${path.dirname(uvPath)}:${JAIL_UV_DIR}`);
   localFindLinks(index).forEach((dir, n) => args.push('--ro-bind', `${dir}:${JAIL_LINKS}/${n}`));
-  for (const variable of ['HOME=/tmp', 'LANG=C.UTF-8', 'PATH=/usr/local/bin:/usr/bin:/bin', 'TMPDIR=/tmp']) {
+  // The installer unpacks wheels in TMPDIR: on the build directory's disk,
+  // not the jail's small /tmp tmpfs.
+  for (const variable of ['HOME=/tmp', 'LANG=C.UTF-8', 'PATH=/usr/local/bin:/usr/bin:/bin', `TMPDIR=${JAIL_BUILD}/tmp`]) {
     args.push('--setenv', variable);
   }
   args.push('--parent-pid', String(process.pid), '--', python.python, '-I', script, config);
@@ -128,12 +130,15 @@ async function build({ store, tier, helperPath, python, runnerDir, canonicalText
     const cacheDir = path.join(store.cacheDir, tool);
     await fsp.mkdir(cacheDir, { recursive: true });
     await fsp.mkdir(path.join(buildDir, 'site'));
+    await fsp.mkdir(path.join(buildDir, 'tmp'));
     await fsp.writeFile(path.join(buildDir, 'requirements.txt'), canonicalText);
     const config = configFor({ tier, buildDir, cacheDir, tool, uvPath, index });
     await fsp.writeFile(path.join(buildDir, 'config.json'), JSON.stringify(config));
     const { command, args } = installerArgs({ tier, helperPath, python, runnerDir, buildDir, cacheDir, uvPath, index });
     // Bypass has no jail: at least the host's environment stays out.
-    const env = tier === 'full' ? {} : { HOME: buildDir, LANG: 'C.UTF-8', PATH: '/usr/local/bin:/usr/bin:/bin' };
+    const env = tier === 'full' ? {} : {
+      HOME: buildDir, LANG: 'C.UTF-8', PATH: '/usr/local/bin:/usr/bin:/bin', TMPDIR: path.join(buildDir, 'tmp'),
+    };
     const started = Date.now();
     const exit = await runChild(command, args, { onLine: onLog, timeoutMs, env, children });
     if (exit.timedOut) {
@@ -143,6 +148,7 @@ async function build({ store, tier, helperPath, python, runnerDir, canonicalText
       const how = exit.code === null ? `killed by ${exit.signal}` : `exit status ${exit.code}`;
       throw new Error(failureMessage(tool, exit.tail, how));
     }
+    await fsp.rm(path.join(buildDir, 'tmp'), { recursive: true, force: true });
     const result = JSON.parse(await fsp.readFile(path.join(buildDir, 'install.json'), 'utf8'));
     let resolved = null;
     if (tool === 'pip') {

@@ -224,3 +224,27 @@ describe('bundles', { skip: skipWithoutAddon }, () => {
     assert.equal(run.result, '2.0', 'the referenced install survives');
   });
 });
+
+describe('bundles built with uv', { skip: skipWithoutAddon }, () => {
+  it('installs through uv in the installer jail and gives the same packages as pip', async (t) => {
+    const { ensureUv } = require('../support/uv');
+    const uvPath = await ensureUv();
+    assert.ok(uvPath, 'uv could be installed into the test cache');
+    const { dir } = await ensureWheels();
+    const index = await startIndex([dir]);
+    t.after(() => index.close());
+    const withUv = new Sandbox({ dataDir: tempDataDir(t), index: { url: index.url }, installer: { tool: 'uv', uvPath } });
+    t.after(() => withUv.close());
+    const withPip = new Sandbox({ dataDir: tempDataDir(t), index: { url: index.url }, installer: { tool: 'pip' } });
+    t.after(() => withPip.close());
+    const byUv = await withUv.install('wf-uv', 'pycage-needs-hello\n');
+    assert.equal(byUv.status, 'ready', byUv.error);
+    const byPip = await withPip.install('wf-pip', 'pycage-needs-hello\n');
+    assert.deepEqual(byUv.packages, byPip.packages);
+    const run = await withUv.runPython('import pycage_needs_hello, pycage_hello\npycage_hello.VERSION', { bundle: 'wf-uv' });
+    assert.equal(run.result, '2.0');
+    const missing = await withUv.install('wf-uv-missing', 'pycage-does-not-exist\n');
+    assert.equal(missing.status, 'failed');
+    assert.match(missing.error, /uv failed[\s\S]*pycage-does-not-exist/);
+  });
+});
