@@ -18,6 +18,10 @@ const JAIL_CACHE = '/cache';
 const JAIL_RUNNER = '/pycage/runner';
 const JAIL_UV_DIR = '/pycage/uv';
 const OUTPUT_TAIL_BYTES = 64 * 1024;
+// As root, the installer jail's root is this host uid, never host root: a
+// user namespace whose root is host root can still write global sysctls and
+// other uid-checked files. Just below the range the run jails use (2^30 up).
+const INSTALLER_UID = 2 ** 30 - 2;
 const DEFAULT_TIMEOUT_MS = 15 * 60 * 1000;
 
 // The message a failed build carries: the installer's own ERROR lines when it
@@ -56,7 +60,9 @@ function installerArgs({ tier, helperPath, python, runnerDir, buildDir, cacheDir
   const config = inJail ? `${JAIL_BUILD}/config.json` : path.join(buildDir, 'config.json');
   const script = inJail ? `${JAIL_RUNNER}/install.py` : path.join(runnerDir, 'install.py');
   if (!inJail) return { command: python.python, args: ['-I', script, config] };
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const args = ['--profile', 'installer', '--tier', 'full',
+    ...(asRoot ? ['--uid-base', String(INSTALLER_UID), '--uid-count', '1'] : []),
     '--bind', `${buildDir}:${JAIL_BUILD}`, '--bind', `${cacheDir}:${JAIL_CACHE}`,
     '--ro-bind', `${runnerDir}:${JAIL_RUNNER}`];
   for (const prefix of python.pythonPrefixes) {
@@ -127,6 +133,8 @@ async function build({ store, tier, helperPath, python, runnerDir, canonicalText
   parsePipReport, onLog, children, timeoutMs = DEFAULT_TIMEOUT_MS }) {
   const buildDir = await store.makeTempDir('build');
   try {
+    // mkdtemp makes it 0700; the run jails of the smoke test read site/ in it.
+    await fsp.chmod(buildDir, 0o755);
     const cacheDir = path.join(store.cacheDir, tool);
     await fsp.mkdir(cacheDir, { recursive: true });
     await fsp.mkdir(path.join(buildDir, 'site'));
@@ -134,6 +142,12 @@ async function build({ store, tier, helperPath, python, runnerDir, canonicalText
     await fsp.writeFile(path.join(buildDir, 'requirements.txt'), canonicalText);
     const config = configFor({ tier, buildDir, cacheDir, tool, uvPath, index });
     await fsp.writeFile(path.join(buildDir, 'config.json'), JSON.stringify(config));
+    if (tier === 'full' && process.getuid() === 0) {
+      // The jail's root (INSTALLER_UID) writes only these.
+      for (const dir of [buildDir, path.join(buildDir, 'site'), path.join(buildDir, 'tmp'), cacheDir]) {
+        await fsp.chown(dir, INSTALLER_UID, INSTALLER_UID);
+      }
+    }
     const { command, args } = installerArgs({ tier, helperPath, python, runnerDir, buildDir, cacheDir, uvPath, index });
     // Bypass has no jail: at least the host's environment stays out.
     const env = tier === 'full' ? {} : {

@@ -53,8 +53,7 @@ describe('Sandbox#runPython()', () => {
   it("rejects bundle with ERR_BUNDLE_NOT_READY (status 'none')", async () => {
     fakeBinding();
     await rejects(new Sandbox().runPython('1', { bundle: 'app-v1' }), 'ERR_BUNDLE_NOT_READY',
-      "Bundle \"app-v1\" is not ready (status 'none'): bundles are not available in this version; " +
-      'omit the bundle option to run with the standard library only');
+      "Bundle \"app-v1\" is not ready (status 'none'): call sandbox.install(key, requirementsText) first");
     await rejects(new Sandbox().runPython('1', { bundle: 'x'.repeat(201) }), 'ERR_INVALID_ARGUMENT',
       /^Expected non-empty string of at most 200 characters for bundle but received 'x{60}'\.\.\. 141 more characters of type string$/);
   });

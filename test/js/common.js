@@ -7,6 +7,16 @@ const { mock } = require('node:test');
 const native = require('../../js/native');
 
 const addonBuilt = fs.existsSync(native.ADDON_PATH);
+
+// Sandboxes made without a dataDir keep their bundle store in a scratch
+// directory, not in the home directory of whoever runs the tests.
+if (!process.env.PYCAGE_DATA_DIR) {
+  const os = require('node:os');
+  const path = require('node:path');
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-test-data-'));
+  process.env.PYCAGE_DATA_DIR = scratch;
+  process.on('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
+}
 const skipWithoutAddon = addonBuilt ? false : `the addon is not built (${native.ADDON_PATH})`;
 
 const FULL_PROBE = Object.freeze({

@@ -7,6 +7,7 @@
 const fs = require('node:fs');
 const { Sandbox } = require('../..');
 const native = require('../../js/native');
+require('../js/common');  // scratch PYCAGE_DATA_DIR for Sandboxes made without a dataDir
 
 const skipWithoutAddon = fs.existsSync(native.ADDON_PATH) ? false : `the addon is not built (${native.ADDON_PATH})`;
 
