@@ -160,6 +160,8 @@ export interface HostProbe {
   seccomp: boolean;
   landlockAbi: number;
   cgroup2Delegated: boolean;
+  /** Whether the operator's cgroupRoot (or $PYCAGE_CGROUP_ROOT) can be used, and why not. */
+  cgroup2?: { available: boolean; reason: string };
   root: boolean;
   missing: string[];
   fix: string[];

@@ -61,7 +61,7 @@ Status ReadStringList(const Napi::Object& object, const char* key, const std::st
     const std::string field = where + key + "[" + std::to_string(i) + "]";
     if (!item.IsString()) return Invalid("Expected string for " + field + " but received " + Describe(item));
     std::string text = item.As<Napi::String>().Utf8Value();
-    if (std::string why = valid(text); !why.empty()) return Invalid("Invalid " + field + ": " + why);
+    if (std::string why = valid(text); !why.empty()) return Invalid("Invalid " + field + ": " + std::move(why));
     out->push_back(std::move(text));
   }
   return Status::Ok();

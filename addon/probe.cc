@@ -33,9 +33,16 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  // Optional second argument: the operator's cgroupRoot, checked by the probe.
+  std::string cgroup_root;
+  if (info.Length() >= 2 && info[1].IsString()) {
+    cgroup_root = info[1].As<Napi::String>().Utf8Value();
+    if (cgroup_root.empty() || cgroup_root[0] != '/') return ThrowInvalid(env, "Expected absolute path for probe(helperPath, cgroupRoot)");
+  }
   std::string arg0 = helper;
   std::string arg1 = "--probe";
-  char* argv[] = {arg0.data(), arg1.data(), nullptr};
+  std::string arg2 = "--cgroup-root";
+  char* argv[] = {arg0.data(), arg1.data(), cgroup_root.empty() ? nullptr : arg2.data(), cgroup_root.data(), nullptr};
   char* envp[] = {nullptr};
   pid_t pid = -1;
   // posix_spawn uses vfork semantics: nothing unsafe runs between fork and exec.

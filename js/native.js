@@ -48,9 +48,9 @@ function helperPath() {
 
 // The probe runs `pycage-jail --probe`; a failure to run it is a broken
 // install, reported as one of our errors rather than a bare Error.
-function probe(binding, helper) {
+function probe(binding, helper, cgroupRoot) {
   try {
-    return binding.probe(helper);
+    return cgroupRoot ? binding.probe(helper, cgroupRoot) : binding.probe(helper);
   } catch (err) {
     if (err instanceof PycageError) throw err;
     throw new PycageError([

@@ -137,8 +137,13 @@ class Sandbox extends EventEmitter {
     // 2. look at the host and choose the tier
     const binding = native.load();
     const helperPath = native.helperPath();
-    const probe = native.probe(binding, helperPath);
+    const probe = native.probe(binding, helperPath, opts.cgroupRoot);
     const { tier, source } = isolation.choose(opts.requested, probe);
+    if (opts.cgroupRoot && tier === 'full' && probe.cgroup2 && !probe.cgroup2.available) {
+      throw new PycageError(`cgroupRoot ${opts.cgroupRoot} cannot be used: ${probe.cgroup2.reason}. ` +
+        'Delegate a cgroup v2 subtree to this service (systemd: Delegate=yes) and pass its directory, or omit cgroupRoot',
+      codes.ERR_ISOLATION_UNAVAILABLE);
+    }
     // 3. find the interpreter (spawns it once; see native.resolvePython)
     const python = native.resolvePython(opts.python);
 

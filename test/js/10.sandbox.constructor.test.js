@@ -225,3 +225,31 @@ describe('new Sandbox() on a host without user namespaces', () => {
     assert.match(outcome.message, /opt in explicitly with isolation: 'bypass'/);
   });
 });
+
+describe('new Sandbox({ cgroupRoot })', () => {
+  afterEach(() => mock.restoreAll());
+
+  it('refuses a cgroupRoot the probe cannot use, with the reason and the fix', () => {
+    const fake = fakeBinding({ probe: { ...FULL_PROBE, cgroup2: { available: false, reason: '/nope is not on a cgroup2 filesystem' } } });
+    assert.throws(() => new Sandbox({ cgroupRoot: '/nope' }), {
+      code: 'ERR_ISOLATION_UNAVAILABLE',
+      message: /cgroupRoot \/nope cannot be used: \/nope is not on a cgroup2 filesystem\. Delegate a cgroup v2 subtree/,
+    });
+    assert.deepEqual(fake.probeCalls, ['/fake/build/Release/pycage-jail']);
+  });
+
+  it('hands a usable cgroupRoot to every jail with limits for all its run slots', () => {
+    const fake = fakeBinding({ probe: { ...FULL_PROBE, cgroup2: { available: true, reason: '' } } });
+    const sandbox = new Sandbox({ cgroupRoot: '/sys/fs/cgroup/pycage.slice', concurrency: 4, limits: { processes: 10 } });
+    const { options } = fake.instances[0];
+    assert.equal(options.cgroupRoot, '/sys/fs/cgroup/pycage.slice');
+    assert.equal(options.cgroupPidsMax, (4 + 2) * 10 + 64);
+    assert.equal(options.cgroupMemoryMax, (4 + 2) * 512 * 1024 * 1024);
+    return sandbox.close();
+  });
+
+  it('refuses a relative cgroupRoot', () => {
+    fakeBinding();
+    assert.throws(() => new Sandbox({ cgroupRoot: 'pycage.slice' }), { code: 'ERR_INVALID_ARGUMENT', message: /absolute path for cgroupRoot/ });
+  });
+});
