@@ -3,7 +3,7 @@
 //  - a refusal is ERR_INVALID_ARGUMENT with one printable ASCII line starting
 //    with "pip report: ";
 //  - an accepted report lists packages strictly sorted by PEP 503 name, each
-//    with a valid name, a printable version, an http(s) URL and a sha256 that
+//    with a valid name, a printable version, an http(s) or file:///….whl URL and a sha256 that
 //    is empty or 64 lowercase hex digits;
 //  - tighter limits never accept what the defaults refuse, and accept with
 //    the same result;
@@ -104,7 +104,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(p.normalized_name == pycage::requirements::NormalizeName(p.name));
     Check(p.normalized_name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos);
     Check(!p.version.empty() && p.version.size() <= pycage::installer::kMaxPipVersionBytes && Visible(p.version));
-    Check((p.url.starts_with("https://") || p.url.starts_with("http://")) && Visible(p.url));
+    Check((p.url.starts_with("https://") || p.url.starts_with("http://") ||
+           (p.url.starts_with("file:///") && p.url.ends_with(".whl"))) &&
+          Visible(p.url));
     Check(p.sha256.empty() || LowerHex64(p.sha256));
   }
   if (tight_report.ok()) {
