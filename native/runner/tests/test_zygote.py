@@ -109,13 +109,32 @@ class ZygoteBypass(unittest.TestCase):
             # The exit report counts the same process, a little later.
             self.assertLessEqual(r.usage["cpuMs"], r.exit["cpuMs"] + 0.01)
 
+    def wait_until_zygote_drops(self, pipe_fd, timeout=5.0):
+        pipe = os.readlink("/proc/self/fd/%d" % pipe_fd)
+        fd_dir = "/proc/%d/fd" % self.z.pid
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            held = []
+            for name in os.listdir(fd_dir):
+                try:
+                    held.append(os.readlink(os.path.join(fd_dir, name)))
+                except OSError:
+                    pass
+            if pipe not in held:
+                return
+            time.sleep(0.005)
+        self.fail("the zygote still holds %s after %.1f s" % (pipe, timeout))
+
     def test_reply_and_eofs_before_the_exit_frame(self):
         # The zygote is stopped, so no exit frame can come; the reply and EOF
         # on all three streams must arrive anyway.
         run = self.z.start(LIMITS)
         run.request("import sys, time\nprint('go', flush=True)\ntime.sleep(0.2)\n"
                     "print('out')\n2 + 3")
-        self.assertEqual(os.read(run.out_r, 3), b"go\n")  # the zygote is done with it
+        self.assertEqual(os.read(run.out_r, 3), b"go\n")
+        # The zygote closes its copies of the run's fds just after the hand-over;
+        # stop it only once it has (it closes chan, stdout, stderr in that order).
+        self.wait_until_zygote_drops(run.err_r)
         os.kill(self.z.pid, signal.SIGSTOP)
         try:
             reader = harness.FrameReader(run.chan)
