@@ -11,7 +11,7 @@ PACKAGES=(
   googletest libgtest-dev libbenchmark-dev
   clang clang-tidy libclang-rt-14-dev
   bubblewrap procps
-  python3 python3-pip python3-numpy python3-pandas
+  python3 python3-pip python3-numpy python3-pandas python3-matplotlib
 )
 # Node is often installed from elsewhere (nodesource, nvm); only add Debian's
 # when there is none at all.
