@@ -73,6 +73,8 @@ export interface SandboxOptions {
    * Each jail gets a child cgroup with pids.max and memory.max for all its runs. Default $PYCAGE_CGROUP_ROOT, else none.
    */
   cgroupRoot?: string;
+  /** Stateful sessions: at most `max` live (default 32; least recently used idle ones are evicted), closed after `idleMs` idle (default 5 minutes). */
+  sessions?: { max?: number; idleMs?: number };
 }
 
 export type BundleState = 'none' | 'building' | 'ready' | 'failed';
@@ -103,8 +105,13 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** A bundle key (or an imported bundleSha): its packages are importable. Not ready: ERR_BUNDLE_NOT_READY. */
   bundle?: string | null;
-  /** Not available in this version: rejects with ERR_INVALID_ARGUMENT. */
-  session?: never;
+  /**
+   * Run as the next call of this session: globals, imports and functions persist between its calls, which run in
+   * the order they were made. A timeout, CPU limit or crash ends the session; the next call starts a fresh one
+   * and says so with `sessionRestarted`. Process-level limits (memory, processes, file size, /tmp) are those of the
+   * session's first call; CPU and wall time are per call.
+   */
+  session?: string | null;
 }
 
 export type RunErrorType =
@@ -150,6 +157,8 @@ export interface RunResult {
   truncated: { stdout: boolean; stderr: boolean };
   usage: { wallMs: number; cpuMs: number; peakMemoryKb: number };
   isolation: IsolationTier;
+  /** Session calls only: true when the session's earlier state was lost (timeout, crash, bundle change) and this call started afresh. */
+  sessionRestarted?: boolean;
 }
 
 export interface HostProbe {
@@ -197,6 +206,8 @@ export class Sandbox extends EventEmitter {
   exportBundle(key: string): Promise<Buffer>;
   /** Verifies every path and hash; registers the bundle under `key`, default its bundleSha. */
   importBundle(buffer: Uint8Array, options?: { key?: string }): Promise<{ bundleSha: string; packages: { name: string; version: string }[] }>;
+  /** Ends a session once its calls have settled; resolves false for an unknown id. */
+  closeSession(id: string): Promise<boolean>;
   /** Kills every child. Idempotent; afterwards every call rejects with ERR_CLOSED. */
   close(): Promise<void>;
 

@@ -7,6 +7,9 @@
 namespace pycage::addon {
 namespace {
 
+constexpr uint64_t kMaxSessions = 10'000;
+constexpr size_t kMaxSessionNameBytes = 64;
+
 Status Invalid(const std::string& message) { return Status::Error(ErrorCode::kInvalidArgument, message); }
 
 std::string Describe(const Napi::Value& value) {
@@ -90,7 +93,32 @@ std::string CheckEnv(const std::string& variable) {
   return "";
 }
 
+// Session names are the JS layer's own tokens; they travel in control frames,
+// so keep them short and printable.
+Status ReadSessionName(const Napi::Object& object, std::string* out) {
+  const Napi::Value value = object.Get("session");
+  if (value.IsUndefined() || value.IsNull()) return Status::Ok();
+  if (!value.IsString()) return Invalid("Expected string for run request.session but received " + Describe(value));
+  std::string name = value.As<Napi::String>().Utf8Value();
+  if (name.empty() || name.size() > kMaxSessionNameBytes) {
+    return Invalid("Expected run request.session of 1 to " + std::to_string(kMaxSessionNameBytes) + " bytes");
+  }
+  for (const char c : name) {
+    if (c < 0x21 || c > 0x7e) return Invalid("Expected printable ASCII without spaces in run request.session");
+  }
+  *out = std::move(name);
+  return Status::Ok();
+}
+
 }  // namespace
+
+Status SessionNameFromJs(const Napi::Value& value, std::string* out) {
+  if (!value.IsString()) return Invalid("Expected string for the session name but received " + Describe(value));
+  Napi::Object holder = Napi::Object::New(value.Env());
+  holder.Set("session", value);
+  if (Status s = ReadSessionName(holder, out); !s.ok()) return s;
+  return Status::Ok();
+}
 
 Result<SupervisorConfig> ConfigFromJs(const Napi::Object& object) {
   SupervisorConfig config;
@@ -125,6 +153,10 @@ Result<SupervisorConfig> ConfigFromJs(const Napi::Object& object) {
   if (object.Has("zygoteIdleMs") && !object.Get("zygoteIdleMs").IsUndefined()) {
     if (Status s = ReadPositive(object, "zygoteIdleMs", where, &number); !s.ok()) return s;
     config.zygote_idle_ms = number;
+  }
+  if (!object.Get("maxSessions").IsUndefined()) {
+    if (Status s = ReadPositive(object, "maxSessions", where, &number, kMaxSessions); !s.ok()) return s;
+    config.max_sessions = number;
   }
   if (Status s = ReadStringList(object, "extraBinds", where, &CheckBind, &config.extra_ro_binds); !s.ok()) return s;
   if (Status s = ReadStringList(object, "extraEnv", where, &CheckEnv, &config.extra_env); !s.ok()) return s;
@@ -165,6 +197,7 @@ Result<RunRequest> RunRequestFromJs(const Napi::Value& value) {
   }
   // The frame length is a u32 and the result must fit one frame.
   if (l.result_bytes > (1ULL << 30)) return Invalid("Expected limits.resultBytes of at most 1 GiB");
+  if (Status s = ReadSessionName(object, &request.session); !s.ok()) return s;
   return request;
 }
 
@@ -189,6 +222,7 @@ Napi::Object OutcomeToJs(Napi::Env env, const RunOutcome& outcome) {
   object.Set("wallMs", Napi::Number::New(env, outcome.wall_ms));
   object.Set("cpuMs", Napi::Number::New(env, outcome.cpu_ms));
   object.Set("peakMemoryKb", Napi::Number::New(env, static_cast<double>(outcome.peak_memory_kb)));
+  object.Set("sessionStarted", Napi::Boolean::New(env, outcome.session_started));
   return object;
 }
 

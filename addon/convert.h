@@ -11,6 +11,7 @@ namespace pycage::addon {
 
 Result<SupervisorConfig> ConfigFromJs(const Napi::Object& object);
 Result<RunRequest> RunRequestFromJs(const Napi::Value& value);
+Status SessionNameFromJs(const Napi::Value& value, std::string* out);
 Napi::Object OutcomeToJs(Napi::Env env, const RunOutcome& outcome);
 
 }  // namespace pycage::addon

@@ -72,6 +72,7 @@ Napi::Function NativeSandbox::DefineClass(Napi::Env env) {
   return ObjectWrap<NativeSandbox>::DefineClass(env, "NativeSandbox",
                                                 {InstanceMethod<&NativeSandbox::Run>("run"),
                                                  InstanceMethod<&NativeSandbox::Cancel>("cancel"),
+                                                 InstanceMethod<&NativeSandbox::CloseSession>("closeSession"),
                                                  InstanceMethod<&NativeSandbox::Close>("close")});
 }
 
@@ -182,6 +183,20 @@ Napi::Value NativeSandbox::Cancel(const Napi::CallbackInfo& info) {
   const auto id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
   if (state_ == nullptr || !state_->supervisor || state_->pending.count(id) == 0) return Napi::Boolean::New(env, false);
   state_->supervisor->Cancel(id);
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value NativeSandbox::CloseSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name;
+  const Status valid = SessionNameFromJs(info.Length() > 0 ? info[0] : env.Undefined(), &name);
+  if (!valid.ok()) {
+    Napi::FunctionReference no_class;
+    napi_throw(env, MakePycageError(env, state_ ? state_->error_class : no_class, valid));
+    return env.Undefined();
+  }
+  if (state_ == nullptr || state_->closing || !state_->supervisor) return Napi::Boolean::New(env, false);
+  state_->supervisor->CloseSession(std::move(name));
   return Napi::Boolean::New(env, true);
 }
 

@@ -51,6 +51,7 @@ class NativeSandbox : public Napi::ObjectWrap<NativeSandbox> {
  private:
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
+  Napi::Value CloseSession(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   SandboxState* state_ = nullptr;

@@ -46,7 +46,7 @@ class Pools {
   evict() {
     if (this.pools.size <= this.maxPools) return;
     const idle = [...this.pools.entries()]
-      .filter(([dir, pool]) => dir !== '' && pool.inFlight === 0)
+      .filter(([dir, pool]) => dir !== '' && pool.inFlight === 0 && !pool.sessions)
       .sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     for (const [dir, pool] of idle) {
       if (this.pools.size <= this.maxPools) break;

@@ -12,6 +12,7 @@ const { toRunResult, cancelledBeforeStart } = require('./result');
 const { BundleStore } = require('./store');
 const { BundleManager } = require('./bundles');
 const { Pools } = require('./pools');
+const { Sessions, DEFAULT_MAX_SESSIONS, DEFAULT_IDLE_MS } = require('./sessions');
 
 // The native object and the private state hide behind Symbols so the public
 // surface is exactly DESIGN.md's API (better-sqlite3's habit).
@@ -19,7 +20,9 @@ const kNative = Symbol('pycage.native');
 const kState = Symbol('pycage.state');
 
 const CONSTRUCTOR_OPTIONS = Object.freeze(['dataDir', 'python', 'isolation', 'limits', 'index', 'concurrency', 'maxQueue',
-  'installer', 'diskCapBytes', 'cgroupRoot']);
+  'installer', 'diskCapBytes', 'cgroupRoot', 'sessions']);
+const SESSIONS_OPTIONS = Object.freeze(['max', 'idleMs']);
+const MAX_SESSIONS = 10_000;
 const INSTALLER_OPTIONS = Object.freeze(['tool', 'uvPath', 'timeoutMs']);
 const DEFAULT_DISK_CAP_BYTES = 20 * 1024 ** 3;
 const RUN_OPTIONS = Object.freeze(['bundle', 'inputs', 'limits', 'session', 'signal']);
@@ -76,10 +79,24 @@ function interpretOptions(options) {
   const cgroupRoot = options.cgroupRoot !== undefined ? validate.string(options.cgroupRoot, 'cgroupRoot')
     : (process.env.PYCAGE_CGROUP_ROOT || undefined);
   if (cgroupRoot !== undefined && !path.isAbsolute(cgroupRoot)) throw validate.expected('absolute path', 'cgroupRoot', cgroupRoot);
+  const sessions = checkSessions(options.sessions);
   return {
     dataDir: path.resolve(dataDir), python: options.python, requested, ceiling, index, concurrency, maxQueue,
-    installer, diskCapBytes, cgroupRoot,
+    installer, diskCapBytes, cgroupRoot, sessions,
   };
+}
+
+// sessions: { max, idleMs }: the global cap (least recently used idle
+// sessions are evicted beyond it) and the idle TTL.
+function checkSessions(sessions) {
+  if (sessions === undefined) return { max: DEFAULT_MAX_SESSIONS, idleMs: DEFAULT_IDLE_MS };
+  validate.object(sessions, 'sessions');
+  validate.knownKeys(sessions, SESSIONS_OPTIONS, 'sessions of new Sandbox()');
+  const max = sessions.max === undefined
+    ? DEFAULT_MAX_SESSIONS : validate.integerBetween(sessions.max, 'sessions.max', 1, MAX_SESSIONS);
+  const idleMs = sessions.idleMs === undefined
+    ? DEFAULT_IDLE_MS : validate.integerBetween(sessions.idleMs, 'sessions.idleMs', 1, 2 ** 31 - 1);
+  return { max, idleMs };
 }
 
 // installer: { tool: 'auto' | 'pip' | 'uv', uvPath, timeoutMs }. 'auto' takes
@@ -129,6 +146,32 @@ function checkOpen(sandbox) {
   if (sandbox[kState].closed) throw new PycageError('This Sandbox is closed', codes.ERR_CLOSED);
 }
 
+// One native run on a pool; the AbortSignal cancels it wherever it is.
+async function runOnPool(pool, request, signal, state) {
+  if (signal && signal.aborted) return cancelledOutcome();
+  const id = ++state.nextId;
+  const nativeSandbox = pool.native;
+  const onAbort = () => { nativeSandbox.cancel(id); };
+  if (signal) signal.addEventListener('abort', onAbort, { once: true });
+  pool.inFlight++;
+  try {
+    return await nativeSandbox.run({ id, ...request });
+  } finally {
+    pool.inFlight--;
+    if (signal) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+// A session call that waited behind earlier calls and was aborted meanwhile.
+function cancelledOutcome() {
+  const message = 'the run was cancelled by its AbortSignal before it started';
+  return {
+    status: 'error', resultJson: null, stdout: '', stderr: '', truncatedStdout: false, truncatedStderr: false,
+    error: { type: 'Cancelled', message, traceback: `Cancelled: ${message}`, line: null },
+    wallMs: 0, cpuMs: 0, peakMemoryKb: 0, sessionStarted: false,
+  };
+}
+
 class Sandbox extends EventEmitter {
   constructor(options) {
     super();
@@ -163,19 +206,21 @@ class Sandbox extends EventEmitter {
       isolation: tier,
       concurrency: opts.concurrency,
       maxQueue: opts.maxQueue,
+      maxSessions: opts.sessions.max,
       extraBinds: extra.binds,
       extraEnv: extra.env,
-      // The jail's cgroup holds every run slot (plus the spare and the
-      // zygote): the per-run ceilings times the slots.
+      // The jail's cgroup holds every run slot and session (plus the spare
+      // and the zygote): the per-run ceilings times the slots.
       ...(opts.cgroupRoot && tier === 'full' ? {
         cgroupRoot: opts.cgroupRoot,
-        cgroupPidsMax: (opts.concurrency + 2) * opts.ceiling.processes + 64,
-        cgroupMemoryMax: (opts.concurrency + 2) * opts.ceiling.memoryBytes,
+        cgroupPidsMax: (opts.concurrency + opts.sessions.max + 2) * opts.ceiling.processes + 64,
+        cgroupMemoryMax: (opts.concurrency + opts.sessions.max + 2) * opts.ceiling.memoryBytes,
       } : {}),
       onLog: (line) => this.emit('log', null, String(line)),
     }, PycageError);
     const pools = new Pools(createNative, tier);
     this[kState].pools = pools;
+    this[kState].sessions = new Sessions(opts.sessions);
     this[kNative] = pools.acquire('').native;
     this[kState].bundles = new BundleManager({
       store: new BundleStore(opts.dataDir),
@@ -228,13 +273,14 @@ class Sandbox extends EventEmitter {
     if (options === undefined) options = {};
     validate.object(options, 'options of sandbox.runPython()');
     validate.knownKeys(options, RUN_OPTIONS, 'sandbox.runPython()');
-    if (options.session !== undefined) {
-      throw invalidArgument('Option session of sandbox.runPython(): sessions are not available in this version');
-    }
+    const session = options.session === undefined || options.session === null
+      ? undefined : validate.string(options.session, 'session', { maxLength: MAX_KEY_LENGTH });
     let pool;
+    let poolKey = '';
     if (options.bundle !== undefined && options.bundle !== null) {
       validate.string(options.bundle, 'bundle', { maxLength: MAX_KEY_LENGTH });
       const ready = state.bundles.servingInstall(options.bundle);  // or ERR_BUNDLE_NOT_READY
+      poolKey = ready.dir;
       pool = state.pools.acquire(ready.dir, path.join(ready.dir, 'site'), ready.preload);
     } else {
       pool = state.pools.acquire('');
@@ -245,20 +291,24 @@ class Sandbox extends EventEmitter {
 
     if (signal && signal.aborted) return cancelledBeforeStart(state.tier);
 
-    const id = ++state.nextId;
-    const nativeSandbox = pool.native;
-    const onAbort = () => { nativeSandbox.cancel(id); };
-    if (signal) signal.addEventListener('abort', onAbort, { once: true });
-    pool.inFlight++;
     try {
-      const outcome = await nativeSandbox.run({ id, code, inputsJson, limits });
-      return toRunResult(outcome, state.tier);
+      if (session === undefined) {
+        const outcome = await runOnPool(pool, { code, inputsJson, limits }, signal, state);
+        return toRunResult(outcome, state.tier);
+      }
+      const { outcome, restarted } = await state.sessions.call(session, poolKey, pool,
+        (token, sessionPool) => runOnPool(sessionPool, { code, inputsJson, limits, session: token }, signal, state));
+      return { ...toRunResult(outcome, state.tier), sessionRestarted: restarted };
     } catch (err) {
       throw withCallerStack(err, caller);
-    } finally {
-      pool.inFlight--;
-      if (signal) signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  // Ends a session: its process and state go. Resolves true when it existed.
+  async closeSession(id) {
+    checkOpen(this);
+    validate.string(id, 'id', { maxLength: MAX_KEY_LENGTH });
+    return this[kState].sessions.close(id);
   }
 
   // Bundles (DESIGN.md "Bundles"); the work is in bundles.js.
@@ -299,6 +349,7 @@ class Sandbox extends EventEmitter {
     const state = this[kState];
     if (state.closing === null) {
       state.closed = true;
+      state.sessions.closeAll();
       state.closing = Promise.resolve()
         .then(() => state.bundles.close())
         .then(() => state.pools.closeAll());

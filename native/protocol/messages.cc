@@ -44,7 +44,7 @@ bool ReadString(simdjson::dom::object& object, const char* key, std::string* out
 
 }  // namespace
 
-std::string BuildRunCommand(uint64_t id, uint32_t slot, const ChildLimits& limits) {
+std::string BuildRunCommand(uint64_t id, uint32_t slot, const ChildLimits& limits, std::string_view session) {
   std::string limits_json = JsonObjectWriter()
                                 .Uint("cpuMs", limits.cpu_ms)
                                 .Uint("memoryBytes", limits.memory_bytes)
@@ -53,7 +53,14 @@ std::string BuildRunCommand(uint64_t id, uint32_t slot, const ChildLimits& limit
                                 .Uint("tmpBytes", limits.tmp_bytes)
                                 .Uint("openFiles", limits.open_files)
                                 .Finish();
-  return JsonObjectWriter().String("op", "run").Uint("id", id).Uint("slot", slot).Raw("limits", limits_json).Finish();
+  JsonObjectWriter command;
+  command.String("op", "run").Uint("id", id).Uint("slot", slot).Raw("limits", limits_json);
+  if (!session.empty()) command.String("session", session);
+  return command.Finish();
+}
+
+std::string BuildCloseSessionCommand(std::string_view session) {
+  return JsonObjectWriter().String("op", "closeSession").String("session", session).Finish();
 }
 
 std::string BuildKillCommand(uint64_t id) { return JsonObjectWriter().String("op", "kill").Uint("id", id).Finish(); }
@@ -108,6 +115,10 @@ Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json) {
     if (usage["cpuMs"].get_double().get(cpu_ms) == simdjson::SUCCESS && cpu_ms >= 0) meta.cpu_ms = cpu_ms;
     uint64_t max_rss = 0;
     if (usage["maxRssKb"].get_uint64().get(max_rss) == simdjson::SUCCESS) meta.max_rss_kb = max_rss;
+  }
+  bool session_started = false;
+  if (object["sessionStarted"].get_bool().get(session_started) == simdjson::SUCCESS) {
+    meta.session_started = session_started;
   }
   if (status == "ok") {
     meta.status = RunReplyMeta::Status::kOk;

@@ -21,7 +21,9 @@ struct ChildLimits {
   uint64_t open_files = 0;
 };
 
-std::string BuildRunCommand(uint64_t id, uint32_t slot, const ChildLimits& limits);
+// `session` empty: a one-shot run; otherwise a call of that session.
+std::string BuildRunCommand(uint64_t id, uint32_t slot, const ChildLimits& limits, std::string_view session = {});
+std::string BuildCloseSessionCommand(std::string_view session);
 std::string BuildKillCommand(uint64_t id);
 std::string BuildShutdownCommand();
 std::string BuildRunRequestMeta(std::string_view code, uint64_t result_bytes);
@@ -60,6 +62,8 @@ struct RunReplyMeta {
   // the exit report.
   std::optional<double> cpu_ms;
   std::optional<uint64_t> max_rss_kb;
+  // A session call served by a session process that was just started.
+  bool session_started = false;
 };
 Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json);
 

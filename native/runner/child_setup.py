@@ -7,6 +7,7 @@ the syscalls themselves.
 import array
 import ctypes
 import errno
+import fcntl
 import math
 import os
 import resource
@@ -288,6 +289,58 @@ def adopt_run(prep, fds, limits, spare_error):
         set_rlimits(limits)
     except BaseException as e:
         _fail(reply_fd, e)
+
+
+def adopt_call(prep, fds, limits, spare_error, first):
+    """Session child, call in hand: take the call's fds as 1-3 (keeping the
+    private socket on fd 4 and the session's own files), set this call's CPU
+    budget and, on the first call, the session's other rlimits."""
+    reply_fd = fds[0] if fds else -1
+    try:
+        if len(fds) != 3:
+            raise SetupError.text("the session got %d fds, not 3" % len(fds))
+        try:
+            # Out of the way first: a node that closed fd 1 would otherwise
+            # receive the next call's fds on the very numbers dup2 targets.
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in fds]
+            close_fds = [fd for fd in fds if fd not in high]
+            for fd in close_fds:
+                os.close(fd)
+            reply_fd = high[0]
+            os.dup2(high[0], CHAN_FD)
+            os.dup2(high[1], 1)
+            os.dup2(high[2], 2)
+            for fd in high:
+                os.close(fd)
+        except OSError as e:
+            raise SetupError("fds", "dup2()", e.errno)
+        reply_fd = CHAN_FD
+        if spare_error is not None:
+            raise SetupError.text(spare_error)
+        if first:
+            set_rlimits({k: v for k, v in limits.items() if k != "cpuMs"})
+        set_call_cpu(limits.get("cpuMs"))
+    except BaseException as e:
+        _fail(reply_fd, e)
+
+
+def set_call_cpu(cpu_ms):
+    """A session's CPU budget is per call: RLIMIT_CPU counts the whole
+    process, so the soft limit moves to what was used so far plus the budget.
+    The hard limit stays where the session started (its SIGKILL backstop)."""
+    if not isinstance(cpu_ms, (int, float)) or cpu_ms <= 0:
+        return
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    used_ms = (ru.ru_utime + ru.ru_stime) * 1000.0
+    soft = max(1, int(math.ceil((used_ms + cpu_ms) / 1000.0)))
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (OSError, ValueError) as e:
+        raise SetupError("rlimits", "setrlimit(RLIMIT_CPU, %d)" % soft,
+                         getattr(e, "errno", None) or errno.EINVAL)
 
 
 def report(fd, message):

@@ -35,6 +35,10 @@ class _State:
     replying = False
     limits = {}
     pid = None
+    # Sessions: fields added to every reply meta, and the CPU time already
+    # spent by earlier calls (usage is per call).
+    reply_extra = {}
+    cpu_base_ms = 0.0
 
 
 def parse_node(code):
@@ -99,9 +103,11 @@ def assigns_result(tree):
     return False
 
 
-def run_node(code, inputs):
+def run_node(code, inputs, module=None):
     """Execute node code with inputs as globals; return the node's result.
 
+    `module` is a session's own __main__, whose globals persist between
+    calls; by default every node gets a fresh one.
     Exceptions from the node propagate unchanged (their tracebacks hold the
     <node> frames errors.py keeps).
     """
@@ -112,7 +118,8 @@ def run_node(code, inputs):
 
     # A real module object as __main__, so pickle, dataclasses and
     # multiprocessing can find classes the node defines.
-    module = types.ModuleType("__main__")
+    if module is None:
+        module = types.ModuleType("__main__")
     g = module.__dict__
     g["__builtins__"] = builtins
     g.update(inputs)
@@ -132,17 +139,26 @@ def run_node(code, inputs):
 
 def _usage():
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpuMs": round((ru.ru_utime + ru.ru_stime) * 1000.0, 3), "maxRssKb": ru.ru_maxrss}
+    cpu_ms = (ru.ru_utime + ru.ru_stime) * 1000.0 - _State.cpu_base_ms
+    return {"cpuMs": round(max(cpu_ms, 0.0), 3), "maxRssKb": ru.ru_maxrss}
+
+
+def cpu_ms_so_far():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return (ru.ru_utime + ru.ru_stime) * 1000.0
 
 
 def _reply_ok(data, fd=CHAN_FD):
-    frames.write_frame(fd, frames.encode_json({"status": "ok", "usage": _usage()}))
+    meta = {"status": "ok", "usage": _usage()}
+    meta.update(_State.reply_extra)
+    frames.write_frame(fd, frames.encode_json(meta))
     frames.write_frame(fd, data)
 
 
 def _reply_error(info):
-    frames.write_frame(CHAN_FD, frames.encode_json(
-        {"status": "error", "error": info, "usage": _usage()}))
+    meta = {"status": "error", "error": info, "usage": _usage()}
+    meta.update(_State.reply_extra)
+    frames.write_frame(CHAN_FD, frames.encode_json(meta))
 
 
 def _close_run_fds():
@@ -198,6 +214,20 @@ def serve(limits, tier):
         os._exit(code)
 
 
+def serve_call(limits, tier, module, reply_extra):
+    """One call of a session: like serve(), but in the session's own module
+    and returning to the caller once the reply is written. A CPU-limit signal
+    still ends the process (the session dies and says so)."""
+    _State.limits = limits or {}
+    _State.pid = os.getpid()
+    _State.replying = False
+    _State.reply_extra = reply_extra
+    _State.cpu_base_ms = cpu_ms_so_far()
+    if tier == "full":
+        signal.signal(signal.SIGXCPU, _on_sigxcpu)
+    return _serve(module)
+
+
 def warm(fd):
     """A spare's warm-up: run a throwaway node through the request, execute and
     reply code paths, writing the reply to fd (/dev/null), so the copy-on-write
@@ -217,7 +247,7 @@ def warm(fd):
         linecache.cache.pop(errors.NODE_FILENAME, None)
 
 
-def _serve():
+def _serve(module=None):
     try:
         meta_raw = frames.read_frame(CHAN_FD, META_CAP)
         inputs_raw = frames.read_frame(CHAN_FD, INPUTS_CAP) if meta_raw is not None else None
@@ -239,7 +269,7 @@ def _serve():
         if not isinstance(inputs, dict):
             raise TypeError("inputs must be a JSON object, got %s" % type(inputs).__name__)
         del meta_raw, inputs_raw
-        value = run_node(code, inputs)
+        value = run_node(code, inputs, module)
         del inputs
         data = convert.dumps(value)
         convert.check_size(data, result_bytes)

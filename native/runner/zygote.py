@@ -37,6 +37,7 @@ import convert  # noqa: E402
 import errors  # noqa: E402
 import execute  # noqa: E402
 import frames  # noqa: E402
+import session  # noqa: E402
 
 CONTROL_FD = 3
 BPF_FD = 4
@@ -151,10 +152,12 @@ def warm_up():
 
 
 class Run:
-    __slots__ = ("id", "pid", "pidfd", "slot")
+    __slots__ = ("id", "pid", "pidfd", "slot", "session")
 
-    def __init__(self, run_id, pid, pidfd, slot):
+    def __init__(self, run_id, pid, pidfd, slot, session=None):
         self.id, self.pid, self.pidfd, self.slot = run_id, pid, pidfd, slot
+        # A session call: the process (and its pidfd) belong to the Session.
+        self.session = session
 
 
 class Spare:
@@ -164,6 +167,32 @@ class Spare:
     def __init__(self, pid, pidfd, slot, sock, tmp_opts):
         self.pid, self.pidfd, self.slot, self.sock, self.tmp_opts = \
             pid, pidfd, slot, sock, tmp_opts
+
+
+class Session:
+    """A session's long-lived child: it serves one call at a time."""
+    __slots__ = ("name", "pid", "pidfd", "slot", "sock", "call", "queued", "cpu_base_ms", "buf")
+
+    def __init__(self, name, pid, pidfd, slot, sock):
+        self.name, self.pid, self.pidfd, self.slot, self.sock = name, pid, pidfd, slot, sock
+        self.call = None        # the run id of the call in flight
+        # (run id, limits, fds) of the next call: the supervisor resolves a
+        # call from its reply and EOFs, so the next may come before "done".
+        self.queued = None
+        self.cpu_base_ms = 0.0  # the process's CPU time when that call started
+        self.buf = b""
+
+
+class SessionSocket:
+    """Selector key data for a session's private socket (its pidfd has the Session)."""
+    __slots__ = ("session",)
+
+    def __init__(self, sess):
+        self.session = sess
+
+
+# A session's "done" frames are tiny; anything longer is not from our runner.
+SESSION_FRAME_CAP = 4096
 
 
 # After this many spares in a row die before being handed a run, a new spare
@@ -267,6 +296,7 @@ class Zygote:
         self.tier = prep.tier
         self.pidns_fd = pidns_fd
         self.runs = {}
+        self.sessions = {}
         self.sel = selectors.DefaultSelector()
         self.sel.register(sock, selectors.EVENT_READ, None)
         # uid slots: with a multi-uid map (full tier) each child owns one of
@@ -310,6 +340,12 @@ class Zygote:
                 elif isinstance(key.data, Spare):
                     if key.data is self.spare:  # else: handed over or discarded
                         self.on_spare_exit()
+                elif isinstance(key.data, Session):
+                    if self.sessions.get(key.data.name) is key.data:
+                        self.on_session_exit(key.data)
+                elif isinstance(key.data, SessionSocket):
+                    if self.sessions.get(key.data.session.name) is key.data.session:
+                        self.on_session_frame(key.data.session)
                 elif self.runs.get(key.data.id) is key.data:  # else: reaped already
                     self.on_exit(key.data)
 
@@ -341,8 +377,20 @@ class Zygote:
         elif op == "kill":
             close_all(fds)
             run = self.runs.get(msg.get("id"))
-            if run is not None:
+            if run is None:
+                pass
+            elif run.session is not None and run.session.queued is not None \
+                    and run.session.queued[0] == run.id:
+                self.drop_queued(run.session)
+            else:
                 self.kill(run)
+        elif op == "closeSession":
+            close_all(fds)
+            sess = self.sessions.get(msg.get("session"))
+            if sess is not None:
+                # Reaped now, so a call that follows at once gets a new one.
+                self.kill_session(sess)
+                self.on_session_exit(sess)
         elif op == "shutdown":
             close_all(fds)
             return False
@@ -365,6 +413,13 @@ class Zygote:
         if not isinstance(limits, dict):
             close_all(fds)
             return self.setup_failed(run_id, "bad limits")
+        name = msg.get("session")
+        if name is not None:
+            try:
+                self.start_session_call(run_id, name, limits, fds)
+            finally:
+                close_all(fds)
+            return None
         try:
             if not self.hand_to_spare(run_id, limits, fds):
                 self.start_on_demand(run_id, limits, fds)
@@ -402,6 +457,192 @@ class Zygote:
         self.runs[run_id] = run
         self.sel.modify(spare.pidfd, selectors.EVENT_READ, run)
         return True
+
+    # Sessions ---------------------------------------------------------------
+
+    def start_session_call(self, run_id, name, limits, fds):
+        if not isinstance(name, str) or not name:
+            return self.setup_failed(run_id, "bad session name")
+        sess = self.sessions.get(name)
+        if sess is None:
+            sess = self.fork_session(run_id, name, limits)
+            if sess is None:
+                return None
+        if sess.call is not None:
+            if sess.queued is not None:
+                return self.setup_failed(run_id, "session %r already has a call waiting" % (name,))
+            sess.queued = (run_id, limits, [os.dup(fd) for fd in fds])
+            self.runs[run_id] = Run(run_id, sess.pid, sess.pidfd, sess.slot, sess)
+            return None
+        return self.hand_to_session(sess, run_id, limits, fds)
+
+    def hand_to_session(self, sess, run_id, limits, fds):
+        name = sess.name
+        payload = frames.encode_json({"limits": limits})
+        data = len(payload).to_bytes(4, "little") + payload
+        try:
+            n = sess.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                            array.array("i", fds))])
+            if n < len(data):
+                sess.sock.sendall(data[n:])
+        except OSError as e:
+            # It died between calls: reap it and let the run start a new one.
+            log("session %r: hand-over failed: %s" % (name, e))
+            self.kill_session(sess)
+            self.reap_session(sess)
+            return self.start_session_call(run_id, name, limits, fds)
+        sess.call = run_id
+        # kill(run) then SIGKILLs the session's process: the session ends.
+        self.runs[run_id] = Run(run_id, sess.pid, sess.pidfd, sess.slot, sess)
+        return None
+
+    def fork_session(self, run_id, name, limits):
+        slot = self.take_slot()
+        if slot is None:
+            self.reap_exited()
+            slot = self.take_slot()
+            if slot is None:
+                self.setup_failed(run_id, "no free uid slot for a new session")
+                return None
+        ours = theirs = None
+        try:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pid = self.fork_child()
+        except (OSError, child_setup.SetupError) as e:
+            self.give_slot(slot)
+            for s_ in (ours, theirs):
+                if s_ is not None:
+                    s_.close()
+            self.setup_failed(run_id, "session fork: %s" % e)
+            return None
+        if pid == 0:
+            self.session_child(ours, theirs, slot, limits)  # never returns
+        theirs.close()
+        pidfd = self.open_pidfd(pid)
+        sess = Session(name, pid, pidfd, slot, ours)
+        self.sessions[name] = sess
+        self.sel.register(pidfd, selectors.EVENT_READ, sess)
+        self.sel.register(ours, selectors.EVENT_READ, SessionSocket(sess))
+        return sess
+
+    def session_child(self, ours, theirs, slot, limits):
+        code = execute.EXIT_INTERNAL
+        try:
+            ours.close()
+            priv = theirs.detach()
+            err = child_setup.setup_spare(self.prep, priv, slot,
+                                          child_setup.tmp_options(limits.get("tmpBytes")))
+            session.serve(self.prep, err, self.tier)  # never returns
+        except BaseException:
+            pass
+        finally:
+            os._exit(code)
+
+    def on_session_frame(self, sess):
+        """The session's private socket is readable: a "done" frame, or EOF.
+        The session runs the node's code, so what it says is checked."""
+        try:
+            data = sess.sock.recv(SESSION_FRAME_CAP)
+        except OSError:
+            data = b""
+        if not data:
+            # Closed its end: it is exiting; the pidfd reports the rest.
+            self.sel.unregister(sess.sock)
+            return
+        sess.buf += data
+        while len(sess.buf) >= 4:
+            n = int.from_bytes(sess.buf[:4], "little")
+            if n > SESSION_FRAME_CAP or sess.call is None:
+                log("session %r: unexpected data on its socket; killing it" % (sess.name,))
+                return self.kill_session(sess)
+            if len(sess.buf) < 4 + n:
+                return None
+            payload, sess.buf = sess.buf[4:4 + n], sess.buf[4 + n:]
+            try:
+                msg = json.loads(payload)
+                total = float(msg["cpuTotalMs"])
+                rss = int(msg["maxRssKb"])
+                if msg.get("op") != "done":
+                    raise ValueError("not a done frame")
+            except (ValueError, KeyError, TypeError):
+                log("session %r: malformed frame; killing it" % (sess.name,))
+                return self.kill_session(sess)
+            run_id, sess.call = sess.call, None
+            self.runs.pop(run_id, None)
+            cpu = max(0.0, total - sess.cpu_base_ms)
+            sess.cpu_base_ms = total
+            self.send({"op": "exit", "id": run_id, "code": 0, "signal": None,
+                       "cpuMs": round(cpu, 3), "maxRssKb": rss})
+            if sess.queued is not None:
+                run_id, limits, fds = sess.queued
+                sess.queued = None
+                try:
+                    self.hand_to_session(sess, run_id, limits, fds)
+                finally:
+                    close_all(fds)
+        return None
+
+    def drop_queued(self, sess):
+        """A waiting call was killed before it started: only it ends."""
+        run_id, _, fds = sess.queued
+        sess.queued = None
+        close_all(fds)
+        self.runs.pop(run_id, None)
+        self.send({"op": "exit", "id": run_id, "code": None, "signal": signal.SIGKILL,
+                   "cpuMs": 0.0, "maxRssKb": 0})
+
+    def kill_session(self, sess):
+        sigkill(sess.pidfd)
+        if self.tier != "full":
+            try:
+                os.killpg(sess.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def reap_session(self, sess):
+        """Wait for a dead (or killed) session; returns the exit report of
+        its call in flight, or None."""
+        self.sessions.pop(sess.name, None)
+        for fileobj in (sess.pidfd, sess.sock):
+            try:
+                self.sel.unregister(fileobj)
+            except (KeyError, ValueError):
+                pass
+        if self.tier != "full":
+            try:
+                os.killpg(sess.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _, status, ru = os.wait4(sess.pid, 0)
+        os.close(sess.pidfd)
+        sess.sock.close()
+        self.give_slot(sess.slot)
+        if sess.call is None:
+            return None
+        self.runs.pop(sess.call, None)
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        total = (ru.ru_utime + ru.ru_stime) * 1000.0
+        return {"op": "exit", "id": sess.call, "code": code, "signal": sig,
+                "cpuMs": round(max(0.0, total - sess.cpu_base_ms), 3), "maxRssKb": ru.ru_maxrss}
+
+    def on_session_exit(self, sess):
+        report = self.reap_session(sess)
+        if report is not None:
+            try:
+                self.send(report)
+            except OSError as e:
+                log("control: cannot send exit of run %r: %s" % (report["id"], e))
+                self.shutdown(1)
+        if sess.queued is not None:
+            # The next call gets a fresh session (and its reply says so).
+            run_id, limits, fds = sess.queued
+            sess.queued = None
+            self.runs.pop(run_id, None)
+            try:
+                self.start_session_call(run_id, sess.name, limits, fds)
+            finally:
+                close_all(fds)
 
     def fork_child(self):
         """Fork a child in its own pid ns (full tier). Returns pid (0 in the
@@ -556,8 +797,9 @@ class Zygote:
 
     def reap_exited(self):
         """Reap every run whose pidfd is readable now, without blocking."""
-        ready = select.select([r.pidfd for r in self.runs.values()], [], [], 0)[0]
-        for run in [r for r in self.runs.values() if r.pidfd in ready]:
+        own = [r for r in self.runs.values() if r.session is None]
+        ready = select.select([r.pidfd for r in own], [], [], 0)[0]
+        for run in [r for r in own if r.pidfd in ready]:
             self.on_exit(run, refill=False)
 
     def setup_failed(self, run_id, message):
@@ -610,6 +852,16 @@ class Zygote:
         if self.spare is not None:
             spare, self.spare = self.spare, None
             self.discard_spare(spare)
+        for sess in list(self.sessions.values()):
+            self.kill_session(sess)
+            report = self.reap_session(sess)
+            try:
+                if report is not None:
+                    self.send(report)
+                if sess.queued is not None:
+                    self.drop_queued(sess)
+            except OSError:
+                pass
         runs = list(self.runs.values())
         for run in runs:
             self.kill(run)

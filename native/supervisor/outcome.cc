@@ -35,6 +35,7 @@ std::string SignalName(int signal) {
 RunOutcome DecideOutcome(const RunFacts& facts) {
   RunOutcome outcome;
   outcome.wall_ms = facts.wall_ms;
+  outcome.session_started = facts.reply && facts.reply->session_started;
   if (facts.exit) {
     outcome.cpu_ms = facts.exit->cpu_ms;
     outcome.peak_memory_kb = facts.exit->max_rss_kb;

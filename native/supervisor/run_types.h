@@ -31,6 +31,10 @@ struct RunRequest {
   std::string code;
   std::string inputs_json = "{}";
   RunLimits limits;
+  // Non-empty: a call of this session (a long-lived run child in the zygote
+  // that keeps its globals between calls). At most one call of a session is
+  // in flight; the JS layer orders them.
+  std::string session;
 };
 
 // What JS gets back. `rejection` not ok means the promise rejects (a fault of
@@ -48,6 +52,8 @@ struct RunOutcome {
   double wall_ms = 0;
   double cpu_ms = 0;
   uint64_t peak_memory_kb = 0;
+  // A session call that was served by a freshly started session process.
+  bool session_started = false;
 };
 
 enum class Tier { kFull, kBypass };
@@ -60,6 +66,7 @@ struct SupervisorConfig {
   Tier tier = Tier::kFull;
   size_t concurrency = 4;                    // runs in flight at once
   size_t max_queue = 1000;                   // queued beyond that: ERR_OVERLOADED
+  size_t max_sessions = 0;                   // live sessions each hold a jail uid of their own
   uint64_t zygote_idle_ms = 300'000;         // retire an idle zygote after this
   uint32_t uid_base = 0;                     // 0: pick one from the pid
   // A bundle's zygote: its package tree bound read-only ("SRC:DST", full

@@ -48,7 +48,8 @@ Result<std::unique_ptr<Supervisor>> Supervisor::Start(SupervisorConfig config) {
 Supervisor::Supervisor(SupervisorConfig config) : config_(std::move(config)) {
   uid_base_ = config_.uid_base != 0 ? config_.uid_base : PickUidBase(this);
   // uid 0 is the zygote; one per run in flight, plus one for the pre-forked spare.
-  uid_count_ = static_cast<uint32_t>(config_.concurrency) + 2;
+  // Each live session keeps a uid of its own as long as it lives.
+  uid_count_ = static_cast<uint32_t>(config_.concurrency + config_.max_sessions) + 2;
   for (uint32_t slot = 1; slot <= config_.concurrency; ++slot) free_slots_.insert(slot);
 }
 
@@ -78,6 +79,16 @@ void Supervisor::Cancel(uint64_t id) {
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     inbox_.push_back(Command{Command::Kind::kCancel, {}, id, nullptr});
+  }
+  uv_async_send(&wake_);
+}
+
+void Supervisor::CloseSession(std::string session) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    Command command{Command::Kind::kCloseSession, {}, 0, nullptr};
+    command.request.session = std::move(session);
+    inbox_.push_back(std::move(command));
   }
   uv_async_send(&wake_);
 }
@@ -163,6 +174,11 @@ void Supervisor::DrainInbox() {
         shutdown_waiters_.push_back(std::move(command.on_done));
         BeginShutdown();
         break;
+      case Command::Kind::kCloseSession:
+        if (open_sessions_.erase(command.request.session) != 0 && zygote_ && !zygote_->dead()) {
+          zygote_->SendCloseSession(command.request.session);
+        }
+        break;
     }
   }
   Dispatch();
@@ -206,7 +222,8 @@ void Supervisor::EnsureZygote() {
 void Supervisor::Dispatch() {
   if (shutting_down_) return;
   if (pending_.empty()) {
-    if (running_.empty() && zygote_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_timer_))) {
+    if (running_.empty() && open_sessions_.empty() && zygote_ &&
+        !uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_timer_))) {
       uv_timer_start(&idle_timer_, &Supervisor::OnIdleTimer, config_.zygote_idle_ms, 0);
     }
     return;
@@ -226,6 +243,8 @@ void Supervisor::StartRun(RunRequest request) {
   free_slots_.erase(free_slots_.begin());
   const uint64_t id = request.id;
   const RunLimits limits = request.limits;
+  const std::string session = request.session;
+  if (!session.empty()) open_sessions_.insert(session);
 
   RunCallbacks callbacks;
   callbacks.request_kill = [this](uint64_t run_id) {
@@ -256,7 +275,7 @@ void Supervisor::StartRun(RunRequest request) {
   // Each run gets its own host uid when the map has room, so RLIMIT_NPROC
   // counts that run alone; with a single-uid map every run is uid 0 of the jail.
   const bool own_uid = config_.tier == Tier::kFull && geteuid() == 0;
-  zygote_->SendRun(id, own_uid ? slot : 0, child_limits, std::move(child_fds).value());
+  zygote_->SendRun(id, own_uid ? slot : 0, child_limits, std::move(child_fds).value(), session);
 }
 
 void Supervisor::FinishRun(uint64_t id) {
@@ -288,6 +307,7 @@ void Supervisor::RejectQueued(const Status& status) {
 void Supervisor::OnZygoteDead(const std::string& reason) {
   std::unique_ptr<Zygote> dead = std::move(zygote_);
   const bool was_used = zygote_was_used_;
+  open_sessions_.clear();  // they died with it; their next calls start afresh
   for (auto& [id, run] : running_) run->OnZygoteDied(reason);
   dead->Close();
   retiring_.push_back(std::move(dead));
@@ -318,7 +338,7 @@ void Supervisor::OnZygoteClosed(Zygote* zygote) {
 
 void Supervisor::OnIdleTimer(uv_timer_t* timer) {
   auto* self = static_cast<Supervisor*>(timer->data);
-  if (!self->running_.empty() || !self->pending_.empty() || !self->zygote_) return;
+  if (!self->running_.empty() || !self->pending_.empty() || !self->open_sessions_.empty() || !self->zygote_) return;
   std::unique_ptr<Zygote> idle = std::move(self->zygote_);
   idle->Close();
   self->retiring_.push_back(std::move(idle));

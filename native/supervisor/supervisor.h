@@ -35,6 +35,9 @@ class Supervisor {
   Status Submit(RunRequest request);
   // Thread-safe. The run resolves with Cancelled (queued or running).
   void Cancel(uint64_t id);
+  // Thread-safe. Kills the session's process (a call of it in flight ends
+  // as Crashed); the JS layer closes a session only once its calls settled.
+  void CloseSession(std::string session);
   // Thread-safe and idempotent: rejects queued runs with kClosed, kills every
   // child, closes every handle, then calls on_done on the supervisor thread.
   void Shutdown(std::function<void()> on_done);
@@ -45,8 +48,8 @@ class Supervisor {
   explicit Supervisor(SupervisorConfig config);
 
   struct Command {
-    enum class Kind { kSubmit, kCancel, kShutdown } kind;
-    RunRequest request;
+    enum class Kind { kSubmit, kCancel, kShutdown, kCloseSession } kind;
+    RunRequest request;  // kCloseSession: only request.session
     uint64_t id = 0;
     std::function<void()> on_done;
   };
@@ -59,6 +62,7 @@ class Supervisor {
   void Dispatch();
   void EnsureZygote();
   void StartRun(RunRequest request);
+
   void FinishRun(uint64_t id);
   void RejectQueued(const Status& status);
   void OnZygoteDead(const std::string& reason);
@@ -88,6 +92,9 @@ class Supervisor {
   std::deque<RunRequest> pending_;
   std::map<uint64_t, std::unique_ptr<Run>> running_;
   std::set<uint32_t> free_slots_;
+  // Sessions the current zygote may hold: their processes keep it from
+  // retiring while idle.
+  std::set<std::string> open_sessions_;
   std::unique_ptr<Zygote> zygote_;
   std::vector<std::unique_ptr<Zygote>> retiring_;
   std::vector<std::unique_ptr<Run>> finished_runs_;

@@ -132,8 +132,13 @@ Status Zygote::Start() {
   return Status::Ok();
 }
 
-void Zygote::SendRun(uint64_t id, uint32_t slot, const protocol::ChildLimits& limits, std::vector<UniqueFd> fds) {
-  Enqueue(protocol::BuildRunCommand(id, slot, limits), std::move(fds));
+void Zygote::SendRun(uint64_t id, uint32_t slot, const protocol::ChildLimits& limits, std::vector<UniqueFd> fds,
+                     const std::string& session) {
+  Enqueue(protocol::BuildRunCommand(id, slot, limits, session), std::move(fds));
+}
+
+void Zygote::SendCloseSession(const std::string& session) {
+  Enqueue(protocol::BuildCloseSessionCommand(session), {});
 }
 
 void Zygote::SendKill(uint64_t id) { Enqueue(protocol::BuildKillCommand(id), {}); }

@@ -52,7 +52,11 @@ class Zygote {
   bool dead() const { return state_ == State::kDead; }
 
   // Queues a run command; the three fds ride on it and are closed here once sent.
-  void SendRun(uint64_t id, uint32_t slot, const protocol::ChildLimits& limits, std::vector<UniqueFd> fds);
+  // A non-empty `session` makes it a call of that session.
+  void SendRun(uint64_t id, uint32_t slot, const protocol::ChildLimits& limits, std::vector<UniqueFd> fds,
+               const std::string& session = {});
+  // Kills the session's process, if the zygote has one by that name.
+  void SendCloseSession(const std::string& session);
   void SendKill(uint64_t id);
   // SIGKILLs the helper; the zygote dies by PDEATHSIG and its jail with it.
   void Kill();

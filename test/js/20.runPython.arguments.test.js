@@ -44,10 +44,11 @@ describe('Sandbox#runPython()', () => {
       'Expected plain object for options of sandbox.runPython() but received [] of type array');
   });
 
-  it('rejects session with ERR_INVALID_ARGUMENT: not available in this version', async () => {
+  it('rejects a session id that is not a string of at most 200 characters', async () => {
     fakeBinding();
-    await rejects(new Sandbox().runPython('1', { session: 's1' }), 'ERR_INVALID_ARGUMENT',
-      'Option session of sandbox.runPython(): sessions are not available in this version');
+    await rejects(new Sandbox().runPython('1', { session: 7 }), 'ERR_INVALID_ARGUMENT',
+      /^Expected non-empty string of at most 200 characters for session but received 7 of type number$/);
+    await rejects(new Sandbox().runPython('1', { session: '' }), 'ERR_INVALID_ARGUMENT', /for session/);
   });
 
   it("rejects bundle with ERR_BUNDLE_NOT_READY (status 'none')", async () => {

@@ -114,23 +114,27 @@ class Zygote:
         else:
             self.sup.sendall(data)
 
-    def start(self, limits=None, slot=0, run_id=None):
-        """Start a run; returns a Run with the supervisor ends of its fds."""
+    def start(self, limits=None, slot=0, run_id=None, session=None):
+        """Start a run (or a call of `session`); returns a Run with the
+        supervisor ends of its fds."""
         if run_id is None:
             run_id = self.next_id
             self.next_id += 1
         chan_sup, chan_run = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        self.send({"op": "run", "id": run_id, "slot": slot, "limits": limits or {}},
-                  [chan_run.fileno(), out_w, err_w])
+        command = {"op": "run", "id": run_id, "slot": slot, "limits": limits or {}}
+        if session is not None:
+            command["session"] = session
+        self.send(command, [chan_run.fileno(), out_w, err_w])
         chan_run.close()
         os.close(out_w)
         os.close(err_w)
         return Run(self, run_id, chan_sup, out_r, err_r)
 
-    def run(self, code, inputs=None, limits=None, result_bytes=16 << 20, timeout=20):
-        r = self.start(limits)
+    def run(self, code, inputs=None, limits=None, result_bytes=16 << 20, timeout=20,
+            session=None):
+        r = self.start(limits, session=session)
         r.request(code, inputs, result_bytes)
         return r.finish(timeout)
 
@@ -229,6 +233,8 @@ class Result:
         # meta without "usage", which is checked on its own.
         self.meta = json.loads(replies[0]) if replies else None
         self.usage = self.meta.pop("usage", None) if self.meta else None
+        # A session call's first reply from a new session process says so.
+        self.session_started = self.meta.pop("sessionStarted", False) if self.meta else None
 
     @property
     def value(self):

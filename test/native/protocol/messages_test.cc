@@ -12,6 +12,14 @@ TEST(BuildersTest, RunCommandCarriesIdSlotAndLimits) {
             R"("processes":5,"tmpBytes":7,"openFiles":64}})");
 }
 
+TEST(BuildersTest, SessionCallsNameTheirSessionEscaped) {
+  ChildLimits limits{.cpu_ms = 1, .memory_bytes = 2, .file_size_bytes = 3, .processes = 4, .tmp_bytes = 5, .open_files = 6};
+  const std::string command = BuildRunCommand(1, 0, limits, "s\"1");
+  EXPECT_NE(command.find(R"("session":"s\"1"})"), std::string::npos) << command;
+  EXPECT_EQ(BuildRunCommand(1, 0, limits).find("session"), std::string::npos);
+  EXPECT_EQ(BuildCloseSessionCommand("s7"), R"({"op":"closeSession","session":"s7"})");
+}
+
 TEST(BuildersTest, RequestMetaEscapesCode) {
   EXPECT_EQ(BuildRunRequestMeta("print(\"hi\")\n\x01", 16),
             R"({"code":"print(\"hi\")\n\u0001","resultBytes":16})");
@@ -60,6 +68,18 @@ TEST(ParseRunReplyMetaTest, ReadsUsageWhenPresent) {
   auto bare = ParseRunReplyMeta(R"({"status":"ok","usage":"lots"})");
   ASSERT_TRUE(bare.ok());
   EXPECT_FALSE(bare->cpu_ms.has_value());
+}
+
+TEST(ParseRunReplyMetaTest, ReadsSessionStartedOnlyAsABoolean) {
+  auto started = ParseRunReplyMeta(R"({"status":"ok","sessionStarted":true})");
+  ASSERT_TRUE(started.ok());
+  EXPECT_TRUE(started->session_started);
+  for (const char* text : {R"({"status":"ok"})", R"({"status":"ok","sessionStarted":"yes"})",
+                           R"({"status":"ok","sessionStarted":1})"}) {
+    auto meta = ParseRunReplyMeta(text);
+    ASSERT_TRUE(meta.ok()) << text;
+    EXPECT_FALSE(meta->session_started) << text;
+  }
 }
 
 TEST(ParseRunReplyMetaTest, RejectsErrorWithoutType) {

@@ -97,12 +97,13 @@ class SupervisorTest : public ::testing::TestWithParam<Tier> {
     supervisor_->Join();
   }
 
-  RunOutcome Run(uint64_t id, const std::string& code, RunLimits limits = {}) {
+  RunOutcome Run(uint64_t id, const std::string& code, RunLimits limits = {}, const std::string& session = {}) {
     RunRequest request;
     request.id = id;
     request.code = code;
     request.inputs_json = R"({"x": 20})";
     request.limits = limits;
+    request.session = session;
     EXPECT_TRUE(supervisor_->Submit(std::move(request)).ok());
     return collector_.Wait(id);
   }
@@ -117,6 +118,25 @@ TEST_P(SupervisorTest, RunsCodeWithInputsAndReturnsTheLastExpression) {
   ASSERT_TRUE(outcome.ok) << (outcome.error ? outcome.error->message : "");
   EXPECT_EQ(outcome.result_json, "42");
   EXPECT_EQ(outcome.stdout_data, "hello\n");
+}
+
+TEST_P(SupervisorTest, SessionsKeepStateAndRestartAfterATimeout) {
+  const RunOutcome first = Run(50, "total = x", {}, "a");
+  ASSERT_TRUE(first.ok) << (first.error ? first.error->message : first.rejection.message());
+  EXPECT_TRUE(first.session_started);
+  const RunOutcome second = Run(51, "total += 1\ntotal", {}, "a");
+  ASSERT_TRUE(second.ok) << (second.error ? second.error->message : second.rejection.message());
+  EXPECT_EQ(second.result_json, "21");
+  EXPECT_FALSE(second.session_started);
+  EXPECT_EQ(Run(52, "'total' in globals()", {}, "b").result_json, "false");
+  RunLimits short_wall;
+  short_wall.wall_ms = 300;
+  const RunOutcome slow = Run(53, "while True: pass", short_wall, "a");
+  ASSERT_TRUE(slow.error);
+  EXPECT_EQ(slow.error->type, "TimeoutError");
+  const RunOutcome fresh = Run(54, "'total' in globals()", {}, "a");
+  EXPECT_EQ(fresh.result_json, "false");
+  EXPECT_TRUE(fresh.session_started);
 }
 
 TEST_P(SupervisorTest, ReportsPythonErrorsWithTheNodeLine) {
@@ -192,6 +212,19 @@ class IdleSupervisorTest : public SupervisorTest {
     SupervisorTest::SetUp();
   }
 };
+
+TEST_P(IdleSupervisorTest, KeepsAZygoteWithASessionUntilTheSessionCloses) {
+  ASSERT_TRUE(Run(40, "kept = x", {}, "s1").ok);
+  usleep(600 * 1000);  // three idle periods
+  EXPECT_FALSE(HelperChildren().empty()) << "a zygote holding a session was retired";
+  const RunOutcome kept = Run(41, "kept + 1", {}, "s1");
+  ASSERT_TRUE(kept.ok) << (kept.error ? kept.error->message : kept.rejection.message());
+  EXPECT_EQ(kept.result_json, "21");
+  EXPECT_FALSE(kept.session_started);
+  supervisor_->CloseSession("s1");
+  for (int i = 0; i < 50 && !HelperChildren().empty(); ++i) usleep(50 * 1000);
+  EXPECT_TRUE(HelperChildren().empty()) << "the zygote was not retired after its session closed";
+}
 
 TEST_P(IdleSupervisorTest, RetiresAnIdleZygoteAndStartsOneForTheNextRun) {
   ASSERT_TRUE(Run(30, "1").ok);

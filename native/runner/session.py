@@ -1,0 +1,114 @@
+"""A session: one long-lived run child that serves calls in order and keeps
+its globals, imports and functions between them.
+
+The zygote forks it like a spare (its own pid and mount namespaces, /tmp, uid
+slot, dropped privileges and the run filter), then forwards each call to it
+over the private socket on fd 4: one frame {"limits": {...}} carrying the
+call's [chan, stdout_w, stderr_w]. After each reply the session hands fds 1-3
+back to /dev/null, kills whatever the call started, and tells the zygote
+{"op": "done", "cpuTotalMs": F, "maxRssKb": K} so it can report the call's
+exit. A CPU-limit signal, a kill or a crash ends the process; the next call
+of that session starts a fresh one.
+"""
+import json
+import os
+import resource
+import signal
+import types
+
+import child_setup
+import execute
+import frames
+
+PRIVATE_FD = child_setup.SPARE_FD
+
+
+def serve(prep, spare_error, tier):
+    """The session child's loop. Never returns."""
+    code = execute.EXIT_INTERNAL
+    pid = os.getpid()
+    try:
+        module = types.ModuleType("__main__")
+        first = True
+        while True:
+            got = child_setup.wait_for_run()
+            if got is None:
+                code = execute.EXIT_NO_REQUEST  # closed, or the zygote is gone
+                return
+            fds, payload = got
+            limits = _limits_of(payload)
+            child_setup.adopt_call(prep, fds, limits, spare_error, first)
+            execute.serve_call(limits, tier, module, {"sessionStarted": True} if first else {})
+            if os.getpid() != pid:
+                return  # a process the node forked finished its copy of the node
+            first = False
+            _end_call(tier)
+            _send_done()
+    except BaseException:
+        pass
+    finally:
+        os._exit(code)
+
+
+def _limits_of(payload):
+    try:
+        limits = json.loads(payload).get("limits")
+    except (ValueError, AttributeError):
+        return {}
+    return limits if isinstance(limits, dict) else {}
+
+
+def _end_call(tier):
+    """Nothing of a call but its in-process state outlives it: its stdio goes
+    back to /dev/null (EOF for the supervisor) and its processes die."""
+    for fd in (1, 2, execute.CHAN_FD):
+        try:
+            os.dup2(0, fd)  # fd 0 is /dev/null for the whole session
+        except OSError:
+            pass
+    _kill_leftovers(tier)
+
+
+def _kill_leftovers(tier):
+    if tier == "full":
+        # pid 1 of its own pid namespace: kill(-1) reaches every other
+        # process in it, and never the caller.
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+    else:
+        # No pid namespace: the processes of our own process group (setsid
+        # made it ours). A node that left the group is not contained here;
+        # bypass contains nothing.
+        me = os.getpid()
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                if os.getpgid(int(name)) == me:
+                    os.kill(int(name), signal.SIGKILL)
+                    os.waitpid(int(name), 0)  # ours when we forked it
+            except OSError:
+                pass
+    # Reap them (orphans of the call are ours too as the namespace's init).
+    # Without a pid namespace a child outside our group may still run: do
+    # not wait for it.
+    flags = 0 if tier == "full" else os.WNOHANG
+    while True:
+        try:
+            if os.waitpid(-1, flags)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+
+
+def _send_done():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    frames.write_frame(PRIVATE_FD, frames.encode_json({
+        "op": "done",
+        "cpuTotalMs": round((ru.ru_utime + ru.ru_stime) * 1000.0, 3),
+        "maxRssKb": ru.ru_maxrss,
+    }))
