@@ -95,6 +95,20 @@ describe('bundles', { skip: skipWithoutAddon }, () => {
     assert.equal(plain.error.type, 'ModuleNotFoundError', 'a run without the bundle sees the standard library only');
   });
 
+  it("runs a session against a bundle, and restarts it (saying so) when the key's packages change", async (t) => {
+    const sandbox = open(t);
+    assert.equal((await sandbox.install('wf-s', 'pycage-hello==1.0\n')).status, 'ready');
+    const first = await sandbox.runPython('import pycage_hello\nseen = [pycage_hello.VERSION]\nseen',
+      { bundle: 'wf-s', session: 'chat' });
+    assert.deepEqual([first.status, first.result, first.sessionRestarted], ['ok', ['1.0'], false]);
+    const second = await sandbox.runPython('seen.append(len(seen))\nseen', { bundle: 'wf-s', session: 'chat' });
+    assert.deepEqual([second.result, second.sessionRestarted], [['1.0', 1], false]);
+    assert.equal((await sandbox.install('wf-s', 'pycage-hello==2.0\n')).status, 'ready');
+    const third = await sandbox.runPython("import pycage_hello\n[pycage_hello.VERSION, 'seen' in globals()]",
+      { bundle: 'wf-s', session: 'chat' });
+    assert.deepEqual([third.result, third.sessionRestarted], [['2.0', false], true]);
+  });
+
   it('shares one install between keys with the same set written differently, without asking the index again', async (t) => {
     const sandbox = open(t);
     const first = await sandbox.install('wf-a', 'pycage-hello==2.0\n');
