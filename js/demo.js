@@ -114,6 +114,19 @@ async function main() {
         const run = await sandbox.runPython(node.code, { bundle: 'demo-v1', inputs: { getOrders } });
         show(run, performance.now() - t);
       }
+      // A session keeps its state between calls, like a notebook.
+      console.log('\n▶ a session: state persists between calls');
+      const sessionCalls = [
+        'import numpy as np\nhistory = np.array([o["amount"] for o in getOrders["data"]])\nlen(history)',
+        'history = np.append(history, 99.5)\nfloat(history.mean())',
+      ];
+      for (const code of sessionCalls) {
+        t = performance.now();
+        const run = await sandbox.runPython(code, { bundle: 'demo-v1', session: 'demo-chat', inputs: { getOrders } });
+        show(run, performance.now() - t);
+      }
+      await sandbox.closeSession('demo-chat');
+
       const numpyTimes = [];
       for (let i = 0; i < 20; i++) {
         t = performance.now();

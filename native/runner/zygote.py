@@ -748,7 +748,7 @@ class Zygote:
             if err is None and not select.select([child_setup.SPARE_FD], [], [], 0)[0]:
                 execute.warm(0)  # fd 0 is /dev/null (O_RDWR) here
                 gc.collect()     # the warm-up's garbage, not the run's problem
-            else:
+            elif err is not None:
                 log("spare: %s" % err)
             got = child_setup.wait_for_run()
             if got is None:
