@@ -12,6 +12,7 @@ const { toRunResult, cancelledBeforeStart } = require('./result');
 const { BundleStore } = require('./store');
 const { BundleManager } = require('./bundles');
 const { Pools } = require('./pools');
+const { checkRestrictions, restrictionsEnv } = require('./restrictions');
 
 // The native object and the private state hide behind Symbols so the public
 // surface is exactly DESIGN.md's API (better-sqlite3's habit).
@@ -19,7 +20,7 @@ const kNative = Symbol('pycage.native');
 const kState = Symbol('pycage.state');
 
 const CONSTRUCTOR_OPTIONS = Object.freeze(['dataDir', 'python', 'isolation', 'limits', 'index', 'concurrency', 'maxQueue',
-  'installer', 'diskCapBytes', 'cgroupRoot']);
+  'installer', 'diskCapBytes', 'cgroupRoot', 'restrictions']);
 const INSTALLER_OPTIONS = Object.freeze(['tool', 'uvPath', 'timeoutMs']);
 const DEFAULT_DISK_CAP_BYTES = 20 * 1024 ** 3;
 const RUN_OPTIONS = Object.freeze(['bundle', 'inputs', 'limits', 'session', 'signal']);
@@ -76,9 +77,10 @@ function interpretOptions(options) {
   const cgroupRoot = options.cgroupRoot !== undefined ? validate.string(options.cgroupRoot, 'cgroupRoot')
     : (process.env.PYCAGE_CGROUP_ROOT || undefined);
   if (cgroupRoot !== undefined && !path.isAbsolute(cgroupRoot)) throw validate.expected('absolute path', 'cgroupRoot', cgroupRoot);
+  const restrictions = checkRestrictions(options.restrictions);
   return {
     dataDir: path.resolve(dataDir), python: options.python, requested, ceiling, index, concurrency, maxQueue,
-    installer, diskCapBytes, cgroupRoot,
+    installer, diskCapBytes, cgroupRoot, restrictions,
   };
 }
 
@@ -164,7 +166,8 @@ class Sandbox extends EventEmitter {
       concurrency: opts.concurrency,
       maxQueue: opts.maxQueue,
       extraBinds: extra.binds,
-      extraEnv: extra.env,
+      // Every zygote applies the restrictions before its warm-up.
+      extraEnv: [...extra.env, ...restrictionsEnv(opts.restrictions, { unrestricted: extra.unrestricted })],
       // The jail's cgroup holds every run slot (plus the spare and the
       // zygote): the per-run ceilings times the slots.
       ...(opts.cgroupRoot && tier === 'full' ? {

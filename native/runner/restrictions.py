@@ -58,6 +58,11 @@ class RestrictedAccessError(ImportError):
     """A node imported a denied module or touched a denied member."""
 
 
+# Tracebacks then say "RestrictedAccessError: ...", like a built-in error,
+# rather than naming this runner module.
+RestrictedAccessError.__module__ = "builtins"
+
+
 class _Config:
     mode = "enforce"
     modules = {}      # denied module name -> message
