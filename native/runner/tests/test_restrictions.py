@@ -201,6 +201,21 @@ class KnownGaps(Installed):
         self.assertIsInstance(e, restrictions.RestrictedAccessError)
         self.assertEqual(e.name, "socket")
 
+    def test_members_through_the_module_namespace(self):
+        restrictions.install(restrictions.parse('{"deniedMembers": ["os.system"]}'))
+        try:
+            self.assertIs(run("import os\ncallable(vars(os)['system'])"), True)
+            self.assertIs(run("import os\ncallable(os.__dict__['system'])"), True)
+        finally:
+            restrictions.install(restrictions.parse("{}"))
+
+    def test_the_runners_own_modules(self):
+        code = "import restrictions\nrestrictions.uninstall()\nimport socket\nsocket.__name__"
+        try:
+            self.assertEqual(run(code), "socket")
+        finally:
+            restrictions.install(restrictions.parse("{}"))
+
     def test_exec_in_a_library_namespace(self):
         code = "import json\nns = vars(json)\nexec('import socket as _s', ns)\nns.pop('_s').__name__"
         self.assertEqual(run(code), "socket")
