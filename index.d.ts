@@ -75,6 +75,23 @@ export interface SandboxOptions {
   cgroupRoot?: string;
   /** Stateful sessions: at most `max` live (default 32; least recently used idle ones are evicted), closed after `idleMs` idle (default 5 minutes). */
   sessions?: { max?: number; idleMs?: number };
+  /**
+   * A usability layer on top of the jail, never a security boundary (README "Restrictions").
+   * Without it, the node's own imports of the network modules (socket, ssl, http.client, urllib.request…)
+   * raise RestrictedAccessError; the lists below add to that.
+   */
+  restrictions?: Restrictions;
+}
+
+export interface Restrictions {
+  /** Modules (and their submodules) the node's code may not import. At most 200 dotted names of ≤ 128 characters. */
+  deniedModules?: string[];
+  /** 'module.member' paths the node's code may not touch, e.g. 'os.system', 'datetime.date.today'. */
+  deniedMembers?: string[];
+  /** Imported once in every warm interpreter and shared by its runs, e.g. 'pandas', 'matplotlib.pyplot'. */
+  passthroughModules?: string[];
+  /** 'enforce' (default) raises RestrictedAccessError; 'warn' lets the access through and lists it in RunResult.audit. */
+  mode?: 'enforce' | 'warn';
 }
 
 export type BundleState = 'none' | 'building' | 'ready' | 'failed';
@@ -126,6 +143,8 @@ export type RunErrorType =
   | 'Crashed'
   /** The node's own code wrote malformed or extra frames to the result channel. */
   | 'ProtocolError'
+  /** The node imported a denied module or touched a denied member (restrictions, enforce mode). */
+  | 'RestrictedAccessError'
   | (string & {});
 
 export interface RunError {
@@ -138,10 +157,20 @@ export interface RunError {
   line: number | null;
 }
 
+/** A matplotlib figure shown or still open when the run ended. */
 export interface Figure {
   type: 'image/png';
   /** base64 */
   data: string;
+}
+
+/** A denied access let through in restrictions mode 'warn'; one entry per name and run. */
+export interface AuditEntry {
+  kind: 'module' | 'member';
+  /** e.g. 'socket', 'os.system' */
+  name: string;
+  /** What enforce mode would have raised. */
+  message: string;
 }
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -151,10 +180,13 @@ export interface RunResult {
   result: JsonValue;
   stdout: string;
   stderr: string;
+  /** At most 16 figures and 4 MB of PNG; beyond that `truncated.figures` is true. */
   figures: Figure[];
   /** Set only when status is 'error'. */
   error: RunError | null;
-  truncated: { stdout: boolean; stderr: boolean };
+  truncated: { stdout: boolean; stderr: boolean; figures: boolean };
+  /** Restrictions mode 'warn' only: the denied accesses of this run (at most 256). */
+  audit: AuditEntry[];
   usage: { wallMs: number; cpuMs: number; peakMemoryKb: number };
   isolation: IsolationTier;
   /** Session calls only: true when the session's earlier state was lost (timeout, crash, bundle change) and this call started afresh. */

@@ -219,6 +219,24 @@ Napi::Object OutcomeToJs(Napi::Env env, const RunOutcome& outcome) {
   } else {
     object.Set("error", env.Null());
   }
+  Napi::Array figures = Napi::Array::New(env, outcome.figures.size());
+  for (uint32_t i = 0; i < outcome.figures.size(); ++i) {
+    Napi::Object figure = Napi::Object::New(env);
+    figure.Set("type", Napi::String::New(env, outcome.figures[i].type));
+    figure.Set("data", Napi::String::New(env, outcome.figures[i].data));
+    figures.Set(i, figure);
+  }
+  object.Set("figures", figures);
+  object.Set("truncatedFigures", Napi::Boolean::New(env, outcome.truncated_figures));
+  Napi::Array audit = Napi::Array::New(env, outcome.audit.size());
+  for (uint32_t i = 0; i < outcome.audit.size(); ++i) {
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("kind", Napi::String::New(env, outcome.audit[i].kind));
+    entry.Set("name", Napi::String::New(env, outcome.audit[i].name));
+    entry.Set("message", Napi::String::New(env, outcome.audit[i].message));
+    audit.Set(i, entry);
+  }
+  object.Set("audit", audit);
   object.Set("wallMs", Napi::Number::New(env, outcome.wall_ms));
   object.Set("cpuMs", Napi::Number::New(env, outcome.cpu_ms));
   object.Set("peakMemoryKb", Napi::Number::New(env, static_cast<double>(outcome.peak_memory_kb)));

@@ -29,7 +29,12 @@ function toRunResult(outcome, isolation) {
     stderr: outcome.stderr ?? '',
     figures: Array.isArray(outcome.figures) ? outcome.figures : [],
     error,
-    truncated: { stdout: Boolean(outcome.truncatedStdout), stderr: Boolean(outcome.truncatedStderr) },
+    truncated: {
+      stdout: Boolean(outcome.truncatedStdout),
+      stderr: Boolean(outcome.truncatedStderr),
+      figures: Boolean(outcome.truncatedFigures),
+    },
+    audit: Array.isArray(outcome.audit) ? outcome.audit : [],
     usage: {
       wallMs: Number(outcome.wallMs) || 0,
       cpuMs: Number(outcome.cpuMs) || 0,
@@ -54,7 +59,8 @@ function cancelledBeforeStart(isolation) {
       traceback: '',
       line: null,
     },
-    truncated: { stdout: false, stderr: false },
+    truncated: { stdout: false, stderr: false, figures: false },
+    audit: [],
     usage: { wallMs: 0, cpuMs: 0, peakMemoryKb: 0 },
     isolation,
   };

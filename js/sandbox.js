@@ -13,6 +13,7 @@ const { BundleStore } = require('./store');
 const { BundleManager } = require('./bundles');
 const { Pools } = require('./pools');
 const { Sessions, DEFAULT_MAX_SESSIONS, DEFAULT_IDLE_MS } = require('./sessions');
+const { checkRestrictions, restrictionsEnv } = require('./restrictions');
 
 // The native object and the private state hide behind Symbols so the public
 // surface is exactly DESIGN.md's API (better-sqlite3's habit).
@@ -20,7 +21,7 @@ const kNative = Symbol('pycage.native');
 const kState = Symbol('pycage.state');
 
 const CONSTRUCTOR_OPTIONS = Object.freeze(['dataDir', 'python', 'isolation', 'limits', 'index', 'concurrency', 'maxQueue',
-  'installer', 'diskCapBytes', 'cgroupRoot', 'sessions']);
+  'installer', 'diskCapBytes', 'cgroupRoot', 'sessions', 'restrictions']);
 const SESSIONS_OPTIONS = Object.freeze(['max', 'idleMs']);
 const MAX_SESSIONS = 10_000;
 const INSTALLER_OPTIONS = Object.freeze(['tool', 'uvPath', 'timeoutMs']);
@@ -80,9 +81,10 @@ function interpretOptions(options) {
     : (process.env.PYCAGE_CGROUP_ROOT || undefined);
   if (cgroupRoot !== undefined && !path.isAbsolute(cgroupRoot)) throw validate.expected('absolute path', 'cgroupRoot', cgroupRoot);
   const sessions = checkSessions(options.sessions);
+  const restrictions = checkRestrictions(options.restrictions);
   return {
     dataDir: path.resolve(dataDir), python: options.python, requested, ceiling, index, concurrency, maxQueue,
-    installer, diskCapBytes, cgroupRoot, sessions,
+    installer, diskCapBytes, cgroupRoot, sessions, restrictions,
   };
 }
 
@@ -208,7 +210,8 @@ class Sandbox extends EventEmitter {
       maxQueue: opts.maxQueue,
       maxSessions: opts.sessions.max,
       extraBinds: extra.binds,
-      extraEnv: extra.env,
+      // Every zygote applies the restrictions before its warm-up.
+      extraEnv: [...extra.env, ...restrictionsEnv(opts.restrictions, { unrestricted: extra.unrestricted })],
       // The jail's cgroup holds every run slot and session (plus the spare
       // and the zygote): the per-run ceilings times the slots.
       ...(opts.cgroupRoot && tier === 'full' ? {

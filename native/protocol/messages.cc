@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <limits>
+#include <optional>
 
 #include "common/json_writer.h"
 
@@ -40,6 +41,88 @@ bool ReadString(simdjson::dom::object& object, const char* key, std::string* out
   if (object[key].get_string().get(text) != simdjson::SUCCESS) return false;
   out->assign(text);
   return true;
+}
+
+// Decoded size of strict base64 (padded, standard alphabet), or nullopt.
+std::optional<size_t> Base64DecodedSize(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  size_t padding = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+    if (alpha && padding == 0) continue;
+    if (c != '=' || i + 2 < text.size()) return std::nullopt;  // '=' only in the last two places
+    ++padding;
+  }
+  return text.size() / 4 * 3 - padding;
+}
+
+// The base64 of a PNG starts with the encoded 8-byte PNG signature.
+constexpr std::string_view kPngBase64Prefix = "iVBORw0KGgo";
+
+Status ReadFigures(simdjson::dom::object& object, RunReplyMeta* meta) {
+  simdjson::dom::element value;
+  if (object["figures"].get(value) != simdjson::SUCCESS) return Status::Ok();
+  simdjson::dom::array figures;
+  if (value.get_array().get(figures) != simdjson::SUCCESS) return Malformed("reply 'figures' is not an array");
+  if (figures.size() > kMaxFigures) {
+    return Malformed("reply has " + std::to_string(figures.size()) + " figures, more than " + std::to_string(kMaxFigures));
+  }
+  size_t png_bytes = 0;
+  for (simdjson::dom::element item : figures) {
+    simdjson::dom::object figure;
+    if (item.get_object().get(figure) != simdjson::SUCCESS) return Malformed("a reply figure is not an object");
+    Figure out;
+    if (!ReadString(figure, "type", &out.type) || out.type != "image/png") {
+      return Malformed("a reply figure's 'type' is not \"image/png\"");
+    }
+    std::string_view data;
+    if (figure["data"].get_string().get(data) != simdjson::SUCCESS) return Malformed("a reply figure has no string 'data'");
+    const std::optional<size_t> size = Base64DecodedSize(data);
+    if (!size || data.substr(0, kPngBase64Prefix.size()) != kPngBase64Prefix) {
+      return Malformed("a reply figure's 'data' is not base64 of a PNG");
+    }
+    png_bytes += *size;
+    if (png_bytes > kMaxFigurePngBytes) {
+      return Malformed("reply figures hold more than " + std::to_string(kMaxFigurePngBytes) + " bytes of PNG");
+    }
+    out.data.assign(data);
+    meta->figures.push_back(std::move(out));
+  }
+  bool truncated = false;
+  if (object["figuresTruncated"].get(value) == simdjson::SUCCESS) {
+    if (value.get_bool().get(truncated) != simdjson::SUCCESS) return Malformed("reply 'figuresTruncated' is not a boolean");
+  }
+  meta->figures_truncated = truncated;
+  return Status::Ok();
+}
+
+Status ReadAudit(simdjson::dom::object& object, RunReplyMeta* meta) {
+  simdjson::dom::element value;
+  if (object["audit"].get(value) != simdjson::SUCCESS) return Status::Ok();
+  simdjson::dom::array audit;
+  if (value.get_array().get(audit) != simdjson::SUCCESS) return Malformed("reply 'audit' is not an array");
+  if (audit.size() > kMaxAuditEntries) {
+    return Malformed("reply has " + std::to_string(audit.size()) + " audit entries, more than " +
+                     std::to_string(kMaxAuditEntries));
+  }
+  for (simdjson::dom::element item : audit) {
+    simdjson::dom::object entry;
+    if (item.get_object().get(entry) != simdjson::SUCCESS) return Malformed("a reply audit entry is not an object");
+    AuditEntry out;
+    if (!ReadString(entry, "kind", &out.kind) || (out.kind != "module" && out.kind != "member")) {
+      return Malformed("a reply audit entry's 'kind' is not \"module\" or \"member\"");
+    }
+    if (!ReadString(entry, "name", &out.name) || out.name.empty() || out.name.size() > kMaxAuditNameBytes) {
+      return Malformed("a reply audit entry has no 'name' of 1 to " + std::to_string(kMaxAuditNameBytes) + " bytes");
+    }
+    if (!ReadString(entry, "message", &out.message) || out.message.size() > kMaxAuditMessageBytes) {
+      return Malformed("a reply audit entry has no 'message' of at most " + std::to_string(kMaxAuditMessageBytes) +
+                       " bytes");
+    }
+    meta->audit.push_back(std::move(out));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -102,6 +185,10 @@ Result<ControlMessage> ParseControlMessage(std::string_view json) {
 }
 
 Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json) {
+  if (json.size() > kMaxReplyMetaBytes) {
+    return Malformed("reply of " + std::to_string(json.size()) + " bytes is over the " +
+                     std::to_string(kMaxReplyMetaBytes) + " byte cap");
+  }
   simdjson::dom::parser parser;
   simdjson::dom::object object;
   if (Status s = ParseObject(parser, json, "reply", &object); !s.ok()) return s;
@@ -119,6 +206,10 @@ Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json) {
   bool session_started = false;
   if (object["sessionStarted"].get_bool().get(session_started) == simdjson::SUCCESS) {
     meta.session_started = session_started;
+  }
+  if (status == "ok" || status == "error") {
+    if (Status s = ReadFigures(object, &meta); !s.ok()) return s;
+    if (Status s = ReadAudit(object, &meta); !s.ok()) return s;
   }
   if (status == "ok") {
     meta.status = RunReplyMeta::Status::kOk;

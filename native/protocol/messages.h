@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -52,6 +53,30 @@ struct RunError {
   std::optional<int> line;
 };
 
+// Caps on the optional reply-meta fields; the runner keeps within them
+// (native/runner/figures.py, restrictions.py), anything beyond is malformed.
+inline constexpr size_t kMaxFigures = 16;
+inline constexpr size_t kMaxFigurePngBytes = 4U << 20;  // decoded, all figures together
+inline constexpr size_t kMaxAuditEntries = 256;
+inline constexpr size_t kMaxAuditNameBytes = 1024;
+inline constexpr size_t kMaxAuditMessageBytes = 4096;
+// The whole meta frame: figures (base64 of kMaxFigurePngBytes is 5.4 MiB),
+// error text and audit with room to spare.
+inline constexpr size_t kMaxReplyMetaBytes = 8U << 20;
+
+// A matplotlib figure: type is always "image/png", data the base64 PNG.
+struct Figure {
+  std::string type;
+  std::string data;
+};
+
+// A denied import or member access let through in warn mode.
+struct AuditEntry {
+  std::string kind;  // "module" | "member"
+  std::string name;
+  std::string message;
+};
+
 // The first frame a run sends back on its channel.
 struct RunReplyMeta {
   enum class Status { kOk, kError, kSetupError };
@@ -64,6 +89,10 @@ struct RunReplyMeta {
   std::optional<uint64_t> max_rss_kb;
   // A session call served by a session process that was just started.
   bool session_started = false;
+  // kOk and kError: the call's figures and restrictions audit.
+  std::vector<Figure> figures;
+  bool figures_truncated = false;
+  std::vector<AuditEntry> audit;
 };
 Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json);
 

@@ -15,7 +15,9 @@ import types
 
 import convert
 import errors
+import figures
 import frames
+import restrictions
 
 CHAN_FD = 3
 META_CAP = 64 * 1024 * 1024   # the code travels in the meta frame
@@ -148,17 +150,47 @@ def cpu_ms_so_far():
     return (ru.ru_utime + ru.ru_stime) * 1000.0
 
 
-def _reply_ok(data, fd=CHAN_FD):
-    meta = {"status": "ok", "usage": _usage()}
-    meta.update(_State.reply_extra)
-    frames.write_frame(fd, frames.encode_json(meta))
+def _reply_ok(data, fd=CHAN_FD, extra=None):
+    frames.write_frame(fd, frames.encode_json(dict({"status": "ok", "usage": _usage()}, **_State.reply_extra, **(extra or {}))))
     frames.write_frame(fd, data)
 
 
-def _reply_error(info):
-    meta = {"status": "error", "error": info, "usage": _usage()}
-    meta.update(_State.reply_extra)
-    frames.write_frame(CHAN_FD, frames.encode_json(meta))
+def _reply_error(info, extra=None):
+    frames.write_frame(CHAN_FD, frames.encode_json(
+        dict({"status": "error", "error": info, "usage": _usage()}, **_State.reply_extra, **(extra or {}))))
+
+
+def start_call():
+    """Per-call state of figures and restrictions starts empty."""
+    figures.start_run()
+    restrictions.start_run()
+
+
+def call_extras():
+    """The optional reply-meta fields of the call that just ended: its figures
+    (rendered and closed now) and the restrictions audit (warn mode)."""
+    extra = {}
+    try:
+        figs, truncated = figures.collect(_note)
+    except BaseException as e:  # drawing runs library code; never lose the reply to it
+        figs, truncated = [], False
+        _note("figures could not be collected: %s: %s" % (errors.safe_type_name(e), errors.safe_str(e)))
+    if figs:
+        extra["figures"] = figs
+    if truncated:
+        extra["figuresTruncated"] = True
+    audit = restrictions.take_audit()
+    if audit:
+        extra["audit"] = audit
+    return extra
+
+
+def _note(text):
+    # The run's own stderr: the node's author sees why a figure is missing.
+    try:
+        sys.stderr.write("pycage: %s\n" % text)
+    except BaseException:
+        pass
 
 
 def _close_run_fds():
@@ -238,10 +270,11 @@ def warm(fd):
         meta = json.loads(b'{"code":"_pycage_warm = {\'a\': [1, 2.5]}\\n_pycage_warm\\n",'
                           b'"resultBytes":1048576}')
         inputs = json.loads(b'{"x":1}')
+        start_call()
         value = run_node(meta["code"], inputs)
         data = convert.dumps(value)
         convert.check_size(data, meta["resultBytes"])
-        _reply_ok(data, fd)
+        _reply_ok(data, fd, call_extras())
     finally:
         sys.modules["__main__"] = main_mod
         linecache.cache.pop(errors.NODE_FILENAME, None)
@@ -260,6 +293,7 @@ def _serve(module=None):
     info = None
     runner_pid = os.getpid()
     try:
+        start_call()
         meta = json.loads(meta_raw)
         code = meta.get("code")
         if not isinstance(code, str):
@@ -285,17 +319,18 @@ def _serve(module=None):
                     "traceback": "", "line": None}
         e = None
 
-    _flush_std()
     # A process the node forked runs this same code path when its copy of the
-    # node ends; only the run's own pid 1 may reply.
+    # node ends; only the run's own pid 1 may reply (or draw its figures).
+    extra = call_extras() if os.getpid() == runner_pid else None
+    _flush_std()
     if _State.replying or os.getpid() != runner_pid:
         return EXIT_OK
     _State.replying = True
     try:
         if info is None:
-            _reply_ok(data)
+            _reply_ok(data, extra=extra)
         else:
-            _reply_error(info)
+            _reply_error(info, extra)
     except BaseException:
         return EXIT_REPLY_FAILED
     return EXIT_OK

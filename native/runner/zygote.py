@@ -36,8 +36,10 @@ import child_setup  # noqa: E402
 import convert  # noqa: E402
 import errors  # noqa: E402
 import execute  # noqa: E402
+import figures  # noqa: E402
 import frames  # noqa: E402
 import session  # noqa: E402
+import restrictions  # noqa: E402
 
 CONTROL_FD = 3
 BPF_FD = 4
@@ -77,14 +79,16 @@ def read_bpf(fd):
     return b"".join(chunks)
 
 
-def load_bundle(environ=os.environ):
+def load_bundle(environ=os.environ, passthrough=()):
     """Make the bundle importable and import its preload modules, once.
 
     PYCAGE_SITE is the bundle's package tree (bound read-only); PYCAGE_PRELOAD
     lists its top-level modules (Temporal's passthrough modules): imported
     here, before any fork, every run shares them copy-on-write instead of
     paying their import. A module that fails to import is logged and left for
-    the run to import (and fail) itself.
+    the run to import (and fail) itself. `passthrough` (the operator's
+    restrictions.passthroughModules) adds to the list; one that is simply not
+    installed in this pool is skipped quietly (it is for every pool).
     """
     site = environ.get("PYCAGE_SITE", "")
     if site and site not in sys.path:
@@ -92,13 +96,29 @@ def load_bundle(environ=os.environ):
     if site:
         _prepare_matplotlib(site, environ)
     loaded = []
-    for name in filter(None, environ.get("PYCAGE_PRELOAD", "").split(",")):
+    preload = list(filter(None, environ.get("PYCAGE_PRELOAD", "").split(",")))
+    optional = [n for n in passthrough if n not in preload]
+    for name in preload + optional:
         try:
             importlib.import_module(name)
             loaded.append(name)
+        except ModuleNotFoundError as e:
+            if name not in optional or e.name != name.partition(".")[0]:
+                log("preload of %s failed: %s: %s" % (name, type(e).__name__, e))
         except BaseException as e:  # noqa: B036 - a module's import may raise anything, SystemExit included
             log("preload of %s failed: %s: %s" % (name, type(e).__name__, e))
     return loaded
+
+
+def load_restrictions(environ=os.environ):
+    """The operator's restrictions (PYCAGE_RESTRICTIONS), or the defaults."""
+    try:
+        return restrictions.from_environ(environ)
+    except ValueError as e:
+        # The host validates them first; if they still do not parse, keep the
+        # default (network) restrictions rather than none.
+        log("%s is not valid (%s); using the default restrictions" % (restrictions.ENV, e))
+        return restrictions.parse("{}")
 
 
 def _prepare_matplotlib(site, environ):
@@ -908,7 +928,12 @@ def main():
         sys.stderr.reconfigure(errors="backslashreplace")
     except (AttributeError, ValueError):
         pass
-    load_bundle()
+    config = load_restrictions()
+    load_bundle(passthrough=config["passthroughModules"])
+    # After every zygote import and before the warm-up and the first fork, so
+    # runs inherit them and pay nothing to set them up.
+    figures.install()
+    restrictions.install(config)
     warm_up()
     # Frozen objects are never scanned by the collector, so a child's GC does
     # not dirty (and copy) the zygote's pages.

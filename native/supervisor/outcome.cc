@@ -70,6 +70,11 @@ RunOutcome DecideOutcome(const RunFacts& facts) {
   }
 
   if (facts.reply) {
+    if (facts.reply->status != protocol::RunReplyMeta::Status::kSetupError) {
+      outcome.figures = facts.reply->figures;
+      outcome.truncated_figures = facts.reply->figures_truncated;
+      outcome.audit = facts.reply->audit;
+    }
     switch (facts.reply->status) {
       case protocol::RunReplyMeta::Status::kSetupError:
         outcome.rejection = Status::Error(ErrorCode::kIsolationUnavailable,

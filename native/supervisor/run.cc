@@ -29,7 +29,9 @@ Run::Run(uv_loop_t* loop, RunRequest request, uint32_t slot, RunCallbacks callba
       request_(std::move(request)),
       slot_(slot),
       callbacks_(std::move(callbacks)),
-      decoder_(request_.limits.result_bytes + (4 << 20)) {
+      // One cap for both frames: the result's (checked again per frame in
+      // HandleFrame) or the meta's, whichever is larger.
+      decoder_(request_.limits.result_bytes + protocol::kMaxReplyMetaBytes) {
   facts_.limits = request_.limits;
   stdout_.cap = request_.limits.stdout_bytes;
   stderr_.cap = request_.limits.stderr_bytes;

@@ -49,6 +49,11 @@ struct RunOutcome {
   bool truncated_stdout = false;
   bool truncated_stderr = false;
   std::optional<protocol::RunError> error;
+  // From the run's reply (ok or error): matplotlib figures, whether some were
+  // dropped at the runner's caps, and the restrictions audit (warn mode).
+  std::vector<protocol::Figure> figures;
+  bool truncated_figures = false;
+  std::vector<protocol::AuditEntry> audit;
   double wall_ms = 0;
   double cpu_ms = 0;
   uint64_t peak_memory_kb = 0;

@@ -107,16 +107,20 @@ describe('Sandbox#runPython()', () => {
     fakeBinding({
       outcome: {
         status: 'error', resultJson: null, stdout: 'out', stderr: 'err',
-        truncatedStdout: true, truncatedStderr: false,
+        truncatedStdout: true, truncatedStderr: false, truncatedFigures: true,
+        figures: [{ type: 'image/png', data: 'iVBORw0KGgo=' }],
+        audit: [{ kind: 'module', name: 'socket', message: 'no network' }],
         error: { type: 'ZeroDivisionError', message: 'division by zero', traceback: 'Traceback…', line: 3 },
         wallMs: 2.5, cpuMs: 1.25, peakMemoryKb: 9000,
       },
     });
     const result = await new Sandbox().runPython('1/0');
     assert.deepEqual(result, {
-      status: 'error', result: null, stdout: 'out', stderr: 'err', figures: [],
+      status: 'error', result: null, stdout: 'out', stderr: 'err',
+      figures: [{ type: 'image/png', data: 'iVBORw0KGgo=' }],
       error: { type: 'ZeroDivisionError', message: 'division by zero', traceback: 'Traceback…', line: 3 },
-      truncated: { stdout: true, stderr: false },
+      truncated: { stdout: true, stderr: false, figures: true },
+      audit: [{ kind: 'module', name: 'socket', message: 'no network' }],
       usage: { wallMs: 2.5, cpuMs: 1.25, peakMemoryKb: 9000 },
       isolation: 'full',
     });

@@ -84,7 +84,7 @@ describe('Sandbox#runPython() semantics', { skip: skipWithoutAddon }, () => {
     const run = await ok('import sys\nprint("to out")\nprint("to err", file=sys.stderr)\n1');
     assert.equal(run.stdout, 'to out\n');
     assert.equal(run.stderr, 'to err\n');
-    assert.deepEqual(run.truncated, { stdout: false, stderr: false });
+    assert.deepEqual(run.truncated, { stdout: false, stderr: false, figures: false });
   });
 
   it('never takes the result from stdout', async () => {
@@ -121,5 +121,6 @@ describe('Sandbox#runPython() semantics', { skip: skipWithoutAddon }, () => {
     assert.equal(run.isolation, sandbox.capabilities().selected);
     assert.ok(run.usage.wallMs >= 0 && run.usage.cpuMs >= 0 && run.usage.peakMemoryKb >= 0);
     assert.deepEqual(run.figures, []);
+    assert.deepEqual(run.audit, []);
   });
 });

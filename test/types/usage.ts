@@ -15,7 +15,11 @@ async function main(): Promise<void> {
     void line;
   }
   const usage: number = run.usage.wallMs + run.usage.cpuMs + run.usage.peakMemoryKb;
-  const flags: boolean = run.truncated.stdout || run.truncated.stderr;
+  const flags: boolean = run.truncated.stdout || run.truncated.stderr || run.truncated.figures;
+  const png: string[] = run.figures.filter((f) => f.type === 'image/png').map((f) => f.data);
+  const denied: string[] = run.audit.filter((a) => a.kind === 'module').map((a) => a.name + a.message);
+  void png; void denied;
+  new Sandbox({ restrictions: { deniedModules: ['subprocess'], deniedMembers: ['os.system'], passthroughModules: ['json'], mode: 'warn' } });
   const caps: Capabilities = sandbox.capabilities();
   const selected: 'full' | 'reduced' | 'bypass' = caps.selected;
   const ceiling: Readonly<Limits> = sandbox.limits;
@@ -32,6 +36,8 @@ async function main(): Promise<void> {
 
   // @ts-expect-error: isolation accepts only the tier names
   new Sandbox({ isolation: 'none' });
+  // @ts-expect-error: restrictions mode is 'enforce' or 'warn'
+  new Sandbox({ restrictions: { mode: 'strict' } });
   // @ts-expect-error: limits are numbers
   new Sandbox({ limits: { cpuMs: '5s' } });
   // @ts-expect-error: code is a string

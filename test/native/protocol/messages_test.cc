@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace pycage::protocol {
 namespace {
 
@@ -85,6 +89,134 @@ TEST(ParseRunReplyMetaTest, ReadsSessionStartedOnlyAsABoolean) {
 TEST(ParseRunReplyMetaTest, RejectsErrorWithoutType) {
   EXPECT_FALSE(ParseRunReplyMeta(R"({"status":"error","error":{"message":"m"}})").ok());
   EXPECT_FALSE(ParseRunReplyMeta(R"({"status":"done"})").ok());
+}
+
+// A base64 PNG of `decoded` bytes: the real signature, then filler.
+std::string PngData(size_t decoded) {
+  std::string data = "iVBORw0KGgo";  // the 8-byte signature (and 0 bits of the 9th byte)
+  data.resize(decoded / 3 * 4, 'A');
+  return data;
+}
+
+std::string Figure(const std::string& data, const std::string& type = "image/png") {
+  return R"({"type":")" + type + R"(","data":")" + data + R"("})";
+}
+
+std::string Reply(const std::string& fields, const std::string& status = "ok") {
+  std::string head = R"({"status":")" + status + '"';
+  if (status == "error") head += R"(,"error":{"type":"ValueError","message":"m","traceback":"t","line":1})";
+  return head + (fields.empty() ? "" : "," + fields) + "}";
+}
+
+TEST(ParseRunReplyMetaTest, ReadsFiguresAndAuditOnOkAndError) {
+  for (const char* status : {"ok", "error"}) {
+    auto meta = ParseRunReplyMeta(Reply(R"("figures":[)" + Figure(PngData(300)) + "," + Figure("iVBORw0KGgo=") +
+                                            R"(],"figuresTruncated":true,"audit":[{"kind":"module","name":"socket",)"
+                                            R"("message":"no network"},{"kind":"member","name":"os.system","message":""}])",
+                                        status));
+    ASSERT_TRUE(meta.ok()) << status << ": " << meta.status().message();
+    ASSERT_EQ(meta->figures.size(), 2u);
+    EXPECT_EQ(meta->figures[0].type, "image/png");
+    EXPECT_EQ(meta->figures[0].data, PngData(300));
+    EXPECT_EQ(meta->figures[1].data, "iVBORw0KGgo=");
+    EXPECT_TRUE(meta->figures_truncated);
+    ASSERT_EQ(meta->audit.size(), 2u);
+    EXPECT_EQ(meta->audit[0].kind, "module");
+    EXPECT_EQ(meta->audit[0].name, "socket");
+    EXPECT_EQ(meta->audit[0].message, "no network");
+    EXPECT_EQ(meta->audit[1].kind, "member");
+    EXPECT_EQ(meta->audit[1].name, "os.system");
+  }
+}
+
+TEST(ParseRunReplyMetaTest, FiguresAndAuditAreOptional) {
+  auto meta = ParseRunReplyMeta(Reply(""));
+  ASSERT_TRUE(meta.ok());
+  EXPECT_TRUE(meta->figures.empty());
+  EXPECT_FALSE(meta->figures_truncated);
+  EXPECT_TRUE(meta->audit.empty());
+  auto empty = ParseRunReplyMeta(Reply(R"("figures":[],"audit":[],"figuresTruncated":false)"));
+  ASSERT_TRUE(empty.ok()) << empty.status().message();
+  EXPECT_TRUE(empty->figures.empty());
+}
+
+TEST(ParseRunReplyMetaTest, RejectsHostileFigures) {
+  const std::string png = PngData(30);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"("figures":{})", "reply 'figures' is not an array"},
+      {R"("figures":["x"])", "a reply figure is not an object"},
+      {R"("figures":[{"data":")" + png + R"("}])", "a reply figure's 'type' is not \"image/png\""},
+      {R"("figures":[)" + Figure(png, "image/svg+xml") + "]", "a reply figure's 'type' is not \"image/png\""},
+      {R"("figures":[{"type":"image/png","data":7}])", "a reply figure has no string 'data'"},
+      {R"("figures":[)" + Figure("R0lGODlh") + "]", "a reply figure's 'data' is not base64 of a PNG"},  // GIF
+      {R"("figures":[)" + Figure(png + "A") + "]", "a reply figure's 'data' is not base64 of a PNG"},
+      {R"("figures":[)" + Figure(png.substr(0, png.size() - 4) + "A=AA") + "]",
+       "a reply figure's 'data' is not base64 of a PNG"},
+      {R"("figures":[)" + Figure(png.substr(0, png.size() - 4) + "AA\\n=") + "]",
+       "a reply figure's 'data' is not base64 of a PNG"},
+      {R"("figures":[)" + Figure(png.substr(0, png.size() - 4) + "A===") + "]",
+       "a reply figure's 'data' is not base64 of a PNG"},
+      {R"("figures":[],"figuresTruncated":"yes")", "reply 'figuresTruncated' is not a boolean"},
+  };
+  for (const auto& [fields, why] : cases) {
+    auto meta = ParseRunReplyMeta(Reply(fields));
+    ASSERT_FALSE(meta.ok()) << fields;
+    EXPECT_EQ(meta.status().message(), "malformed message from the jail: " + why) << fields;
+  }
+}
+
+TEST(ParseRunReplyMetaTest, RejectsTooManyOrTooLargeFigures) {
+  std::string many;
+  for (size_t i = 0; i <= kMaxFigures; ++i) many += (i ? "," : "") + Figure(PngData(30));
+  auto meta = ParseRunReplyMeta(Reply(R"("figures":[)" + many + "]"));
+  ASSERT_FALSE(meta.ok());
+  EXPECT_EQ(meta.status().message(), "malformed message from the jail: reply has 17 figures, more than 16");
+
+  // One byte under the cap is fine; one more 3-byte group is not.
+  const size_t a = 3 * 699051;
+  const size_t b = 3 * 699050;
+  ASSERT_EQ(a + b, kMaxFigurePngBytes - 1);
+  EXPECT_TRUE(ParseRunReplyMeta(Reply(R"("figures":[)" + Figure(PngData(a)) + "," + Figure(PngData(b)) + "]")).ok());
+  meta = ParseRunReplyMeta(Reply(R"("figures":[)" + Figure(PngData(a + 3)) + "," + Figure(PngData(b)) + "]"));
+  ASSERT_FALSE(meta.ok());
+  EXPECT_EQ(meta.status().message(), "malformed message from the jail: reply figures hold more than 4194304 bytes of PNG");
+
+  // The meta frame as a whole is capped before it is parsed.
+  const std::string huge = Reply(R"("pad":")" + std::string(kMaxReplyMetaBytes, 'x') + R"(")");
+  meta = ParseRunReplyMeta(huge);
+  ASSERT_FALSE(meta.ok());
+  EXPECT_NE(meta.status().message().find("byte cap"), std::string::npos) << meta.status().message();
+}
+
+TEST(ParseRunReplyMetaTest, RejectsHostileAudit) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"("audit":"socket")", "reply 'audit' is not an array"},
+      {R"("audit":[1])", "a reply audit entry is not an object"},
+      {R"("audit":[{"kind":"file","name":"x","message":""}])",
+       "a reply audit entry's 'kind' is not \"module\" or \"member\""},
+      {R"("audit":[{"kind":"module","name":"","message":""}])", "a reply audit entry has no 'name' of 1 to 1024 bytes"},
+      {R"("audit":[{"kind":"module","name":")" + std::string(kMaxAuditNameBytes + 1, 'a') + R"(","message":""}])",
+       "a reply audit entry has no 'name' of 1 to 1024 bytes"},
+      {R"("audit":[{"kind":"module","name":"x"}])", "a reply audit entry has no 'message' of at most 4096 bytes"},
+      {R"("audit":[{"kind":"module","name":"x","message":")" + std::string(kMaxAuditMessageBytes + 1, 'm') + R"("}])",
+       "a reply audit entry has no 'message' of at most 4096 bytes"},
+  };
+  for (const auto& [fields, why] : cases) {
+    auto meta = ParseRunReplyMeta(Reply(fields, "error"));
+    ASSERT_FALSE(meta.ok()) << fields;
+    EXPECT_EQ(meta.status().message(), "malformed message from the jail: " + why) << fields;
+  }
+  std::string many;
+  for (size_t i = 0; i <= kMaxAuditEntries; ++i) many += std::string(i ? "," : "") + R"({"kind":"module","name":"s","message":""})";
+  auto meta = ParseRunReplyMeta(Reply(R"("audit":[)" + many + "]"));
+  ASSERT_FALSE(meta.ok());
+  EXPECT_EQ(meta.status().message(), "malformed message from the jail: reply has 257 audit entries, more than 256");
+}
+
+TEST(ParseRunReplyMetaTest, SetupErrorIgnoresFigures) {
+  auto meta = ParseRunReplyMeta(R"({"status":"setup_error","message":"mount","figures":"junk"})");
+  ASSERT_TRUE(meta.ok()) << meta.status().message();
+  EXPECT_TRUE(meta->figures.empty());
 }
 
 TEST(ValidateResultJsonTest, AcceptsValuesAndRefusesGarbageAndDepth) {

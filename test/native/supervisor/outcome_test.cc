@@ -45,6 +45,39 @@ TEST(DecideOutcomeTest, UsesTheReplysUsageBeforeTheExitReport) {
   EXPECT_EQ(outcome.peak_memory_kb, 7000u);
 }
 
+TEST(DecideOutcomeTest, FiguresAndAuditComeWithOkAndErrorReplies) {
+  for (const auto status : {protocol::RunReplyMeta::Status::kOk, protocol::RunReplyMeta::Status::kError}) {
+    RunFacts facts;
+    protocol::RunReplyMeta reply;
+    reply.status = status;
+    reply.error = {"ValueError", "m", "t", 1};
+    reply.figures = {{"image/png", "iVBORw0KGgo="}};
+    reply.figures_truncated = true;
+    reply.audit = {{"module", "socket", "no network"}};
+    facts.reply = reply;
+    facts.result_json = "1";
+    const RunOutcome outcome = DecideOutcome(facts);
+    EXPECT_EQ(outcome.ok, status == protocol::RunReplyMeta::Status::kOk);
+    ASSERT_EQ(outcome.figures.size(), 1u);
+    EXPECT_EQ(outcome.figures[0].data, "iVBORw0KGgo=");
+    EXPECT_TRUE(outcome.truncated_figures);
+    ASSERT_EQ(outcome.audit.size(), 1u);
+    EXPECT_EQ(outcome.audit[0].name, "socket");
+  }
+}
+
+TEST(DecideOutcomeTest, NoFiguresWhenTheSupervisorDecides) {
+  RunFacts facts;
+  protocol::RunReplyMeta reply;
+  reply.figures = {{"image/png", "iVBORw0KGgo="}};
+  facts.reply = reply;
+  facts.result_json = "1";
+  facts.timed_out = true;
+  const RunOutcome outcome = DecideOutcome(facts);
+  EXPECT_EQ(outcome.error->type, "TimeoutError");
+  EXPECT_TRUE(outcome.figures.empty());
+}
+
 TEST(DecideOutcomeTest, PythonErrorIsPassedThrough) {
   RunFacts facts;
   protocol::RunReplyMeta reply;
