@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <dirent.h>
+#include <fcntl.h>
 
 namespace pycage {
 namespace {
@@ -47,8 +48,15 @@ std::vector<pid_t> HelperChildren() {
   while (dirent* entry = readdir(proc)) {
     const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
     if (pid <= 0) continue;
-    std::ifstream stat_file("/proc/" + std::string(entry->d_name) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    // Plain read(): a process that exits while we read makes it fail with
+    // ESRCH, which an ifstream would turn into an exception.
+    const int fd = open(("/proc/" + std::string(entry->d_name) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buffer[1024];
+    const ssize_t got = read(fd, buffer, sizeof(buffer));
+    close(fd);
+    if (got <= 0) continue;
+    const std::string stat(buffer, static_cast<size_t>(got));
     const size_t close_paren = stat.rfind(')');
     if (close_paren == std::string::npos) continue;
     std::istringstream rest(stat.substr(close_paren + 2));
