@@ -309,7 +309,7 @@ def close_all(fds):
 
 
 class Zygote:
-    def __init__(self, sock, prep, pidns_fd, prefork=True, uid_count=1, tmp_bytes=16 << 20):
+    def __init__(self, sock, prep, pidns_fd, prefork=True, uid_count=1, tmp_bytes=16 << 20, spares=1):
         self.sock = sock
         self.ctl = Control(sock)
         self.prep = prep
@@ -325,8 +325,10 @@ class Zygote:
         # FIFO: the slot freed longest ago is taken first, so a uid is not
         # reused the moment its previous run is reaped.
         self.free_slots = collections.deque(range(1, uid_count) if self.multi_uid else ())
-        self.prefork = prefork
-        self.spare = None
+        # Spares ready ahead of runs, oldest (warmest) first. Two keep back-to-
+        # back runs from waiting for the next spare's setup on a 2-core host.
+        self.spare_target = max(1, spares) if prefork else 0
+        self.spares = collections.deque()
         self.spare_failures = 0
         self.spare_tmp_opts = child_setup.tmp_options(tmp_bytes)
 
@@ -358,8 +360,8 @@ class Zygote:
                     if not self.on_control():
                         return self.shutdown()
                 elif isinstance(key.data, Spare):
-                    if key.data is self.spare:  # else: handed over or discarded
-                        self.on_spare_exit()
+                    if key.data in self.spares:  # else: handed over or discarded
+                        self.on_spare_exit(key.data)
                 elif isinstance(key.data, Session):
                     if self.sessions.get(key.data.name) is key.data:
                         self.on_session_exit(key.data)
@@ -448,11 +450,10 @@ class Zygote:
         self.ensure_spare(from_run=True)
 
     def hand_to_spare(self, run_id, limits, fds):
-        """Give the run to the spare. False: no usable spare (it is gone)."""
-        spare = self.spare
-        if spare is None:
+        """Give the run to the oldest spare. False: no usable spare."""
+        if not self.spares:
             return False
-        self.spare = None
+        spare = self.spares.popleft()
         if self.tier == "full" and \
                 child_setup.tmp_options(limits.get("tmpBytes")) != spare.tmp_opts:
             # Its /tmp has the wrong size and a remount is not allowed here.
@@ -728,14 +729,18 @@ class Zygote:
             os._exit(execute.EXIT_INTERNAL)
 
     def ensure_spare(self, from_run=False):
-        """Fork a spare unless there is one (or prefork is off, or spares keep dying)."""
-        if not self.prefork or self.spare is not None:
-            return
-        if self.spare_failures >= SPARE_FAILURE_LIMIT and not from_run:
-            return
+        """Fork spares up to the target (none with prefork off, or while spares keep dying)."""
+        while len(self.spares) < self.spare_target:
+            if self.spare_failures >= SPARE_FAILURE_LIMIT and not from_run:
+                return
+            if not self.fork_spare():
+                return
+
+    def fork_spare(self):
+        """True when a spare was forked."""
         slot = self.take_slot()
         if slot is None:
-            return  # retried when a reap gives a slot back
+            return False  # retried when a reap gives a slot back
         ours = theirs = None
         try:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -747,13 +752,15 @@ class Zygote:
                 if s_ is not None:
                     s_.close()
             self.spare_failures += 1
-            return
+            return False
         if pid == 0:
             self.spare_child(ours, theirs, slot)  # never returns
         theirs.close()
         pidfd = self.open_pidfd(pid)
-        self.spare = Spare(pid, pidfd, slot, ours, self.spare_tmp_opts)
-        self.sel.register(pidfd, selectors.EVENT_READ, self.spare)
+        spare = Spare(pid, pidfd, slot, ours, self.spare_tmp_opts)
+        self.spares.append(spare)
+        self.sel.register(pidfd, selectors.EVENT_READ, spare)
+        return True
 
     def spare_child(self, ours, theirs, slot):
         # The spare: it must never get back into the zygote loop either.
@@ -808,8 +815,8 @@ class Zygote:
         self.give_slot(spare.slot)
         return status
 
-    def on_spare_exit(self):
-        spare, self.spare = self.spare, None
+    def on_spare_exit(self, spare):
+        self.spares.remove(spare)
         status = self.reap_spare(spare)
         self.spare_failures += 1
         log("spare %d died before a run (status 0x%x); replacing it" % (spare.pid, status))
@@ -865,13 +872,12 @@ class Zygote:
         except OSError as e:
             log("control: cannot send exit of run %r: %s" % (run.id, e))
             self.shutdown(1)
-        if refill and self.spare is None:
+        if refill and len(self.spares) < self.spare_target:
             self.ensure_spare()  # a slot came back
 
     def shutdown(self, code=0):
-        if self.spare is not None:
-            spare, self.spare = self.spare, None
-            self.discard_spare(spare)
+        while self.spares:
+            self.discard_spare(self.spares.popleft())
         for sess in list(self.sessions.values()):
             self.kill_session(sess)
             report = self.reap_session(sess)
@@ -941,7 +947,8 @@ def main():
     gc.freeze()
     Zygote(sock, prep, pidns_fd, prefork=os.environ.get("PYCAGE_PREFORK", "1") != "0",
            uid_count=_env_int("PYCAGE_UID_COUNT", 1),
-           tmp_bytes=_env_int("PYCAGE_TMP_BYTES", 16 << 20)).serve()
+           tmp_bytes=_env_int("PYCAGE_TMP_BYTES", 16 << 20),
+           spares=_env_int("PYCAGE_SPARES", 1)).serve()
     return 0
 
 

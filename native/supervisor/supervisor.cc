@@ -47,9 +47,9 @@ Result<std::unique_ptr<Supervisor>> Supervisor::Start(SupervisorConfig config) {
 
 Supervisor::Supervisor(SupervisorConfig config) : config_(std::move(config)) {
   uid_base_ = config_.uid_base != 0 ? config_.uid_base : PickUidBase(this);
-  // uid 0 is the zygote; one per run in flight, plus one for the pre-forked spare.
-  // Each live session keeps a uid of its own as long as it lives.
-  uid_count_ = static_cast<uint32_t>(config_.concurrency + config_.max_sessions) + 2;
+  // uid 0 is the zygote; one per run in flight, one per pre-forked spare, and
+  // one per live session for as long as it lives.
+  uid_count_ = static_cast<uint32_t>(config_.concurrency + config_.max_sessions) + 1 + kZygoteSpares;
   for (uint32_t slot = 1; slot <= config_.concurrency; ++slot) free_slots_.insert(slot);
 }
 

@@ -57,6 +57,7 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
         "PATH=/usr/local/bin:/usr/bin:/bin"}) {
     args.insert(args.end(), {"--setenv", variable});
   }
+  args.insert(args.end(), {"--setenv", "PYCAGE_SPARES=" + std::to_string(kZygoteSpares)});
   for (const std::string& variable : config.extra_env) args.insert(args.end(), {"--setenv", variable});
   args.insert(args.end(), {"--control-fd", "3", "--parent-pid", std::to_string(getpid()), "--", config.python, "-I",
                            "-S", (full ? std::string(kJailRunnerDir) : config.runner_dir) + "/zygote.py"});

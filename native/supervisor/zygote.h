@@ -36,6 +36,10 @@ struct ZygoteCallbacks {
   std::function<void()> on_closed;
 };
 
+// Pre-forked spares each zygote keeps ready (each holds a uid slot). Two, so
+// back-to-back runs do not wait for the next spare's setup.
+inline constexpr uint32_t kZygoteSpares = 2;
+
 // Builds the helper's argv (after argv[0]) for a zygote of `config`.
 std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count);
 

@@ -273,6 +273,35 @@ class ZygoteBypassNoPrefork(ZygoteBypass):
     ENV = {"PYCAGE_PREFORK": "0"}
 
 
+class ZygoteBypassTwoSpares(ZygoteBypass):
+    ENV = {"PYCAGE_SPARES": "2"}
+
+
+class TwoSpares(unittest.TestCase):
+    """PYCAGE_SPARES=2 (what the supervisor asks for): two spares wait, the
+    one of them takes the next run, and the pool is refilled."""
+
+    def setUp(self):
+        self.z = harness.Zygote(tier="bypass", env={"PYCAGE_SPARES": "2"})
+
+    def tearDown(self):
+        status, _, err = self.z.close()
+        self.assertTrue(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, err))
+
+    def idle_children(self):
+        return harness.wait_for(lambda: (lambda kids: kids if len(kids) == 2 else None)(
+            harness.children(self.z.pid)))
+
+    def test_two_spares_wait_and_one_serves_the_run(self):
+        first = self.idle_children()
+        self.assertEqual(len(first or []), 2, "expected two spare children")
+        r = self.z.run("import os\nos.getpid()", limits=LIMITS)
+        self.assertIn(r.value, first)
+        again = self.idle_children()
+        self.assertEqual(len(again or []), 2, "the pool of spares was not refilled")
+        self.assertNotIn(r.value, again)
+
+
 class SpareBypass(unittest.TestCase):
     """The pre-forked spare itself (bypass tier: run pids are host pids)."""
 
