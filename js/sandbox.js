@@ -212,12 +212,12 @@ class Sandbox extends EventEmitter {
       extraBinds: extra.binds,
       // Every zygote applies the restrictions before its warm-up.
       extraEnv: [...extra.env, ...restrictionsEnv(opts.restrictions, { unrestricted: extra.unrestricted })],
-      // The jail's cgroup holds every run slot and session (plus the spare
+      // The jail's cgroup holds every run slot and session (plus two spares
       // and the zygote): the per-run ceilings times the slots.
       ...(opts.cgroupRoot && tier === 'full' ? {
         cgroupRoot: opts.cgroupRoot,
-        cgroupPidsMax: (opts.concurrency + opts.sessions.max + 2) * opts.ceiling.processes + 64,
-        cgroupMemoryMax: (opts.concurrency + opts.sessions.max + 2) * opts.ceiling.memoryBytes,
+        cgroupPidsMax: (opts.concurrency + opts.sessions.max + 3) * opts.ceiling.processes + 64,
+        cgroupMemoryMax: (opts.concurrency + opts.sessions.max + 3) * opts.ceiling.memoryBytes,
       } : {}),
       onLog: (line) => this.emit('log', null, String(line)),
     }, PycageError);

@@ -28,7 +28,7 @@ describe('new Sandbox() argument checks', () => {
   it('rejects an unknown option with ERR_INVALID_ARGUMENT listing the valid ones', () => {
     rejects(() => new Sandbox({ zzz: 1 }), 'ERR_INVALID_ARGUMENT',
       "Unknown option 'zzz' for new Sandbox(); expected one of 'dataDir', 'python', 'isolation', 'limits', 'index', 'concurrency', 'maxQueue', " +
-      "'installer', 'diskCapBytes', 'cgroupRoot', 'restrictions'");
+      "'installer', 'diskCapBytes', 'cgroupRoot', 'sessions', 'restrictions'");
   });
 
   it('rejects options that are not a plain object with ERR_INVALID_ARGUMENT', () => {
@@ -238,13 +238,16 @@ describe('new Sandbox({ cgroupRoot })', () => {
     assert.deepEqual(fake.probeCalls, ['/fake/build/Release/pycage-jail']);
   });
 
-  it('hands a usable cgroupRoot to every jail with limits for all its run slots', () => {
+  it('hands a usable cgroupRoot to every jail with limits for all its run slots and sessions', () => {
     const fake = fakeBinding({ probe: { ...FULL_PROBE, cgroup2: { available: true, reason: '' } } });
-    const sandbox = new Sandbox({ cgroupRoot: '/sys/fs/cgroup/pycage.slice', concurrency: 4, limits: { processes: 10 } });
+    const sandbox = new Sandbox({ cgroupRoot: '/sys/fs/cgroup/pycage.slice', concurrency: 4, limits: { processes: 10 },
+      sessions: { max: 2 } });
     const { options } = fake.instances[0];
     assert.equal(options.cgroupRoot, '/sys/fs/cgroup/pycage.slice');
-    assert.equal(options.cgroupPidsMax, (4 + 2) * 10 + 64);
-    assert.equal(options.cgroupMemoryMax, (4 + 2) * 512 * 1024 * 1024);
+    assert.equal(options.maxSessions, 2);
+    // Runs, sessions, two spares and the zygote.
+    assert.equal(options.cgroupPidsMax, (4 + 2 + 3) * 10 + 64);
+    assert.equal(options.cgroupMemoryMax, (4 + 2 + 3) * 512 * 1024 * 1024);
     return sandbox.close();
   });
 
