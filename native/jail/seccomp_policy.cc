@@ -455,12 +455,22 @@ Result<int> SealedMemfd(const char* name, const Bpf& bpf) {
   return fd;
 }
 
+// Allowed (or refused) by argument: the rules of AddIoctlRules,
+// AddCloneRules, AddSelfOnlyRules and the socket/personality rules.
+const char* const kRunConditional[] = {"socket", "ioctl", "clone", "prlimit64", "prctl", "personality"};
+
 std::vector<std::string> RunAllowedSyscalls() {
   std::vector<std::string> out(std::begin(kRunAllowed), std::end(kRunAllowed));
-  for (const char* conditional : {"socket", "ioctl", "clone", "prlimit64", "prctl", "personality"}) {
-    out.emplace_back(conditional);
-  }
+  out.insert(out.end(), std::begin(kRunConditional), std::end(kRunConditional));
   return out;
+}
+
+std::vector<std::string> RunEpermSyscalls() { return {std::begin(kRunEperm), std::end(kRunEperm)}; }
+
+std::vector<std::string> RunEnosysSyscalls() { return {std::begin(kRunEnosys), std::end(kRunEnosys)}; }
+
+std::vector<std::string> RunConditionalSyscalls() {
+  return {std::begin(kRunConditional), std::end(kRunConditional)};
 }
 
 std::vector<std::string> InstallerAllowedSyscalls() {
