@@ -223,6 +223,26 @@ TEST(RunFilterSweep, EveryNumberGetsTheActionOfItsTable) {
   EXPECT_GT(checked, 900);
 }
 
+// A run child carries the zygote filter too, and the kernel applies the
+// stricter answer of the two (ties go to the newer, the run filter): a table
+// entry the zygote filter overrides would promise what no run sees.
+TEST(RunFilterSweep, TheZygoteFilterUnderneathChangesNoAnswer) {
+  const Bpf& bpf = RunBpf();
+  auto zygote = BuildFilter(FilterKind::kZygote);
+  ASSERT_TRUE(zygote.ok()) << zygote.status().message();
+  const Tables t;
+  auto precedence = [](uint32_t action) { return static_cast<int32_t>(action & SECCOMP_RET_ACTION_FULL); };
+  for (int nr = 0; nr < kMaxNr; ++nr) {
+    const std::string name = NameOf(nr);
+    if (t.conditional.count(name)) continue;
+    const uint32_t run = Action(bpf, static_cast<uint32_t>(nr));
+    const uint32_t under = Action(zygote.value(), static_cast<uint32_t>(nr));
+    const uint32_t effective = precedence(under) < precedence(run) ? under : run;
+    EXPECT_EQ(ActionName(effective), ActionName(run))
+        << "syscall " << nr << " (" << name << "): the zygote filter answers " << ActionName(under);
+  }
+}
+
 TEST(RunFilterSweep, ConditionalSyscallsByArgument) {
   const Bpf& bpf = RunBpf();
   ASSERT_FALSE(bpf.empty());
