@@ -146,54 +146,61 @@ describe('security: fault injection', { skip: skipWithoutAddon }, () => {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-publish-'));
       t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
       const options = { dataDir, index: { url: index.url }, installer: { tool: 'pip' } };
-      const seed = new Sandbox(options);
-      const ready = await seed.install('wf-p', 'pycage-hello==1.0\n');
-      assert.equal(ready.status, 'ready', ready.error);
-      await seed.close();
 
-      const hostScript = (version) => `
+      const hostScript = (requirements) => `
         const { Sandbox } = require(${JSON.stringify(path.resolve(__dirname, '../..'))});
         const s = new Sandbox(${JSON.stringify(options)});
         console.log('START');
-        s.install('wf-p', 'pycage-hello==${version}\\n').then((st) => console.log('DONE ' + st.status));`;
-      const host = (version) => {
-        const child = spawn(process.execPath, ['-e', hostScript(version)], { stdio: ['ignore', 'pipe', 'ignore'] });
-        const started = new Promise((resolve) => child.stdout.on('data', (d) => { if (String(d).includes('START')) resolve(Date.now()); }));
+        s.install('wf-p', ${JSON.stringify(requirements)}).then((st) => console.log('DONE ' + st.status));`;
+      const host = (requirements) => {
+        const child = spawn(process.execPath, ['-e', hostScript(requirements)], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let out = '';
+        const started = new Promise((resolve) => child.stdout.on('data', (d) => { out += d; if (out.includes('START')) resolve(Date.now()); }));
+        const finished = new Promise((resolve) => child.stdout.on('data', () => { if (out.includes('DONE')) resolve(Date.now()); }));
         const done = new Promise((resolve) => child.on('exit', resolve));
-        return { child, started, done };
+        return { child, started, finished, done };
+      };
+      // Every rebuild asks for a set never built before (installs of the same
+      // set are shared, so a repeated set would publish instantly).
+      const spec = (k) => {
+        const version = k % 2 ? '1.0' : '2.0';
+        return { version, requirements: `pycage-hello<${version}.${k + 1},>=${version}\n` };
       };
 
       // How long an unkilled rebuild takes in a host, to spread the kills over it.
-      const timed = host('2.0');
+      let old = spec(0);
+      const timed = host(old.requirements);
       const t0 = await timed.started;
+      const duration = (await timed.finished) - t0;
+      timed.child.kill('SIGKILL');
       await timed.done;
-      const duration = Date.now() - t0;
       const seen = new Set();
-      for (const fraction of [0.25, 0.5, 0.75, 0.9, 0.97, 1.03]) {
-        const serving = new Sandbox(options);
-        const current = serving.status('wf-p');
-        await serving.close();
-        const target = current.requirements === 'pycage-hello==1.0\n' ? '2.0' : '1.0';
-        const h = host(target);
+      const fractions = [0.3, 0.6, 0.85, 0.95, 1.0, 1.05, 1.15, 1.3];
+      for (let k = 1; k <= fractions.length; k++) {
+        const target = spec(k);
+        const h = host(target.requirements);
         await h.started;
-        await new Promise((resolve) => setTimeout(resolve, Math.round(duration * fraction)));
+        await new Promise((resolve) => setTimeout(resolve, Math.round(duration * fractions[k - 1])));
         h.child.kill('SIGKILL');
         await h.done;
 
         const reopened = new Sandbox(options);
         try {
           const status = reopened.status('wf-p');
-          assert.equal(status.status, 'ready', `at ${fraction}: ${status.status} ${status.error}`);
-          const version = status.requirements.match(/^pycage-hello==(\d\.\d)\n$/)[1];
-          assert.deepEqual(status.packages, [{ name: 'pycage-hello', version }]);
+          assert.equal(status.status, 'ready', `at ${fractions[k - 1]}: ${status.status} ${status.error}`);
+          const now = [old, target].find((c) => c.requirements === status.requirements);
+          assert.ok(now, `at ${fractions[k - 1]}: serving ${JSON.stringify(status.requirements)}, neither old nor new`);
+          assert.deepEqual(status.packages, [{ name: 'pycage-hello', version: now.version }]);
           const run = await reopened.runPython('import pycage_hello\npycage_hello.VERSION', { bundle: 'wf-p' });
-          assert.equal(run.result, version, `at ${fraction}: status says ${version}, the bundle runs ${run.result}`);
-          seen.add(version === target ? 'new' : 'old');
+          assert.equal(run.result, now.version, `status says ${now.version}, the bundle runs ${run.result}`);
+          seen.add(now === target ? 'new' : 'old');
+          t.diagnostic(`killed at ${fractions[k - 1]}: ${now === target ? 'new' : 'old'}`);
+          old = now;
         } finally {
           await reopened.close();
         }
       }
-      t.diagnostic(`states seen after the kills: ${[...seen].join(', ')}`);
+      t.diagnostic(`rebuild took ${duration} ms; states seen after the kills: ${[...seen].join(', ')}`);
       assert.deepEqual(fs.readdirSync(path.join(dataDir, 'bundles', 'tmp')), []);
     });
   });
