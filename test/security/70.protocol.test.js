@@ -6,6 +6,7 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const { skipWithoutAddon, fullSandbox } = require('./common');
 
 const FRAMES = [
@@ -80,6 +81,23 @@ describe('security: forged frames and odd results', { skip: skipWithoutAddon }, 
   it('reports death in the middle of a frame (os._exit after a partial write)', async () => {
     const run = await sandbox.runPython(`${FRAMES}\nos.write(3, struct.pack("<I", 100) + b'{"status":')\nos._exit(0)`);
     malformed(run, /closed in the middle of a frame/);
+  });
+
+  it('drops fds passed over the result channel (SCM_RIGHTS): none reaches the host', async () => {
+    const fds = () => fs.readdirSync('/proc/self/fd').length;
+    await sandbox.runPython('1');
+    const before = fds();
+    const run = await sandbox.runPython([
+      'import array, os, socket',
+      'chan = socket.socket(fileno=3)',
+      'fds = array.array("i", [os.open("/dev/null", os.O_RDONLY) for _ in range(200)])',
+      'for _ in range(20):',
+      '    chan.sendmsg([b"\\0\\0\\0\\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])',
+      'chan.detach()',
+    ].join('\n'));
+    assert.equal(run.status, 'error');
+    assert.equal(run.error.type, 'ProtocolError');
+    assert.ok(fds() < before + 10, `the host went from ${before} to ${fds()} fds`);
   });
 
   it('converts NaN and infinities to null, and refuses results nested deeper than 64', async () => {
