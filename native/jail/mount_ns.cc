@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -127,8 +128,12 @@ Result<std::vector<int>> OpenSources(const std::vector<std::string>& sources) {
 
 Status MountTmpfs(const std::string& target, uint64_t size_bytes, unsigned mode,
                   unsigned long flags) {
-  char data[64];
-  std::snprintf(data, sizeof data, "size=%llu,mode=%o", static_cast<unsigned long long>(size_bytes), mode);
+  // nr_inodes as the runs' /tmp has it (child_setup.tmp_options): size= does
+  // not count inodes, whose kernel memory is otherwise capped only by RAM.
+  const unsigned long long inodes = std::max<unsigned long long>(1024, size_bytes / 1024);
+  char data[96];
+  std::snprintf(data, sizeof data, "size=%llu,nr_inodes=%llu,mode=%o", static_cast<unsigned long long>(size_bytes),
+                inodes, mode);
   if (mount("tmpfs", target.c_str(), "tmpfs", flags, data) < 0) {
     return SysError(kStage, "mount(tmpfs, " + target + ", tmpfs, " + Hex(flags) + ", " + data + ")");
   }

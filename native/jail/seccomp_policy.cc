@@ -82,7 +82,7 @@ const char* const kRunAllowed[] = {
 // SysV IPC and message queues live in the jail's IPC namespace, which all the
 // runs of one zygote share, so allowing them would let one run talk to the next.
 const char* const kRunEperm[] = {
-    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "setuid", "setgid",
+    "mount", "umount2", "unshare", "setns", "setuid", "setgid",
     "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid", "setgroups",
     "capset", "chown", "fchown", "lchown", "fchownat", "mlock", "mlock2", "munlock", "mlockall",
     "munlockall", "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
@@ -97,8 +97,11 @@ const char* const kRunEperm[] = {
 // ENOSYS: callers treat it as "this kernel is too old" and fall back. glibc's
 // pthread_create and posix_spawn retry with clone(), whose flags we can see
 // (clone3 passes them in memory, out of seccomp's reach).
-const char* const kRunEnosys[] = {"clone3", "io_uring_setup", "io_uring_enter",
-                                  "io_uring_register"};
+// Only what the zygote filter (stacked under this one in every run) does not
+// kill can be answered here: the kernel applies the stricter of the two, so
+// io_uring, pivot_root and chroot, which the zygote filter kills, are left
+// to the default kill instead of promising an errno no run ever sees.
+const char* const kRunEnosys[] = {"clone3"};
 
 // Never allowed anywhere: they reach other processes (ptrace, process_vm_*,
 // pidfd_getfd, kcmp, process_madvise), the kernel's biggest attack surfaces
@@ -455,12 +458,22 @@ Result<int> SealedMemfd(const char* name, const Bpf& bpf) {
   return fd;
 }
 
+// Allowed (or refused) by argument: the rules of AddIoctlRules,
+// AddCloneRules, AddSelfOnlyRules and the socket/personality rules.
+const char* const kRunConditional[] = {"socket", "ioctl", "clone", "prlimit64", "prctl", "personality"};
+
 std::vector<std::string> RunAllowedSyscalls() {
   std::vector<std::string> out(std::begin(kRunAllowed), std::end(kRunAllowed));
-  for (const char* conditional : {"socket", "ioctl", "clone", "prlimit64", "prctl", "personality"}) {
-    out.emplace_back(conditional);
-  }
+  out.insert(out.end(), std::begin(kRunConditional), std::end(kRunConditional));
   return out;
+}
+
+std::vector<std::string> RunEpermSyscalls() { return {std::begin(kRunEperm), std::end(kRunEperm)}; }
+
+std::vector<std::string> RunEnosysSyscalls() { return {std::begin(kRunEnosys), std::end(kRunEnosys)}; }
+
+std::vector<std::string> RunConditionalSyscalls() {
+  return {std::begin(kRunConditional), std::end(kRunConditional)};
 }
 
 std::vector<std::string> InstallerAllowedSyscalls() {

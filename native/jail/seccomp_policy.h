@@ -46,6 +46,14 @@ Result<int> SealedMemfd(const char* name, const Bpf& bpf);
 // checks (documentation and tests).
 std::vector<std::string> RunAllowedSyscalls();
 std::vector<std::string> InstallerAllowedSyscalls();
+// The run filter's tables, for tests that check the compiled filter against
+// them: refused with EPERM, refused with ENOSYS, and allowed only for some
+// arguments (socket, ioctl, clone, prlimit64, prctl, personality). Every
+// other name of RunAllowedSyscalls() is allowed whatever its arguments, and
+// every syscall in none of these lists is killed.
+std::vector<std::string> RunEpermSyscalls();
+std::vector<std::string> RunEnosysSyscalls();
+std::vector<std::string> RunConditionalSyscalls();
 // Syscalls no filter may ever allow; the run filter's default kills them.
 std::vector<std::string> AlwaysKilledSyscalls();
 // What the installer filter kills: AlwaysKilledSyscalls() plus mount,

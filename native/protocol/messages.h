@@ -77,7 +77,11 @@ struct AuditEntry {
   std::string message;
 };
 
-// The first frame a run sends back on its channel.
+// What the runner sends on its channel once the run's setup is done, before
+// the node's code runs; the reply follows it.
+inline constexpr std::string_view kRunStartedFrame = R"({"status":"started"})";
+
+// The first frame a run sends back on its channel (after kRunStartedFrame).
 struct RunReplyMeta {
   enum class Status { kOk, kError, kSetupError };
   Status status = Status::kOk;

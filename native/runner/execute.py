@@ -280,7 +280,16 @@ def warm(fd):
         linecache.cache.pop(errors.NODE_FILENAME, None)
 
 
+# Sent once setup is done and before the node's code runs: a setup_error
+# after it can only come from the node's code, and the supervisor refuses it.
+STARTED_FRAME = b'{"status":"started"}'
+
+
 def _serve(module=None):
+    try:
+        frames.write_frame(CHAN_FD, STARTED_FRAME)
+    except OSError:
+        return EXIT_NO_REQUEST
     try:
         meta_raw = frames.read_frame(CHAN_FD, META_CAP)
         inputs_raw = frames.read_frame(CHAN_FD, INPUTS_CAP) if meta_raw is not None else None

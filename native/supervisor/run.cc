@@ -157,9 +157,22 @@ void Run::OnChannelRead(uv_stream_t* handle, ssize_t nread, const uv_buf_t* buf)
 
 void Run::HandleFrame(std::string frame) {
   if (!facts_.reply) {
+    // The runner sends these exact bytes once its setup is done and before
+    // the node's code runs, so a setup_error that follows them was written
+    // by the node's code: it must not pass for a host fault (a rejection
+    // with ERR_ISOLATION_UNAVAILABLE).
+    if (frame == protocol::kRunStartedFrame) {
+      if (code_started_) facts_.protocol_error = "a second 'started' frame";
+      code_started_ = true;
+      return;
+    }
     auto meta = protocol::ParseRunReplyMeta(frame);
     if (!meta.ok()) {
       facts_.protocol_error = meta.status().message();
+      return;
+    }
+    if (meta->status == protocol::RunReplyMeta::Status::kSetupError && code_started_) {
+      facts_.protocol_error = "a setup_error reply after the node's code had started";
       return;
     }
     facts_.reply = std::move(meta).value();

@@ -96,6 +96,7 @@ class Run {
   bool wall_timer_open_ = false;
   bool grace_timer_open_ = false;
   bool exited_ = false;
+  bool code_started_ = false;  // the runner's "started" frame arrived
   bool delivered_ = false;
   bool kill_requested_ = false;
   bool closing_ = false;

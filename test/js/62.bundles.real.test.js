@@ -85,6 +85,37 @@ describe('real packages under the default limits', { skip: skipWithoutAddon }, (
     assert.equal(run.stderr, '', 'no font cache rebuild, no config-dir warning');
   });
 
+  it('runs the numpy + pandas + matplotlib workload 200 times, 4 at a time, without one SIGSYS', async () => {
+    // The run filter is an allowlist with default kill: a syscall that these
+    // libraries make only now and then (a thread pool, a font lookup, a
+    // tempfile) would show as a SandboxViolation in some runs.
+    const code = [
+      'import io, os, tempfile, threading, numpy as np, pandas as pd, matplotlib.pyplot as plt',
+      'rng = np.random.default_rng(int(seed))',
+      'df = pd.DataFrame({"x": rng.normal(size=500), "g": rng.integers(0, 5, 500)})',
+      'stats = df.groupby("g")["x"].agg(["mean", "std", "count"])',
+      'fig, ax = plt.subplots(); ax.hist(df["x"], bins=20); stats.plot.bar(ax=ax)',
+      'buf = io.BytesIO(); fig.savefig(buf, format="png"); plt.close(fig)',
+      'with tempfile.NamedTemporaryFile(suffix=".csv") as f:',
+      '    df.to_csv(f.name); back = pd.read_csv(f.name)',
+      't = threading.Thread(target=lambda: np.linalg.inv(np.eye(50) * 2)); t.start(); t.join()',
+      'result = [int(stats["count"].sum()), len(back), buf.getvalue()[:4] == b"\\x89PNG"]',
+    ].join('\n');
+    const inFlight = new Set();
+    const types = {};
+    for (let i = 0; i < 200; i++) {
+      const run = sandbox.runPython(code, { bundle: 'wf-real', inputs: { seed: i } }).then((r) => {
+        const key = r.status === 'ok' ? JSON.stringify(r.result) : r.error.type;
+        types[key] = (types[key] || 0) + 1;
+      });
+      inFlight.add(run);
+      run.then(() => inFlight.delete(run));
+      if (inFlight.size >= 4) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    assert.deepEqual(types, { '[500,500,true]': 200 });
+  });
+
   it('a run cannot reach the network through requests', async () => {
     const run = await sandbox.runPython(`import requests\nrequests.get(${JSON.stringify(index.url)}, timeout=2)`, { bundle: 'wf-real' });
     assert.equal(run.status, 'error');

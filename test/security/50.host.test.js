@@ -6,6 +6,8 @@ const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { skipWithoutAddon, pidsWithMarker } = require('./common');
 
@@ -46,6 +48,17 @@ function alive(pid) {
   }
 }
 
+// Host mount points that pycage could have left (none is ever made on the host).
+function pycageMounts() {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
+    .filter((m) => m && m.includes('pycage')).sort();
+}
+
+// Everything in a directory tree, as relative paths.
+function listTree(dir) {
+  return fs.readdirSync(dir, { recursive: true }).map(String).sort();
+}
+
 async function waitFor(predicate, ms) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
@@ -56,7 +69,7 @@ async function waitFor(predicate, ms) {
 }
 
 describe('security: the host process', { skip: skipWithoutAddon }, () => {
-  it('leaves no helper, zygote or run behind when Node is SIGKILLed mid-run', async () => {
+  it('leaves no helper, zygote, run, temp file or mount behind when Node is SIGKILLed mid-run', async (t) => {
     const marker = `pycage-host-kill-${crypto.randomBytes(8).toString('hex')}`;
     // The child Node starts a run that execs a long sleeper carrying the
     // marker, prints "running" once the sleeper exists, and is then killed.
@@ -71,7 +84,17 @@ describe('security: the host process', { skip: skipWithoutAddon }, () => {
       ].join('\\n'));
       setInterval(() => {}, 1000);
     `;
-    const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    // The child gets its own TMPDIR and data dir, so what it leaves there is
+    // its own (other test suites may share the host's /tmp).
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-host-kill-'));
+    t.after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+    const tmpDir = path.join(scratch, 'tmp');
+    const dataDir = path.join(scratch, 'data');
+    fs.mkdirSync(tmpDir);
+    const mountsBefore = pycageMounts();
+    const child = spawn(process.execPath, ['-e', script], {
+      stdio: 'ignore', env: { ...process.env, TMPDIR: tmpDir, PYCAGE_DATA_DIR: dataDir },
+    });
     try {
       // The marker is in the child Node's own command line too: look past it.
       const sleepers = () => pidsWithMarker(marker).filter((pid) => pid !== child.pid && alive(pid));
@@ -83,6 +106,13 @@ describe('security: the host process', { skip: skipWithoutAddon }, () => {
       const gone = await waitFor(() => tree.every((pid) => !alive(pid)), 5000);
       assert.ok(gone, `survivors: ${tree.filter(alive).join(', ')}`);
       assert.deepEqual(sleepers(), []);
+      // The jail's mounts lived in its own mount namespace, and a run keeps
+      // its files in its own tmpfs: the host has neither a new mount nor a
+      // new pycage temp entry.
+      assert.deepEqual(pycageMounts(), mountsBefore);
+      assert.deepEqual(listTree(tmpDir), []);
+      const dataLeft = fs.existsSync(dataDir) ? listTree(dataDir).filter((p) => /(^|\/)(tmp|imports)\/./.test(p)) : [];
+      assert.deepEqual(dataLeft, []);
     } finally {
       child.kill('SIGKILL');
     }

@@ -229,6 +229,10 @@ class Run:
 
 class Result:
     def __init__(self, replies, out, err, ex):
+        # The runner's "started" frame precedes every reply once setup worked.
+        self.started = bool(replies) and replies[0] == b'{"status":"started"}'
+        if self.started:
+            replies = replies[1:]
         self.replies, self.stdout, self.stderr, self.exit = replies, out, err, ex
         # meta without "usage", which is checked on its own.
         self.meta = json.loads(replies[0]) if replies else None

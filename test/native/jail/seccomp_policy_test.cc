@@ -84,7 +84,7 @@ TEST(RunFilter, CloneWithNamespaceFlagsIsEpermAndClone3IsEnosys) {
     EXPECT_EQ(Try("run", name), "EPERM") << name;
   }
   EXPECT_EQ(Try("run", "clone3"), "ENOSYS");
-  EXPECT_EQ(Try("run", "io_uring_setup"), "ENOSYS");
+  EXPECT_EQ(Try("run", "io_uring_setup"), "SIGSYS");
 }
 
 TEST(RunFilter, OnlyUnixSockets) {

@@ -3,6 +3,12 @@
 //                                       one syscall with bad pointers/fds, print
 //                                       "NAME: OK" or "NAME: <ERRNO NAME>".
 // pycage-try-syscall FILTER --exec PROG ARGS...   install FILTER, then execv.
+// pycage-try-syscall FILTER --nrs N,N,...  install FILTER, then for each raw
+//                                       x86_64 number fork a child that calls
+//                                       syscall(N, 1, 1, 1, 1, 1, 1); print
+//                                       "N: SIGSYS", "N: <ERRNO NAME>" or "N: OK"
+//                                       per line. Only for numbers the filter
+//                                       refuses: an allowed one really runs.
 //
 // Bad arguments make an allowed syscall fail harmlessly (EFAULT, EBADF,
 // EINVAL) while a filtered one answers with the filter's errno or dies of
@@ -19,11 +25,13 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -157,6 +165,37 @@ const std::map<std::string, std::function<long()>>& Calls() {
   return kCalls;
 }
 
+// The --nrs mode: one forked child per number, so a SIGSYS kills only it.
+int TryNumbers(const char* list) {
+  std::string text = list;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    const long nr = std::strtol(text.substr(pos, comma - pos).c_str(), nullptr, 0);
+    pos = comma + 1;
+    pid_t pid = fork();
+    if (pid < 0) return 3;
+    if (pid == 0) {
+      errno = 0;
+      long ret = syscall(nr, 1L, 1L, 1L, 1L, 1L, 1L);
+      char line[96];
+      int n = ret < 0 ? std::snprintf(line, sizeof line, "%ld: %s\n", nr, strerrorname_np(errno))
+                      : std::snprintf(line, sizeof line, "%ld: OK\n", nr);
+      _exit(write(STDOUT_FILENO, line, static_cast<size_t>(n)) == n ? 0 : 3);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return 3;
+    if (WIFSIGNALED(status)) {
+      char line[96];
+      int n = std::snprintf(line, sizeof line, "%ld: %s\n", nr,
+                            WTERMSIG(status) == SIGSYS ? "SIGSYS" : strsignal(WTERMSIG(status)));
+      if (write(STDOUT_FILENO, line, static_cast<size_t>(n)) != n) return 3;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,7 +207,7 @@ int main(int argc, char** argv) {
   std::string filter = argv[1];
   std::string what = argv[2];
   const std::function<long()>* call = nullptr;
-  if (what != "--exec") {
+  if (what != "--exec" && what != "--nrs") {
     auto it = Calls().find(what);
     if (it == Calls().end()) {
       std::fprintf(stderr, "unknown syscall case %s\n", what.c_str());
@@ -203,6 +242,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (what == "--nrs") return argc < 4 ? 2 : TryNumbers(argv[3]);
   if (call == nullptr) {
     if (argc < 4) return 2;
     execv(argv[3], argv + 3);

@@ -1,0 +1,100 @@
+'use strict';
+
+// Socket families beyond TCP/UDP: a host abstract unix listener, IPv6
+// loopback, and the kernel's other families (netlink, packet, vsock, alg).
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const crypto = require('node:crypto');
+const { skipWithoutAddon, fullSandbox } = require('./common');
+
+const EAFNOSUPPORT = 97;
+const ECONNREFUSED = 111;
+
+describe('security: abstract unix sockets and other socket families', { skip: skipWithoutAddon }, () => {
+  let sandbox;
+  let abstract;
+  let tcp6;
+  let connections = 0;
+  const name = `pycage-test-${crypto.randomBytes(6).toString('hex')}`;
+  before(async () => {
+    sandbox = fullSandbox();
+    abstract = net.createServer((sock) => { connections++; sock.destroy(); });
+    await new Promise((resolve) => abstract.listen(`\0${name}`, resolve));
+    tcp6 = net.createServer((sock) => { connections++; sock.destroy(); });
+    await new Promise((resolve, reject) => { tcp6.once('error', reject); tcp6.listen(0, '::1', resolve); })
+      .catch(() => { tcp6 = null; });
+  });
+  after(async () => {
+    abstract.close();
+    if (tcp6) tcp6.close();
+    if (sandbox) await sandbox.close();
+  });
+
+  it("cannot connect to an abstract unix socket the host listens on (it lives in the host's network namespace)", async () => {
+    // Sanity: the listener answers from the host.
+    await new Promise((resolve, reject) => {
+      const c = net.connect(`\0${name}`, () => { c.destroy(); resolve(); });
+      c.on('error', reject);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const before = connections;
+    const run = await sandbox.runPython([
+      'import socket',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+      'try:',
+      `    s.connect("\\0${name}")`,
+      '    result = "CONNECTED"',
+      'except OSError as e:',
+      '    result = e.errno',
+    ].join('\n'));
+    assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    assert.equal(run.result, ECONNREFUSED);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(connections, before, 'the host listener saw a connection from the run');
+  });
+
+  it('refuses every socket family but AF_UNIX with EAFNOSUPPORT, before the kernel sees it', async () => {
+    const families = {
+      AF_INET: [2, 1, 0], AF_INET6: [10, 2, 0], AF_NETLINK_ROUTE: [16, 3, 0], AF_NETLINK_AUDIT: [16, 3, 9],
+      AF_PACKET: [17, 3, 0x0300], AF_VSOCK: [40, 1, 0], AF_ALG: [38, 5, 0], AF_BLUETOOTH: [31, 3, 0],
+      AF_INET_RAW: [2, 3, 1], AF_KEY: [15, 3, 2], AF_UNIX_HIGH_BITS: ['0x100000001', 1, 0],
+    };
+    const run = await sandbox.runPython([
+      'import ctypes',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      `families = ${JSON.stringify(families)}`,
+      'out = {}',
+      'for name, (family, kind, proto) in families.items():',
+      '    family = int(family, 16) if isinstance(family, str) else family',
+      '    fd = libc.syscall(41, ctypes.c_ulong(family), ctypes.c_ulong(kind), ctypes.c_ulong(proto))',
+      '    out[name] = "OPENED" if fd >= 0 else ctypes.get_errno()',
+      'import socket',
+      'a, b = socket.socketpair()',
+      'a.send(b"ping")',
+      'out["socketpair"] = b.recv(4).decode()',
+      'result = out',
+    ].join('\n'));
+    assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    const expected = Object.fromEntries(Object.keys(families).map((k) => [k, EAFNOSUPPORT]));
+    assert.deepEqual(run.result, { ...expected, socketpair: 'ping' });
+  });
+
+  it("cannot reach a TCP server on the host's ::1", async (t) => {
+    if (!tcp6) { t.skip('no IPv6 loopback on this host'); return; }
+    const before = connections;
+    const run = await sandbox.runPython([
+      'import socket',
+      'try:',
+      `    socket.create_connection(("::1", ${tcp6.address().port}), timeout=2)`,
+      '    result = "CONNECTED"',
+      'except OSError as e:',
+      '    result = e.errno',
+    ].join('\n'));
+    assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    assert.equal(run.result, EAFNOSUPPORT);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(connections, before);
+  });
+});
