@@ -410,9 +410,7 @@ class Zygote:
             close_all(fds)
             sess = self.sessions.get(msg.get("session"))
             if sess is not None:
-                # Reaped now, so a call that follows at once gets a new one.
-                self.kill_session(sess)
-                self.on_session_exit(sess)
+                self.end_session(sess)
         elif op == "shutdown":
             close_all(fds)
             return False
@@ -575,7 +573,7 @@ class Zygote:
             n = int.from_bytes(sess.buf[:4], "little")
             if n > SESSION_FRAME_CAP or sess.call is None:
                 log("session %r: unexpected data on its socket; killing it" % (sess.name,))
-                return self.kill_session(sess)
+                return self.end_session(sess)
             if len(sess.buf) < 4 + n:
                 return None
             payload, sess.buf = sess.buf[4:4 + n], sess.buf[4 + n:]
@@ -587,7 +585,7 @@ class Zygote:
                     raise ValueError("not a done frame")
             except (ValueError, KeyError, TypeError):
                 log("session %r: malformed frame; killing it" % (sess.name,))
-                return self.kill_session(sess)
+                return self.end_session(sess)
             run_id, sess.call = sess.call, None
             self.runs.pop(run_id, None)
             cpu = max(0.0, total - sess.cpu_base_ms)
@@ -611,6 +609,11 @@ class Zygote:
         self.runs.pop(run_id, None)
         self.send({"op": "exit", "id": run_id, "code": None, "signal": signal.SIGKILL,
                    "cpuMs": 0.0, "maxRssKb": 0})
+
+    def end_session(self, sess):
+        """Kill and reap now, so a call that follows gets a new session."""
+        self.kill_session(sess)
+        self.on_session_exit(sess)
 
     def kill_session(self, sess):
         sigkill(sess.pidfd)

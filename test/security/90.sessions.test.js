@@ -1,0 +1,107 @@
+'use strict';
+
+// Sessions as an attacker uses them: reaching another session's state,
+// tampering with the runner of one's own session, and talking to the zygote
+// over the session's private socket (fd 4).
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { skipWithoutAddon, fullSandbox } = require('./common');
+
+describe('security: sessions', { skip: skipWithoutAddon }, () => {
+  let sandbox;
+  before(() => { sandbox = fullSandbox(); });
+  after(() => sandbox.close());
+
+  it("cannot reach another session's state through memory, /proc or the filesystem", async () => {
+    const secret = `pycage-secret-${crypto.randomBytes(8).toString('hex')}`;
+    const stored = await sandbox.runPython(`secret = "${secret}"\nopen("/tmp/secret", "w").write(secret)\nlen(secret)`,
+      { session: 'victim' });
+    assert.equal(stored.status, 'ok', JSON.stringify(stored.error));
+    const hunt = await sandbox.runPython([
+      'import gc, os',
+      `needle = "${secret.slice(0, 14)}"`,
+      'found = []',
+      'for o in gc.get_objects():',
+      '    if isinstance(o, str) and o.startswith(needle) and o != needle:',
+      '        found.append("heap")',
+      'pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())',
+      'for pid in pids:',
+      '    for name in ("environ", "cmdline", "maps", "mem"):',
+      '        try:',
+      '            data = open(f"/proc/{pid}/{name}", "rb").read(1 << 20)',
+      '            if needle.encode() in data and pid != os.getpid():',
+      '                found.append(f"/proc/{pid}/{name}")',
+      '        except OSError:',
+      '            pass',
+      'found.append(("tmp", os.path.exists("/tmp/secret")))',
+      'result = {"found": found, "pids": pids, "me": os.getpid()}',
+    ].join('\n'), { session: 'attacker' });
+    assert.equal(hunt.status, 'ok', JSON.stringify(hunt.error));
+    // Its own pid namespace: it sees itself (pid 1) and nothing of the victim.
+    assert.deepEqual(hunt.result.pids, [1]);
+    assert.deepEqual(hunt.result.found, [['tmp', false]]);
+    const still = await sandbox.runPython('secret', { session: 'victim' });
+    assert.equal(still.result, secret);
+  });
+
+  it("a session that patches its own runner forges only its own results", async () => {
+    const patched = await sandbox.runPython([
+      'import sys',
+      'execute = sys.modules["execute"]',
+      'real = execute._reply_ok',
+      'def forged(data, fd=3, extra=None):',
+      '    return real(b"\\"forged\\"", fd, extra)',
+      'execute._reply_ok = forged',
+      '"patched"',
+    ].join('\n'), { session: 'forger' });
+    assert.equal(patched.status, 'ok', JSON.stringify(patched.error));
+    const own = await sandbox.runPython('1 + 1', { session: 'forger' });
+    assert.equal(own.result, 'forged', 'the patch works inside its own session');
+    const other = await sandbox.runPython('1 + 1', { session: 'bystander' });
+    const plain = await sandbox.runPython('1 + 1');
+    assert.deepEqual([other.result, plain.result], [2, 2]);
+  });
+
+  it('a forged "done" frame or garbage on the private socket ends only that session', async () => {
+    await sandbox.runPython('kept = 1', { session: 'neighbour' });
+    await sandbox.runPython('mine = 1', { session: 'talker' });
+    const forged = await sandbox.runPython([
+      'import os, json',
+      'msg = json.dumps({"op": "done", "cpuTotalMs": 0, "maxRssKb": 0}).encode()',
+      'os.write(4, len(msg).to_bytes(4, "little") + msg)',
+      'os.write(4, b"\\xff\\xff\\xff\\x7f" + b"x" * 64)',
+      '"sent"',
+    ].join('\n'), { session: 'talker' });
+    // Whatever the zygote made of it, the call settles and the host is unharmed.
+    assert.ok(['ok', 'error'].includes(forged.status));
+    const next = await sandbox.runPython('"mine" in globals()', { session: 'talker' });
+    assert.equal(next.status, 'ok', JSON.stringify(next.error));
+    assert.equal(next.sessionRestarted, true, 'the zygote killed the session that spoke out of turn');
+    const neighbour = await sandbox.runPython('kept', { session: 'neighbour' });
+    assert.deepEqual([neighbour.result, neighbour.sessionRestarted], [1, false]);
+    const plain = await sandbox.runPython('6 * 7');
+    assert.equal(plain.result, 42);
+  });
+
+  it('cannot keep a process alive between calls to work in the background', async () => {
+    const started = await sandbox.runPython([
+      'import os, time',
+      'pid = os.fork()',
+      'if pid == 0:',
+      '    os.setsid()',
+      '    if os.fork() == 0:',
+      '        while True:',
+      '            time.sleep(0.05)',
+      '    os._exit(0)',
+      'os.waitpid(pid, 0)',
+      'sorted(int(p) for p in os.listdir("/proc") if p.isdigit())',
+    ].join('\n'), { session: 'daemon' });
+    assert.equal(started.status, 'ok', JSON.stringify(started.error));
+    assert.ok(started.result.length >= 2, 'the grandchild ran during the call');
+    const later = await sandbox.runPython('import os\nsorted(int(p) for p in os.listdir("/proc") if p.isdigit())',
+      { session: 'daemon' });
+    assert.deepEqual([later.result, later.sessionRestarted], [[1], false]);
+  });
+});
