@@ -292,6 +292,16 @@ class Control:
         return mine
 
 
+def send_call(sock, limits, fds):
+    """Hand a run (or a session call) to a waiting child: one frame
+    {"limits": …} with the run's three fds on its first byte."""
+    payload = frames.encode_json({"limits": limits})
+    data = len(payload).to_bytes(4, "little") + payload
+    n = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    if n < len(data):
+        sock.sendall(data[n:])
+
+
 def sigkill(pidfd):
     """SIGKILL through a pidfd: never a recycled pid. Already gone is fine."""
     try:
@@ -457,13 +467,8 @@ class Zygote:
             # Its /tmp has the wrong size and a remount is not allowed here.
             self.discard_spare(spare)
             return False
-        payload = frames.encode_json({"limits": limits})
-        data = len(payload).to_bytes(4, "little") + payload
         try:
-            n = spare.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                             array.array("i", fds))])
-            if n < len(data):
-                spare.sock.sendall(data[n:])
+            send_call(spare.sock, limits, fds)
         except OSError as e:
             log("spare %d: hand-over failed: %s" % (spare.pid, e))
             self.discard_spare(spare)
@@ -497,13 +502,8 @@ class Zygote:
 
     def hand_to_session(self, sess, run_id, limits, fds):
         name = sess.name
-        payload = frames.encode_json({"limits": limits})
-        data = len(payload).to_bytes(4, "little") + payload
         try:
-            n = sess.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                            array.array("i", fds))])
-            if n < len(data):
-                sess.sock.sendall(data[n:])
+            send_call(sess.sock, limits, fds)
         except OSError as e:
             # It died between calls: reap it and let the run start a new one.
             log("session %r: hand-over failed: %s" % (name, e))
