@@ -6,41 +6,87 @@ const { spawnSync } = require('node:child_process');
 const { PycageError, codes } = require('./errors');
 
 const ROOT = path.resolve(__dirname, '..');
-const ADDON_PATH = path.join(ROOT, 'build', 'Release', 'pycage.node');
 const RUNNER_DIR = path.join(ROOT, 'native', 'runner');
+// Where the native binaries may be, in the order they are tried: a build from
+// source (a checkout, or `npx pycage build` on a host without a prebuilt
+// binary), then the prebuilt ones the package ships. Each directory holds the
+// addon and the pycage-jail helper side by side.
+const SOURCE_BUILD_DIR = path.join(ROOT, 'build', 'Release');
+const PREBUILD_DIR = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`);
+// The prebuilt binaries are linked on Debian 12: they need glibc 2.36 or newer
+// (test/js/01.addon.binary.test.js checks every versioned symbol against it).
+const GLIBC_FLOOR = '2.36';
+const BUILD_FIX = [
+  '- Build from source: npx pycage build (it names any Debian package the build lacks)',
+  `- Or run on Linux x64 with glibc ${GLIBC_FLOOR} or newer, where the package carries prebuilt binaries`,
+];
+
+// The C library this process runs on: prebuilt binaries are for glibc only.
+function glibcVersion() {
+  if (process.platform !== 'linux') return null;
+  const header = process.report && typeof process.report.getReport === 'function'
+    ? process.report.getReport().header : {};
+  return header.glibcVersionRuntime || null;
+}
+
+function nativeDirs() {
+  const dirs = [];
+  if (fs.existsSync(path.join(SOURCE_BUILD_DIR, 'pycage.node'))) dirs.push({ dir: SOURCE_BUILD_DIR, kind: 'source build' });
+  if (fs.existsSync(path.join(PREBUILD_DIR, 'pycage.node'))) dirs.push({ dir: PREBUILD_DIR, kind: 'prebuilt' });
+  return dirs;
+}
+
+// The addon that load() takes (or would take), or null when there is none.
+const ADDON_PATH = (() => {
+  const first = nativeDirs()[0];
+  return first ? path.join(first.dir, 'pycage.node') : null;
+})();
 
 let binding = null;
+let bindingDir = null;
 
 // Loaded on first use, not at require time, so argument errors and the
 // TypeScript definitions work before the addon has been built.
 function load() {
   if (binding !== null) return binding;
-  try {
-    binding = require(ADDON_PATH);
-  } catch (err) {
-    throw new PycageError([
-      `Could not load the pycage native addon from ${ADDON_PATH}: ${String(err.message).split('\n')[0]}`,
-      'Possible solutions:',
-      '- Build it: npm install (or npm run build) in the package directory',
-      '- Install the build dependencies: bash .ci/setup.sh (as root on Debian 12)',
-      '- Make sure the addon was built for this Node.js version (process.versions.modules = ' +
-        `${process.versions.modules}) and platform (${process.platform}-${process.arch})`,
-    ].join('\n'), codes.ERR_INTERNAL);
+  const attempts = [];
+  for (const { dir, kind } of nativeDirs()) {
+    if (kind === 'prebuilt' && glibcVersion() === null) {
+      attempts.push(`${kind} ${dir}: skipped, this host's C library is not glibc`);
+      continue;
+    }
+    try {
+      binding = require(path.join(dir, 'pycage.node'));
+      bindingDir = dir;
+      return binding;
+    } catch (err) {
+      attempts.push(`${kind} ${path.join(dir, 'pycage.node')}: ${String(err.message).split('\n')[0]}`);
+    }
   }
-  return binding;
+  if (attempts.length === 0) {
+    attempts.push(`no binary for ${process.platform}-${process.arch} in ${PREBUILD_DIR} and no build in ${SOURCE_BUILD_DIR}`);
+  }
+  throw new PycageError([
+    'Could not load the pycage native addon:',
+    ...attempts.map((line) => `  ${line}`),
+    'Possible solutions:',
+    ...BUILD_FIX,
+  ].join('\n'), codes.ERR_INTERNAL);
 }
 
-// The jail helper is built next to the addon so one build directory holds
-// everything a Sandbox execs.
+// The jail helper sits next to the addon that was loaded, so one directory
+// holds everything a Sandbox execs.
 function helperPath() {
-  const helper = path.join(path.dirname(ADDON_PATH), 'pycage-jail');
+  load();
+  const helper = path.join(bindingDir, 'pycage-jail');
   try {
     fs.accessSync(helper, fs.constants.X_OK);
   } catch (err) {
     throw new PycageError([
       `The jail helper ${helper} is missing or not executable (${err.code || err.message})`,
       'Possible solutions:',
-      '- Rebuild the package: npm install (or npm run build)',
+      '- Reinstall the package (its prebuilt helper must keep its executable bit)',
+      ...BUILD_FIX,
     ].join('\n'), codes.ERR_INTERNAL);
   }
   return helper;
@@ -56,7 +102,7 @@ function probe(binding, helper, cgroupRoot) {
     throw new PycageError([
       `Could not probe this host with ${helper} --probe: ${err && err.message}`,
       'Possible solutions:',
-      '- Rebuild the package: npm install (or npm run build)',
+      ...BUILD_FIX,
     ].join('\n'), codes.ERR_INTERNAL);
   }
 }
@@ -130,4 +176,4 @@ function resolvePython(requested, env = process.env) {
   return { python, pythonPrefixes, version, abi };
 }
 
-module.exports = { ROOT, ADDON_PATH, RUNNER_DIR, load, helperPath, probe, resolvePython, findOnPath };
+module.exports = { ROOT, ADDON_PATH, GLIBC_FLOOR, RUNNER_DIR, SOURCE_BUILD_DIR, PREBUILD_DIR, load, helperPath, probe, resolvePython, findOnPath };

@@ -79,50 +79,36 @@ Status Zygote::Start() {
   // The zygote end must block: the zygote reads it with plain recvmsg.
   fcntl(child_end.get(), F_SETFL, fcntl(child_end.get(), F_GETFL) & ~O_NONBLOCK);
 
+  std::vector<std::string> argv;
+  argv.reserve(spec_.helper_args.size() + 1);
+  argv.push_back(spec_.helper_path);
+  argv.insert(argv.end(), spec_.helper_args.begin(), spec_.helper_args.end());
+  Result<HelperProcess> spawned = SpawnHelper(spec_.helper_path, argv, child_end.get());
+  if (!spawned.ok()) {
+    state_ = State::kDead;
+    closing_ = true;
+    // Close one handle anyway, so on_closed fires as it would after an exit.
+    uv_pipe_init(loop_, &stderr_pipe_, 0);
+    stderr_pipe_.data = this;
+    ++open_handles_;
+    uv_close(reinterpret_cast<uv_handle_t*>(&stderr_pipe_), &Zygote::OnHandleClosed);
+    return Status::Error(ErrorCode::kIsolationUnavailable,
+                         spawned.status().message() + "; reinstall pycage or rebuild it with `npx pycage build`");
+  }
+  helper_ = std::move(*spawned);
+  child_end.reset();
+
   uv_pipe_init(loop_, &stderr_pipe_, 0);
   stderr_pipe_.data = this;
+  uv_pipe_open(&stderr_pipe_, helper_.stderr_read.release());
   stderr_open_ = true;
   ++open_handles_;
 
-  std::vector<char*> argv;
-  argv.push_back(spec_.helper_path.data());
-  for (std::string& arg : spec_.helper_args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  char* empty_env[] = {nullptr};  // the helper never sees the host's environment
-
-  uv_stdio_container_t stdio[4];
-  stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = UV_IGNORE;
-  stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-  stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&stderr_pipe_);
-  stdio[3].flags = UV_INHERIT_FD;
-  stdio[3].data.fd = child_end.get();
-
-  uv_process_options_t options{};
-  options.exit_cb = &Zygote::OnProcessExit;
-  options.file = spec_.helper_path.c_str();
-  options.args = argv.data();
-  options.env = empty_env;
-  options.stdio_count = 4;
-  options.stdio = stdio;
-  process_.data = this;
-  const int rc = uv_spawn(loop_, &process_, &options);
-  if (rc != 0) {
-    // A failed uv_spawn still leaves both handles initialised; close them so
-    // on_closed fires as it would after a normal exit.
-    ++open_handles_;
-    closing_ = true;
-    state_ = State::kDead;
-    uv_close(reinterpret_cast<uv_handle_t*>(&process_), &Zygote::OnHandleClosed);
-    stderr_open_ = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&stderr_pipe_), &Zygote::OnHandleClosed);
-    return Status::Error(ErrorCode::kIsolationUnavailable,
-                         "cannot start the jail helper " + spec_.helper_path + ": " + uv_strerror(rc) +
-                             "; rebuild the addon with `npm run build`");
-  }
+  uv_poll_init(loop_, &exit_poll_, helper_.pidfd.get());
+  exit_poll_.data = this;
+  uv_poll_start(&exit_poll_, UV_READABLE, &Zygote::OnHelperExit);
   process_alive_ = true;
   ++open_handles_;
-  child_end.reset();
 
   uv_read_start(reinterpret_cast<uv_stream_t*>(&stderr_pipe_), &Zygote::OnStderrAlloc, &Zygote::OnStderrRead);
   uv_poll_init(loop_, &control_poll_, control_.get());
@@ -253,7 +239,8 @@ void Zygote::MarkDead(const std::string& reason) {
 }
 
 void Zygote::Kill() {
-  if (process_alive_) uv_process_kill(&process_, SIGKILL);
+  // Not yet reaped, so the pid still names our helper.
+  if (process_alive_) kill(helper_.pid, SIGKILL);
 }
 
 void Zygote::Close() {
@@ -275,14 +262,18 @@ void Zygote::Close() {
   }
 }
 
-void Zygote::OnProcessExit(uv_process_t* process, int64_t exit_status, int term_signal) {
-  auto* self = static_cast<Zygote*>(process->data);
+void Zygote::OnHelperExit(uv_poll_t* poll, int /*status*/, int /*events*/) {
+  auto* self = static_cast<Zygote*>(poll->data);
+  int exit_code = 0;
+  int term_signal = 0;
+  if (!ReapHelper(self->helper_.pid, &exit_code, &term_signal)) return;
   self->process_alive_ = false;
+  uv_poll_stop(poll);
   std::string reason = term_signal ? "the jail helper was killed by signal " + std::to_string(term_signal)
-                                   : "the jail helper exited with code " + std::to_string(exit_status);
+                                   : "the jail helper exited with code " + std::to_string(exit_code);
   if (!self->recent_log_.empty()) reason += ": " + self->recent_log_.back();
   self->MarkDead(reason);
-  uv_close(reinterpret_cast<uv_handle_t*>(process), &Zygote::OnHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(poll), &Zygote::OnHandleClosed);
   if (self->closing_ && self->stderr_open_) {
     self->stderr_open_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&self->stderr_pipe_), &Zygote::OnHandleClosed);
@@ -324,9 +315,7 @@ void Zygote::AddLogLine(const std::string& line) {
 }
 
 void Zygote::OnHandleClosed(uv_handle_t* handle) {
-  Zygote* self = nullptr;
-  if (handle->type == UV_PROCESS) self = static_cast<Zygote*>(reinterpret_cast<uv_process_t*>(handle)->data);
-  else self = static_cast<Zygote*>(handle->data);
+  auto* self = static_cast<Zygote*>(handle->data);
   if (--self->open_handles_ == 0 && self->callbacks_.on_closed) self->callbacks_.on_closed();
 }
 

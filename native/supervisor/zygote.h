@@ -17,6 +17,7 @@
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 #include "supervisor/run_types.h"
+#include "supervisor/helper_process.h"
 #include "supervisor/unique_fd.h"
 
 namespace pycage {
@@ -76,7 +77,7 @@ class Zygote {
     size_t offset = 0;
   };
 
-  static void OnProcessExit(uv_process_t* process, int64_t exit_status, int term_signal);
+  static void OnHelperExit(uv_poll_t* poll, int status, int events);
   static void OnStderrAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void OnControlEvent(uv_poll_t* poll, int status, int events);
@@ -94,7 +95,8 @@ class Zygote {
   ZygoteCallbacks callbacks_;
   State state_ = State::kStarting;
 
-  uv_process_t process_{};
+  HelperProcess helper_;
+  uv_poll_t exit_poll_{};  // on the helper's pidfd
   uv_pipe_t stderr_pipe_{};
   uv_poll_t control_poll_{};
   bool process_alive_ = false;

@@ -6,7 +6,11 @@ const fs = require('node:fs');
 const { mock } = require('node:test');
 const native = require('../../js/native');
 
-const addonBuilt = fs.existsSync(native.ADDON_PATH);
+const addonBuilt = native.ADDON_PATH !== null && fs.existsSync(native.ADDON_PATH);
+// CI sets PYCAGE_REQUIRE_ADDON=1: there a missing addon is a failure, never a skip.
+if (!addonBuilt && process.env.PYCAGE_REQUIRE_ADDON === '1') {
+  throw new Error('PYCAGE_REQUIRE_ADDON=1 but no addon is built or prebuilt (npm run build)');
+}
 
 // Sandboxes made without a dataDir keep their bundle store in a scratch
 // directory, not in the home directory of whoever runs the tests.

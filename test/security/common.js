@@ -9,7 +9,12 @@ const { Sandbox } = require('../..');
 const native = require('../../js/native');
 require('../js/common');  // scratch PYCAGE_DATA_DIR for Sandboxes made without a dataDir
 
-const skipWithoutAddon = fs.existsSync(native.ADDON_PATH) ? false : `the addon is not built (${native.ADDON_PATH})`;
+const addonBuilt = native.ADDON_PATH !== null && fs.existsSync(native.ADDON_PATH);
+// CI sets PYCAGE_REQUIRE_ADDON=1: there a missing addon is a failure, never a skip.
+if (!addonBuilt && process.env.PYCAGE_REQUIRE_ADDON === '1') {
+  throw new Error('PYCAGE_REQUIRE_ADDON=1 but no addon is built or prebuilt (npm run build)');
+}
+const skipWithoutAddon = addonBuilt ? false : 'the addon is not built (npm run build)';
 
 function fullSandbox(options = {}) {
   return new Sandbox({ isolation: 'full', ...options });
