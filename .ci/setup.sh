@@ -6,20 +6,18 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config
-  libseccomp-dev libsimdjson-dev libuv1-dev
+  build-essential cmake ninja-build pkg-config curl ca-certificates
+  libseccomp-dev libuv1-dev
   googletest libgtest-dev libbenchmark-dev
   clang clang-tidy libclang-rt-14-dev
   bubblewrap procps
   python3 python3-pip python3-numpy python3-pandas python3-matplotlib
 )
-# Node is often installed from elsewhere (nodesource, nvm); only add Debian's
-# when there is none at all.
-if ! command -v node >/dev/null 2>&1; then
-  # libnode-dev puts Node's own headers at /usr/include/node, where the
-  # addon build looks first.
-  PACKAGES+=(nodejs npm libnode-dev)
-fi
+# simdjson and libuv are built from Debian's own source tarballs (cmake
+# downloads and checks them once): Debian ships no PIC static archive of them,
+# and the addon must not link a shared copy (see cmake/third_party.cmake).
+# Node does not come from Debian (bookworm has Node 18, which upstream no
+# longer supports): .ci/node.sh fetches the pinned lines from the npm registry.
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -42,11 +40,14 @@ else
   echo "pycage setup: all Debian packages present"
 fi
 
-# node-addon-api and cmake-js come from npm; installing the package runs the
-# addon build (package.json "install"). Skip when the build is already current.
-if [[ ! -d node_modules/node-addon-api || ! -d node_modules/typescript || ! -f build/Release/pycage.node ]]; then
-  if [[ -f package-lock.json ]]; then npm ci; else npm install; fi
-else
-  echo "pycage setup: node_modules present, rebuilding the addon incrementally"
-  npm run build --silent
+# Node 24 (and npm, when the host has none) from the npm registry, first on PATH.
+source .ci/node.sh
+pycage_use_node "$PYCAGE_NODE_DEFAULT"
+echo "pycage setup: using Node $(node --version) from $(dirname "$(command -v node)")"
+
+# node-addon-api and typescript come from npm; the addon and pycage-jail are
+# built from source with scripts/build.js (incremental when current).
+if [[ ! -d node_modules/node-addon-api || ! -d node_modules/typescript ]]; then
+  npm ci --no-audit --no-fund
 fi
+node scripts/build.js

@@ -15,6 +15,10 @@ trap 'rc=$?; if ((rc != 0)); then printf "\n!!! stage \"%s\" failed (exit %d)\n"
 
 stage_setup() {
   bash .ci/setup.sh
+  # The pinned Node lines (.ci/node.sh, fetched by setup.sh); the default one
+  # runs npm and the builds of every later stage.
+  source .ci/node.sh
+  pycage_use_node "$PYCAGE_NODE_DEFAULT"
 }
 
 stage_native() {
@@ -31,8 +35,20 @@ stage_runner_python() {
   fi
 }
 
-stage_npm_test() {
-  npm test
+# The whole JS suite (node:test, security included) under one Node line of
+# the matrix. The addon is Node-API, so the one build serves every line.
+npm_test_under() {
+  (
+    pycage_use_node "$1"
+    echo "Node $(node --version)"
+    npm test
+  )
+}
+stage_npm_test_24() { npm_test_under 24; }
+stage_npm_test_22() { npm_test_under 22; }
+
+stage_packcheck() {
+  bash .ci/packcheck.sh
 }
 
 stage_sanitizers() {
@@ -75,13 +91,17 @@ STAGES=(
   "native build + ctest|stage_native"
   "native ASan+UBSan build + ctest|stage_sanitizers"
   "runner python unittest|stage_runner_python"
-  "npm test (node:test, security)|stage_npm_test"
+  "npm test under Node 24 (node:test, security)|stage_npm_test_24"
+  "npm test under Node 22 (node:test, security)|stage_npm_test_22"
+  "packed install: npm pack, install --ignore-scripts without a compiler, under Node 24 and 22|stage_packcheck"
   "clang-tidy (native/, addon/)|stage_clang_tidy"
   "libFuzzer short runs|stage_fuzz"
 )
 
 # Debian's interpreter, which setup.sh installs: the same one on every host.
 if [[ -z "${PYCAGE_PYTHON:-}" && -x /usr/bin/python3 ]]; then export PYCAGE_PYTHON=/usr/bin/python3; fi
+# Here a missing addon fails the JS suites instead of skipping their tests.
+export PYCAGE_REQUIRE_ADDON=1
 
 for entry in "${STAGES[@]}"; do
   banner "${entry%%|*}"
