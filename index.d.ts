@@ -40,6 +40,8 @@ export interface Limits {
   resultBytes: number;
   /** Size of the run's private /tmp in bytes. Default 16 MiB. */
   tmpBytes: number;
+  /** Open file descriptors of the run (RLIMIT_NOFILE). Default 256. Broken: `OSError` (EMFILE). */
+  openFiles: number;
 }
 
 export interface PackageIndexOptions {

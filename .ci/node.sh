@@ -18,6 +18,11 @@ declare -A PYCAGE_NODE_SHA512=(
 PYCAGE_NPM_VERSION=11.19.1
 PYCAGE_NPM_SHA512=cedb312b1b7f92421a02cfb68b4194e88f8346651dacd6acc5364a25ef5309d4a32b19616a1ff8aff865e7280c0fa5c0835a99f5cd93368991e2a80ec9da75d2
 
+# pnpm, for the packed-install check under its default settings (which skip
+# every dependency's install script).
+PYCAGE_PNPM_VERSION=10.34.8
+PYCAGE_PNPM_SHA512=f627a8e971343afe49dfd0f63d028234201dfa831d5cb588733e1e5f8db26bf16989a32161ab5c1b4db3b1fdbc373160606b5b89e002df6dd19a85adf91fc5a8
+
 PYCAGE_NODE_CACHE=${PYCAGE_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pycage/node}
 
 # _pycage_fetch_tgz URL SHA512 DEST: download, verify, unpack (package/ stripped).
@@ -63,4 +68,13 @@ pycage_use_node() {
   dir=$(pycage_node_dir "$1") || return 1
   export PATH="$dir/bin:$PATH"
   export npm_config_nodedir="$dir"
+}
+
+# pycage_pnpm_cli: the path of pnpm's CLI script (run it with node).
+pycage_pnpm_cli() {
+  local dir=$PYCAGE_NODE_CACHE/pnpm-$PYCAGE_PNPM_VERSION
+  if [[ ! -f $dir/bin/pnpm.cjs ]]; then
+    _pycage_fetch_tgz "https://registry.npmjs.org/pnpm/-/pnpm-$PYCAGE_PNPM_VERSION.tgz" "$PYCAGE_PNPM_SHA512" "$dir" || return 1
+  fi
+  printf '%s\n' "$dir/bin/pnpm.cjs"
 }

@@ -62,4 +62,14 @@ JSON
   (cd "$host" && PATH="$bin" node "$ROOT/node_modules/typescript/bin/tsc" -p tsconfig.json)
   echo "Node $line: typescript strict check of the shipped .d.ts passed"
 done
-echo "packcheck: passed under Node ${PYCAGE_NODE_LINES[*]}"
+# pnpm with its default settings, under the default Node line.
+pnpm_cli=$(pycage_pnpm_cli)
+bin="$WORK/bin-$PYCAGE_NODE_DEFAULT"
+host="$WORK/host-pnpm"
+mkdir -p "$host"
+printf '{ "name": "pycage-host-pnpm", "version": "1.0.0", "private": true }\n' >"$host/package.json"
+(cd "$host" && PATH="$bin" node "$pnpm_cli" add --reporter=silent "$TARBALL")
+cp test/pack/host_check.cjs "$host/"
+(cd "$host" && PATH="$bin" PYCAGE_SUPPORT_DIR="$ROOT/test/support" PYCAGE_TEST_PYTHON="${PYCAGE_PYTHON:-/usr/bin/python3}" node host_check.cjs)
+echo "pnpm $PYCAGE_PNPM_VERSION (default settings): installed and passed the host check"
+echo "packcheck: passed under Node ${PYCAGE_NODE_LINES[*]}, npm --ignore-scripts and pnpm"

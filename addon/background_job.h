@@ -1,6 +1,6 @@
 // Blocking work (packing, hashing, extracting bundles) on a thread of its own,
 // settled as a Promise on the JS thread. Not Napi::AsyncWorker: that runs on
-// Node's libuv threadpool, which long jobs must never occupy (DESIGN.md).
+// Node's libuv threadpool, which long jobs must never occupy (docs/ARCHITECTURE.md, "Threads and processes").
 #pragma once
 
 #include <napi.h>

@@ -185,16 +185,11 @@ Result<RunRequest> RunRequestFromJs(const Napi::Value& value) {
   const auto limits = limits_value.As<Napi::Object>();
   const std::string lw = "limits.";
   RunLimits& l = request.limits;
-  struct Field {
-    const char* key;
-    uint64_t* out;
-  };
-  for (const Field& field : {Field{"wallMs", &l.wall_ms}, Field{"cpuMs", &l.cpu_ms}, Field{"memoryBytes", &l.memory_bytes},
-                             Field{"fileSizeBytes", &l.file_size_bytes}, Field{"processes", &l.processes},
-                             Field{"stdoutBytes", &l.stdout_bytes}, Field{"stderrBytes", &l.stderr_bytes},
-                             Field{"resultBytes", &l.result_bytes}, Field{"tmpBytes", &l.tmp_bytes}}) {
-    if (Status s = ReadPositive(limits, field.key, lw, field.out); !s.ok()) return s;
-  }
+  // Every limit of native/limits.json is required here: JS fills them all in.
+#define PYCAGE_LIMIT_READ(member, key, fallback) \
+  if (Status s = ReadPositive(limits, key, lw, &l.member); !s.ok()) return s;
+  PYCAGE_RUN_LIMITS(PYCAGE_LIMIT_READ)
+#undef PYCAGE_LIMIT_READ
   // The frame length is a u32 and the result must fit one frame.
   if (l.result_bytes > (1ULL << 30)) return Invalid("Expected limits.resultBytes of at most 1 GiB");
   if (Status s = ReadSessionName(object, &request.session); !s.ok()) return s;

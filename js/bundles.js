@@ -1,7 +1,7 @@
 'use strict';
 
 // Bundles: statuses per key, content-addressed installs, single-flight builds,
-// the smoke test, publish, GC, export and import (DESIGN.md "Bundles").
+// the smoke test, publish, GC, export and import (README "Bundles").
 //
 // A key's record moves none -> building -> ready | failed. While a key with a
 // ready bundle rebuilds, the record keeps that bundle as `serving`, and runs

@@ -3,20 +3,10 @@
 const { invalidArgument } = require('./errors');
 const validate = require('./validate');
 
-const MiB = 1024 * 1024;
-
-// ToolJet's NsJail limits (DESIGN.md "Default limits").
-const DEFAULT_LIMITS = Object.freeze({
-  wallMs: 10_000,
-  cpuMs: 5_000,
-  memoryBytes: 512 * MiB,
-  fileSizeBytes: 1 * MiB,
-  processes: 5,
-  stdoutBytes: 1 * MiB,
-  stderrBytes: 1 * MiB,
-  resultBytes: 16 * MiB,
-  tmpBytes: 16 * MiB,
-});
+// The one table of run limits (README "Limits"): name, default, unit, scope
+// and how each is enforced. C++ expands the same file (cmake/limits_table.cmake).
+const TABLE = Object.freeze(require('../native/limits.json').limits.map((entry) => Object.freeze({ ...entry })));
+const DEFAULT_LIMITS = Object.freeze(Object.fromEntries(TABLE.map((entry) => [entry.name, entry.default])));
 
 const LIMIT_NAMES = Object.freeze(Object.keys(DEFAULT_LIMITS));
 
@@ -61,4 +51,4 @@ function resolveRunLimits(limits, ceiling) {
   return run;
 }
 
-module.exports = { DEFAULT_LIMITS, LIMIT_NAMES, resolveCeiling, resolveRunLimits };
+module.exports = { TABLE, DEFAULT_LIMITS, LIMIT_NAMES, resolveCeiling, resolveRunLimits };

@@ -1,6 +1,6 @@
 'use strict';
 
-// The `restrictions` option of new Sandbox() (DESIGN.md "Restrictions"): a
+// The `restrictions` option of new Sandbox() (README "Restrictions"): a
 // usability layer the runner applies to the node's own imports, on top of the
 // jail and never instead of it. Validated here, then handed to every zygote
 // as PYCAGE_RESTRICTIONS (native/runner/restrictions.py reads it).

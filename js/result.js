@@ -2,7 +2,7 @@
 
 const { PycageError, codes } = require('./errors');
 
-// Turns the native outcome into the public RunResult (DESIGN.md). The native
+// Turns the native outcome into the public RunResult (README). The native
 // side hands the result over as JSON text so the value is built here, on the
 // JS thread, with plain JSON.parse.
 function toRunResult(outcome, isolation) {

@@ -16,7 +16,7 @@ const { Sessions, DEFAULT_MAX_SESSIONS, DEFAULT_IDLE_MS } = require('./sessions'
 const { checkRestrictions, restrictionsEnv } = require('./restrictions');
 
 // The native object and the private state hide behind Symbols so the public
-// surface is exactly DESIGN.md's API (better-sqlite3's habit).
+// surface is exactly the README's API (better-sqlite3's habit).
 const kNative = Symbol('pycage.native');
 const kState = Symbol('pycage.state');
 
@@ -314,7 +314,7 @@ class Sandbox extends EventEmitter {
     return this[kState].sessions.close(id);
   }
 
-  // Bundles (DESIGN.md "Bundles"); the work is in bundles.js.
+  // Bundles (README "Bundles"); the work is in bundles.js.
   async install(key, requirementsText) {
     checkOpen(this);
     return this[kState].bundles.install(key, requirementsText);

@@ -1,6 +1,6 @@
 'use strict';
 
-// Stateful sessions (DESIGN.md "Sessions"): each id maps to a long-lived run
+// Stateful sessions (README "Sessions"): each id maps to a long-lived run
 // child inside the zygote of its pool, named by a token of our own. This
 // file owns the JS side: ordering of calls, the idle TTL, the global cap with
 // least-recently-used eviction, and telling a caller when its session

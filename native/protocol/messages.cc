@@ -128,14 +128,11 @@ Status ReadAudit(simdjson::dom::object& object, RunReplyMeta* meta) {
 }  // namespace
 
 std::string BuildRunCommand(uint64_t id, uint32_t slot, const ChildLimits& limits, std::string_view session) {
-  std::string limits_json = JsonObjectWriter()
-                                .Uint("cpuMs", limits.cpu_ms)
-                                .Uint("memoryBytes", limits.memory_bytes)
-                                .Uint("fileSizeBytes", limits.file_size_bytes)
-                                .Uint("processes", limits.processes)
-                                .Uint("tmpBytes", limits.tmp_bytes)
-                                .Uint("openFiles", limits.open_files)
-                                .Finish();
+  JsonObjectWriter limits_writer;
+#define PYCAGE_LIMIT_FIELD(member, key, fallback) limits_writer.Uint(key, limits.member);
+  PYCAGE_CHILD_LIMITS(PYCAGE_LIMIT_FIELD)
+#undef PYCAGE_LIMIT_FIELD
+  std::string limits_json = limits_writer.Finish();
   JsonObjectWriter command;
   command.String("op", "run").Uint("id", id).Uint("slot", slot).Raw("limits", limits_json);
   if (!session.empty()) command.String("session", session);

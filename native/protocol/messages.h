@@ -9,17 +9,17 @@
 #include <string_view>
 #include <vector>
 
+#include "common/limits_table.h"
 #include "common/status.h"
 
 namespace pycage::protocol {
 
+// The limits of scope "child" in native/limits.json: sent in the run command
+// and enforced inside the run.
 struct ChildLimits {
-  uint64_t cpu_ms = 0;
-  uint64_t memory_bytes = 0;
-  uint64_t file_size_bytes = 0;
-  uint64_t processes = 0;
-  uint64_t tmp_bytes = 0;
-  uint64_t open_files = 0;
+#define PYCAGE_LIMIT_MEMBER(member, key, fallback) uint64_t member = 0;
+  PYCAGE_CHILD_LIMITS(PYCAGE_LIMIT_MEMBER)
+#undef PYCAGE_LIMIT_MEMBER
 };
 
 // `session` empty: a one-shot run; otherwise a call of that session.

@@ -8,7 +8,7 @@
 // paths or the environment is refused with an error naming the line, the
 // reason and the fix (ERR_REQUIREMENTS_INVALID).
 //
-// Choices (see also DESIGN.md "Bundles"):
+// Choices (see also README "Bundles"):
 //  - Comments (`#` at the start of a line or after whitespace, as pip reads
 //    them), blank lines, tabs and CRLF are accepted.
 //  - A trailing `\` line continuation is refused: one requirement per line.

@@ -382,6 +382,11 @@ _RLIMITS = (
     ("processes", resource.RLIMIT_NPROC, "RLIMIT_NPROC"),
 )
 
+# Every limit of scope "child" in native/limits.json is enforced here: the
+# rlimits above, CPU (set_rlimits, set_call_cpu) and /tmp's size (the tmpfs
+# mount). tests/test_limits.py checks this set against the table.
+ENFORCED_LIMITS = frozenset(["cpuMs", "tmpBytes"] + [key for key, _, _ in _RLIMITS])
+
 
 def _setrlimit(res, name, soft, hard):
     cur_soft, cur_hard = resource.getrlimit(res)

@@ -1,4 +1,4 @@
-"""Turn a node's result into JSON text (the rules of DESIGN.md).
+"""Turn a node's result into JSON text (the rules in the README).
 
 numpy and pandas are recognised by duck typing on type(x).__module__, so the
 runner never imports them itself: a zygote without them stays small, and a

@@ -1,4 +1,4 @@
-"""Matplotlib figures of a call, as PNG (DESIGN.md "Figures").
+"""Matplotlib figures of a call, as PNG (README "Figures").
 
 Figures that pyplot still has open when the call ends, and those passed to
 plt.show() / Figure.show() during it, are rendered to PNG and closed, so

@@ -1,4 +1,4 @@
-"""Restrictions (DESIGN.md "Restrictions"): a usability layer, not a boundary.
+"""Restrictions (README "Restrictions"): a usability layer, not a boundary.
 
 Temporal-style: what the *node's own code* imports or reaches through an
 import is checked against denied modules and members; imports made by library

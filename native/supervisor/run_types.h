@@ -9,21 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "common/limits_table.h"
 #include "common/status.h"
 #include "protocol/messages.h"
 
 namespace pycage {
 
+// Every limit of native/limits.json, with its default.
 struct RunLimits {
-  uint64_t wall_ms = 10'000;
-  uint64_t cpu_ms = 5'000;
-  uint64_t memory_bytes = 512ULL << 20;
-  uint64_t file_size_bytes = 1ULL << 20;
-  uint64_t processes = 5;
-  uint64_t stdout_bytes = 1ULL << 20;
-  uint64_t stderr_bytes = 1ULL << 20;
-  uint64_t result_bytes = 16ULL << 20;
-  uint64_t tmp_bytes = 16ULL << 20;
+#define PYCAGE_LIMIT_MEMBER(member, key, fallback) uint64_t member = fallback;
+  PYCAGE_RUN_LIMITS(PYCAGE_LIMIT_MEMBER)
+#undef PYCAGE_LIMIT_MEMBER
 };
 
 struct RunRequest {

@@ -11,7 +11,6 @@ namespace {
 // A zygote that never becomes ready this many times in a row means the host
 // cannot jail: queued runs are rejected instead of retrying forever.
 constexpr int kMaxStartupFailures = 3;
-constexpr uint64_t kOpenFilesPerRun = 256;
 
 uint32_t PickUidBase(const void* instance) {
   // 2^30 upwards is far from any uid a distribution hands out. Each Sandbox
@@ -266,12 +265,9 @@ void Supervisor::StartRun(RunRequest request) {
     return;
   }
   protocol::ChildLimits child_limits;
-  child_limits.cpu_ms = limits.cpu_ms;
-  child_limits.memory_bytes = limits.memory_bytes;
-  child_limits.file_size_bytes = limits.file_size_bytes;
-  child_limits.processes = limits.processes;
-  child_limits.tmp_bytes = limits.tmp_bytes;
-  child_limits.open_files = kOpenFilesPerRun;
+#define PYCAGE_LIMIT_COPY(member, key, fallback) child_limits.member = limits.member;
+  PYCAGE_CHILD_LIMITS(PYCAGE_LIMIT_COPY)
+#undef PYCAGE_LIMIT_COPY
   // Each run gets its own host uid when the map has room, so RLIMIT_NPROC
   // counts that run alone; with a single-uid map every run is uid 0 of the jail.
   const bool own_uid = config_.tier == Tier::kFull && geteuid() == 0;

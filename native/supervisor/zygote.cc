@@ -37,17 +37,12 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
     args.insert(args.end(), {"--ro-bind", config.runner_dir + ":" + kJailRunnerDir});
     for (const std::string& bind : config.extra_ro_binds) args.insert(args.end(), {"--ro-bind", bind});
     if (!config.cgroup_root.empty()) {
-      // The whole jail (zygote, spare and every run) shares one cgroup: room
-      // for every uid slot's processes, and for every run's memory plus the
-      // zygote's and the spare's.
-      const RunLimits defaults;
-      const uint64_t pids = config.cgroup_pids_max != 0 ? config.cgroup_pids_max
-                                                        : uint64_t{uid_count} * defaults.processes + 64;
-      const uint64_t memory = config.cgroup_memory_max != 0
-                                  ? config.cgroup_memory_max
-                                  : (uint64_t{config.concurrency} + 2) * defaults.memory_bytes;
-      args.insert(args.end(), {"--cgroup-root", config.cgroup_root, "--cgroup-pids-max", std::to_string(pids),
-                               "--cgroup-memory-max", std::to_string(memory)});
+      // The whole jail (zygote, spares, runs and sessions) shares one cgroup.
+      // Its size is computed once, in JS (js/sandbox.js), which knows the
+      // session cap and the operator's ceiling; the addon requires both values.
+      args.insert(args.end(), {"--cgroup-root", config.cgroup_root, "--cgroup-pids-max",
+                               std::to_string(config.cgroup_pids_max), "--cgroup-memory-max",
+                               std::to_string(config.cgroup_memory_max)});
     }
   }
   if (full && geteuid() == 0) args.insert(args.end(), {"--setenv", "PYCAGE_UID_COUNT=" + std::to_string(uid_count)});

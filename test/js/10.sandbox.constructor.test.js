@@ -51,7 +51,7 @@ describe('new Sandbox() argument checks', () => {
     rejects(() => new Sandbox({ limits: { cpu_ms: 5 } }), 'ERR_INVALID_ARGUMENT',
       "Unknown limit 'cpu_ms' for limits of new Sandbox(); did you mean 'cpuMs'?");
     rejects(() => new Sandbox({ limits: { timeout: 5 } }), 'ERR_INVALID_ARGUMENT',
-      "Unknown limit 'timeout' for limits of new Sandbox(); expected one of 'wallMs', 'cpuMs', 'memoryBytes', 'fileSizeBytes', 'processes', 'stdoutBytes', 'stderrBytes', 'resultBytes', 'tmpBytes'");
+      "Unknown limit 'timeout' for limits of new Sandbox(); expected one of 'wallMs', 'cpuMs', 'memoryBytes', 'fileSizeBytes', 'processes', 'openFiles', 'stdoutBytes', 'stderrBytes', 'resultBytes', 'tmpBytes'");
   });
 
   it('rejects an unknown isolation tier with ERR_INVALID_ARGUMENT', () => {
@@ -120,7 +120,7 @@ describe('new Sandbox() with a fake addon', () => {
     fakeBinding();
     assert.deepEqual({ ...new Sandbox().limits }, {
       wallMs: 10000, cpuMs: 5000, memoryBytes: 536870912, fileSizeBytes: 1048576, processes: 5,
-      stdoutBytes: 1048576, stderrBytes: 1048576, resultBytes: 16777216, tmpBytes: 16777216,
+      openFiles: 256, stdoutBytes: 1048576, stderrBytes: 1048576, resultBytes: 16777216, tmpBytes: 16777216,
     });
     const raised = new Sandbox({ limits: { wallMs: 60000, memoryBytes: 2 ** 30 } });
     assert.equal(raised.limits.wallMs, 60000);

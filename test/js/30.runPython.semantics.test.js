@@ -1,6 +1,6 @@
 'use strict';
 
-// Python node semantics (DESIGN.md) through the real addon and jail.
+// Python node semantics (README) through the real addon and jail.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -37,7 +37,7 @@ describe('Sandbox#runPython() semantics', { skip: skipWithoutAddon }, () => {
     assert.equal(run.result, 7.5);
   });
 
-  it('converts Python values to JSON as DESIGN.md says', async () => {
+  it('converts Python values to JSON as the README says', async () => {
     const run = await ok([
       'import datetime, decimal, math',
       'result = {',

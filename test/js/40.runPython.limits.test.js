@@ -1,6 +1,6 @@
 'use strict';
 
-// Broken limits resolve with their typed error (DESIGN.md "RunResult").
+// Broken limits resolve with their typed error (README "RunResult").
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -32,6 +32,17 @@ describe('Sandbox#runPython() limits', { skip: skipWithoutAddon }, () => {
     const run = await sandbox.runPython('x = bytearray(1024 * 1024 * 1024)\nlen(x)');
     assert.equal(run.status, 'error');
     assert.equal(run.error.type, 'MemoryLimitExceeded');
+  });
+
+  it('refuses file descriptors beyond openFiles with EMFILE, and allows them under it', async () => {
+    const code = 'import os\nfds = [os.open("/dev/null", os.O_RDONLY) for _ in range(60)]\nlen(fds)';
+    const refused = await sandbox.runPython(code, { limits: { openFiles: 32 } });
+    assert.equal(refused.status, 'error');
+    assert.equal(refused.error.type, 'OSError');
+    assert.match(refused.error.message, /Too many open files/);
+    const allowed = await sandbox.runPython(code, { limits: { openFiles: 128 } });
+    assert.equal(allowed.status, 'ok', JSON.stringify(allowed.error));
+    assert.equal(allowed.result, 60);
   });
 
   it('truncates stdout at stdoutBytes and sets the flag', async () => {

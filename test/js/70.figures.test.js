@@ -1,6 +1,6 @@
 'use strict';
 
-// RunResult.figures (DESIGN.md "Figures") through the public API: a bundle
+// RunResult.figures (README "Figures") through the public API: a bundle
 // with real matplotlib and pandas wheels from the local test index (see
 // test/support), under the default limits and the default restrictions.
 

@@ -1,6 +1,6 @@
 'use strict';
 
-// The restrictions option (DESIGN.md "Restrictions"): argument checks with a
+// The restrictions option (README "Restrictions"): argument checks with a
 // fake addon, then the real runner through the public API. A usability layer
 // on top of the jail: README "Restrictions" lists what it does not stop.
 

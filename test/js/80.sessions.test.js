@@ -1,6 +1,6 @@
 'use strict';
 
-// Stateful sessions through the public API (DESIGN.md "Sessions").
+// Stateful sessions through the public API (README "Sessions").
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');

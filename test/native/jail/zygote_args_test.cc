@@ -31,27 +31,18 @@ TEST(BuildZygoteArgs, NoCgroupRootNoCgroupOptions) {
   }
 }
 
-TEST(BuildZygoteArgs, CgroupLimitsDeriveFromConcurrencyAndDefaultLimits) {
-  SupervisorConfig c = Config();
-  c.cgroup_root = "/sys/fs/cgroup/app/pycage";
-  auto args = BuildZygoteArgs(c, 100000, 6);
-  const RunLimits defaults;
-  EXPECT_EQ(ValueOf(args, "--cgroup-root"), "/sys/fs/cgroup/app/pycage");
-  EXPECT_EQ(ValueOf(args, "--cgroup-pids-max"), std::to_string(6 * defaults.processes + 64));
-  EXPECT_EQ(ValueOf(args, "--cgroup-memory-max"), std::to_string((4 + 2) * defaults.memory_bytes));
-  // Options come before "--": everything after it is the zygote's argv.
-  auto dashdash = std::find(args.begin(), args.end(), "--");
-  EXPECT_LT(std::find(args.begin(), args.end(), "--cgroup-root"), dashdash);
-}
-
-TEST(BuildZygoteArgs, ExplicitCgroupLimitsWin) {
+TEST(BuildZygoteArgs, CgroupOptionsCarryTheConfiguredSizes) {
   SupervisorConfig c = Config();
   c.cgroup_root = "/sys/fs/cgroup/app/pycage";
   c.cgroup_pids_max = 99;
   c.cgroup_memory_max = 3ULL << 30;
   auto args = BuildZygoteArgs(c, 100000, 6);
+  EXPECT_EQ(ValueOf(args, "--cgroup-root"), "/sys/fs/cgroup/app/pycage");
   EXPECT_EQ(ValueOf(args, "--cgroup-pids-max"), "99");
   EXPECT_EQ(ValueOf(args, "--cgroup-memory-max"), std::to_string(3ULL << 30));
+  // Options come before "--": everything after it is the zygote's argv.
+  auto dashdash = std::find(args.begin(), args.end(), "--");
+  EXPECT_LT(std::find(args.begin(), args.end(), "--cgroup-root"), dashdash);
 }
 
 TEST(BuildZygoteArgs, BypassTierGetsNoCgroup) {

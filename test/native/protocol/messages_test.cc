@@ -10,14 +10,14 @@ namespace pycage::protocol {
 namespace {
 
 TEST(BuildersTest, RunCommandCarriesIdSlotAndLimits) {
-  ChildLimits limits{.cpu_ms = 5000, .memory_bytes = 1024, .file_size_bytes = 2, .processes = 5, .tmp_bytes = 7, .open_files = 64};
+  ChildLimits limits{.cpu_ms = 5000, .memory_bytes = 1024, .file_size_bytes = 2, .processes = 5, .open_files = 64, .tmp_bytes = 7};
   EXPECT_EQ(BuildRunCommand(42, 3, limits),
             R"({"op":"run","id":42,"slot":3,"limits":{"cpuMs":5000,"memoryBytes":1024,"fileSizeBytes":2,)"
-            R"("processes":5,"tmpBytes":7,"openFiles":64}})");
+            R"("processes":5,"openFiles":64,"tmpBytes":7}})");
 }
 
 TEST(BuildersTest, SessionCallsNameTheirSessionEscaped) {
-  ChildLimits limits{.cpu_ms = 1, .memory_bytes = 2, .file_size_bytes = 3, .processes = 4, .tmp_bytes = 5, .open_files = 6};
+  ChildLimits limits{.cpu_ms = 1, .memory_bytes = 2, .file_size_bytes = 3, .processes = 4, .open_files = 6, .tmp_bytes = 5};
   const std::string command = BuildRunCommand(1, 0, limits, "s\"1");
   EXPECT_NE(command.find(R"("session":"s\"1"})"), std::string::npos) << command;
   EXPECT_EQ(BuildRunCommand(1, 0, limits).find("session"), std::string::npos);
