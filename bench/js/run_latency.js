@@ -1,13 +1,19 @@
 'use strict';
 
 // One run measures, on this machine and at this moment:
+//   (0) CPU per warm run, the primary throughput figure: utime + stime of
+//       Node (JS and supervisor threads), the zygotes, the spares and the run
+//       children they reaped, read from /proc; against the CPU of one cold
+//       python3 -I -S -c pass in the same run. Steadier than runs/s on a
+//       shared machine, because other tenants' load does not count;
 //   (a) warm trivial runPython latency through Node (p50/p99, sequential);
 //   (b) cold bwrap + python3 and cold plain python3 spawns, as ratios to (a);
 //   (c) runs/s with 2 and 16 concurrent callers;
 //   (d) event-loop lag while 100 runs are in flight.
 // Usage: node bench/js/run_latency.js [--warm N] [--cold N]
 
-const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const { spawnSync, execFileSync } = require('node:child_process');
 const { performance, monitorEventLoopDelay } = require('node:perf_hooks');
 const { Sandbox } = require('../..');
 
@@ -25,6 +31,62 @@ function pct(sorted, p) {
 function summary(samples) {
   const s = [...samples].sort((a, b) => a - b);
   return { n: s.length, p50: pct(s, 50), p99: pct(s, 99), min: s[0] };
+}
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+// /proc/PID/stat fields after the command name: state is 3, ppid 4, utime 14,
+// stime 15, cutime 16, cstime 17 (proc(5)).
+function readStat(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), self: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
+  } catch {
+    return null;  // exited between readdir and read
+  }
+}
+
+// CPU ms used so far by this process and every live descendant, including
+// the children each of them has reaped (run children exit into the zygote's
+// cutime/cstime). Node's own reaped children are counted apart (cold peers).
+function treeCpuMs() {
+  const stats = new Map();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStat(name);
+    if (st) stats.set(Number(name), st);
+  }
+  const children = new Map();
+  for (const [pid, st] of stats) {
+    if (!children.has(st.ppid)) children.set(st.ppid, []);
+    children.get(st.ppid).push(pid);
+  }
+  let ticks = stats.get(process.pid).self;
+  const stack = [...(children.get(process.pid) || [])];
+  while (stack.length) {
+    const pid = stack.pop();
+    const st = stats.get(pid);
+    ticks += st.self + st.reaped;
+    stack.push(...(children.get(pid) || []));
+  }
+  return (ticks * 1000) / CLK_TCK;
+}
+
+function reapedByNodeMs() {
+  return (readStat(process.pid).reaped * 1000) / CLK_TCK;
+}
+
+async function cpuPerRun(sandbox, callers, total) {
+  const before = treeCpuMs();
+  await throughput(sandbox, callers, total);
+  return (treeCpuMs() - before) / total;
+}
+
+function coldCpuPerSpawn(cmd, args, n) {
+  const before = reapedByNodeMs();
+  for (let i = 0; i < n; i++) spawnSync(cmd, args, { stdio: 'ignore' });
+  return (reapedByNodeMs() - before) / n;
 }
 
 // Check the output before timing (simdjson's habit): a bench of a broken run
@@ -83,6 +145,11 @@ async function main() {
       '--unshare-all', '--die-with-parent', python, '-c', 'pass']);
     const plain = coldSpawn(python, ['-I', '-S', '-c', 'pass']);
 
+    // (0) CPU per run; the cold peer's CPU over the same count of spawns
+    const cpuSeq = await cpuPerRun(sandbox, 1, 2000);
+    const cpu16 = await cpuPerRun(sandbox, 16, 2000);
+    const coldCpu = plain.error ? null : coldCpuPerSpawn(python, ['-I', '-S', '-c', 'pass'], 200);
+
     // (c) throughput
     const rps2 = await throughput(sandbox, 2, 2000);
     const rps16 = await throughput(sandbox, 16, 4000);
@@ -108,6 +175,9 @@ async function main() {
     ];
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
     console.log(`python: ${python}`);
+    console.log(`CPU per warm run (Node + zygotes + runs, /proc, ${CLK_TCK} Hz ticks): ` +
+      `${cpuSeq.toFixed(2)} ms one caller, ${cpu16.toFixed(2)} ms 16 callers` +
+      (coldCpu === null ? '' : `; cold python3 -I -S -c pass: ${coldCpu.toFixed(2)} ms (${(coldCpu / cpuSeq).toFixed(1)}x a warm run)`));
     for (const r of rows) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  '));
     console.log('');
     console.log(`throughput, 2 callers:   ${rps2.toFixed(0)} runs/s`);
