@@ -342,7 +342,7 @@ Result<Bpf> Export(scmp_filter_ctx ctx) {
   return bpf;
 }
 
-Result<Ctx> Make(FilterKind kind) {
+Result<Ctx> Make(FilterKind kind, FilterShape shape = FilterShape::kTree) {
   const bool run = kind == FilterKind::kRun;
   const bool installer = kind == FilterKind::kInstaller || kind == FilterKind::kInstallerNoUnixSocket;
   const uint32_t def = run ? SCMP_ACT_KILL_PROCESS : installer ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_ALLOW;
@@ -355,6 +355,16 @@ Result<Ctx> Make(FilterKind kind) {
   if (rc < 0) {
     errno = -rc;
     return SysError("seccomp", "seccomp_attr_set(ACT_BADARCH)");
+  }
+  if (shape == FilterShape::kTree) {
+    // A binary search over syscall numbers instead of a linear list of
+    // about 470 instructions: the same decisions, fewer instructions per
+    // syscall and a faster attach.
+    rc = seccomp_attr_set(b.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
+    if (rc < 0) {
+      errno = -rc;
+      return SysError("seccomp", "seccomp_attr_set(CTL_OPTIMIZE, 2)");
+    }
   }
   if (installer) {
     AddInstallerRules(b, kind == FilterKind::kInstaller);
@@ -399,8 +409,8 @@ Result<Ctx> Make(FilterKind kind) {
 
 }  // namespace
 
-Result<Bpf> BuildFilter(FilterKind kind) {
-  auto ctx = Make(kind);
+Result<Bpf> BuildFilter(FilterKind kind, FilterShape shape) {
+  auto ctx = Make(kind, shape);
   if (!ctx.ok()) return ctx.status();
   return Export(ctx.value().get());
 }
