@@ -72,4 +72,15 @@ printf '{ "name": "pycage-host-pnpm", "version": "1.0.0", "private": true }\n' >
 cp test/pack/host_check.cjs "$host/"
 (cd "$host" && PATH="$bin" PYCAGE_SUPPORT_DIR="$ROOT/test/support" PYCAGE_TEST_PYTHON="${PYCAGE_PYTHON:-/usr/bin/python3}" node host_check.cjs)
 echo "pnpm $PYCAGE_PNPM_VERSION (default settings): installed and passed the host check"
-echo "packcheck: passed under Node ${PYCAGE_NODE_LINES[*]}, npm --ignore-scripts and pnpm"
+# A host where the prebuilt binary cannot load: the shipped sources build with
+# `npx pycage build` (full PATH: this host has the compiler and -dev packages).
+host="$WORK/host-source"
+mkdir -p "$host"
+printf '{ "name": "pycage-host-source", "version": "1.0.0", "private": true }\n' >"$host/package.json"
+(cd "$host" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error "$TARBALL")
+printf 'not an ELF file' >"$host/node_modules/pycage/prebuilds/linux-x64/pycage.node"
+(cd "$host" && npx pycage build >"$WORK/source-build.log" 2>&1) || { tail -40 "$WORK/source-build.log"; exit 1; }
+cp test/pack/host_check.cjs "$host/"
+(cd "$host" && PYCAGE_EXPECT_BUILD=source PYCAGE_SUPPORT_DIR="$ROOT/test/support" PYCAGE_TEST_PYTHON="${PYCAGE_PYTHON:-/usr/bin/python3}" node host_check.cjs)
+echo "source build of the packed sources (npx pycage build): built and passed the host check"
+echo "packcheck: passed under Node ${PYCAGE_NODE_LINES[*]}, npm --ignore-scripts, pnpm, and a source build"

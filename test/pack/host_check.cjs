@@ -15,11 +15,16 @@ const { ensureWheels } = require(path.join(process.env.PYCAGE_SUPPORT_DIR, 'whee
 const { startIndex } = require(path.join(process.env.PYCAGE_SUPPORT_DIR, 'index_server.js'));
 
 async function main() {
-  // The package came from the tarball: no build of its own, only prebuilds.
+  // The package came from the tarball: its prebuilt binaries, or (with
+  // PYCAGE_EXPECT_BUILD=source) the build `npx pycage build` made of its sources.
   const pkgDir = path.dirname(require.resolve('pycage/package.json'));
   assert.ok(pkgDir.startsWith(process.cwd()), `pycage resolved outside the host project: ${pkgDir}`);
-  assert.equal(fs.existsSync(path.join(pkgDir, 'build')), false, 'the installed package has a build/ directory');
-  assert.ok(fs.existsSync(path.join(pkgDir, 'prebuilds', 'linux-x64', 'pycage.node')));
+  if (process.env.PYCAGE_EXPECT_BUILD === 'source') {
+    assert.ok(fs.existsSync(path.join(pkgDir, 'build', 'Release', 'pycage.node')), 'no source build in the package');
+  } else {
+    assert.equal(fs.existsSync(path.join(pkgDir, 'build')), false, 'the installed package has a build/ directory');
+    assert.ok(fs.existsSync(path.join(pkgDir, 'prebuilds', 'linux-x64', 'pycage.node')));
+  }
   assert.equal(fs.existsSync(path.join(pkgDir, 'test')), false, 'the tarball ships tests');
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-host-'));
