@@ -142,8 +142,7 @@ Result<SupervisorConfig> ConfigFromJs(const Napi::Object& object) {
   }
   std::string isolation;
   if (Status s = ReadString(object, "isolation", where, &isolation); !s.ok()) return s;
-  if (isolation == "full") config.tier = Tier::kFull;
-  else if (isolation == "bypass") config.tier = Tier::kBypass;
+  if (const IsolationProfile* profile = ProfileNamed(isolation); profile != nullptr) config.tier = profile->tier;
   else return Invalid("Expected 'full' or 'bypass' for native config.isolation but received '" + isolation + "'");
   uint64_t number = 0;
   if (Status s = ReadPositive(object, "concurrency", where, &number, 64); !s.ok()) return s;

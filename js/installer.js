@@ -12,6 +12,7 @@
 const fsp = require('node:fs/promises');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const { profileOf } = require('./profiles');
 
 const JAIL_BUILD = '/build';
 const JAIL_CACHE = '/cache';
@@ -56,12 +57,12 @@ function jailIndex(index) {
 }
 
 function installerArgs({ tier, helperPath, python, runnerDir, buildDir, cacheDir, uvPath, index }) {
-  const inJail = tier === 'full';
+  const inJail = profileOf(tier).installerJail;
   const config = inJail ? `${JAIL_BUILD}/config.json` : path.join(buildDir, 'config.json');
   const script = inJail ? `${JAIL_RUNNER}/install.py` : path.join(runnerDir, 'install.py');
   if (!inJail) return { command: python.python, args: ['-I', script, config] };
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const args = ['--profile', 'installer', '--tier', 'full',
+  const args = ['--profile', 'installer', '--tier', tier,
     ...(asRoot ? ['--uid-base', String(INSTALLER_UID), '--uid-count', '1'] : []),
     '--bind', `${buildDir}:${JAIL_BUILD}`, '--bind', `${cacheDir}:${JAIL_CACHE}`,
     '--ro-bind', `${runnerDir}:${JAIL_RUNNER}`];
@@ -82,7 +83,7 @@ function installerArgs({ tier, helperPath, python, runnerDir, buildDir, cacheDir
 
 // The paths install.py sees (inside the jail, or the host's in bypass).
 function configFor({ tier, buildDir, cacheDir, tool, uvPath, index }) {
-  const inJail = tier === 'full';
+  const inJail = profileOf(tier).installerJail;
   const at = (name) => (inJail ? `${JAIL_BUILD}/${name}` : path.join(buildDir, name));
   return {
     tool,
@@ -142,7 +143,8 @@ async function build({ store, tier, helperPath, python, runnerDir, canonicalText
     await fsp.writeFile(path.join(buildDir, 'requirements.txt'), canonicalText);
     const config = configFor({ tier, buildDir, cacheDir, tool, uvPath, index });
     await fsp.writeFile(path.join(buildDir, 'config.json'), JSON.stringify(config));
-    if (tier === 'full' && process.getuid() === 0) {
+    const inJail = profileOf(tier).installerJail;
+    if (inJail && process.getuid() === 0) {
       // The jail's root (INSTALLER_UID) writes only these.
       for (const dir of [buildDir, path.join(buildDir, 'site'), path.join(buildDir, 'tmp'), cacheDir]) {
         await fsp.chown(dir, INSTALLER_UID, INSTALLER_UID);
@@ -150,7 +152,7 @@ async function build({ store, tier, helperPath, python, runnerDir, canonicalText
     }
     const { command, args } = installerArgs({ tier, helperPath, python, runnerDir, buildDir, cacheDir, uvPath, index });
     // Bypass has no jail: at least the host's environment stays out.
-    const env = tier === 'full' ? {} : {
+    const env = inJail ? {} : {
       HOME: buildDir, LANG: 'C.UTF-8', PATH: '/usr/local/bin:/usr/bin:/bin', TMPDIR: path.join(buildDir, 'tmp'),
     };
     const started = Date.now();

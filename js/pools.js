@@ -6,6 +6,8 @@
 // no directory. Pools beyond `maxPools` are closed least recently used first;
 // each pool's zygote already retires itself when idle.
 
+const { profileOf } = require('./profiles');
+
 const JAIL_SITE = '/pycage/site';
 
 class Pools {
@@ -20,7 +22,7 @@ class Pools {
 
   // The extra jail configuration of a bundle's zygote.
   bundleConfig(siteDir, preload) {
-    const inJail = this.tier === 'full';
+    const inJail = profileOf(this.tier).bindsPaths;
     const env = [`PYCAGE_SITE=${inJail ? JAIL_SITE : siteDir}`];
     if (preload && preload.length > 0) env.push(`PYCAGE_PRELOAD=${preload.join(',')}`);
     return { binds: inJail ? [`${siteDir}:${JAIL_SITE}`] : [], env };

@@ -7,6 +7,7 @@ const { PycageError, codes, invalidArgument, withCallerStack } = require('./erro
 const validate = require('./validate');
 const limitsOf = require('./limits');
 const isolation = require('./isolation');
+const { profileOf } = require('./profiles');
 const native = require('./native');
 const { toRunResult, cancelledBeforeStart } = require('./result');
 const { BundleStore } = require('./store');
@@ -184,7 +185,8 @@ class Sandbox extends EventEmitter {
     const helperPath = native.helperPath();
     const probe = native.probe(binding, helperPath, opts.cgroupRoot);
     const { tier, source } = isolation.choose(opts.requested, probe);
-    if (opts.cgroupRoot && tier === 'full' && probe.cgroup2 && !probe.cgroup2.available) {
+    const profile = profileOf(tier);
+    if (opts.cgroupRoot && profile.cgroupLimits && probe.cgroup2 && !probe.cgroup2.available) {
       throw new PycageError(`cgroupRoot ${opts.cgroupRoot} cannot be used: ${probe.cgroup2.reason}. ` +
         'Delegate a cgroup v2 subtree to this service (systemd: Delegate=yes) and pass its directory, or omit cgroupRoot',
       codes.ERR_ISOLATION_UNAVAILABLE);
@@ -214,7 +216,7 @@ class Sandbox extends EventEmitter {
       extraEnv: [...extra.env, ...restrictionsEnv(opts.restrictions, { unrestricted: extra.unrestricted })],
       // The jail's cgroup holds every run slot and session (plus two spares
       // and the zygote): the per-run ceilings times the slots.
-      ...(opts.cgroupRoot && tier === 'full' ? {
+      ...(opts.cgroupRoot && profile.cgroupLimits ? {
         cgroupRoot: opts.cgroupRoot,
         cgroupPidsMax: (opts.concurrency + opts.sessions.max + 3) * opts.ceiling.processes + 64,
         cgroupMemoryMax: (opts.concurrency + opts.sessions.max + 3) * opts.ceiling.memoryBytes,
@@ -243,8 +245,8 @@ class Sandbox extends EventEmitter {
       emitLog: (key, line) => this.emit('log', key, line),
     });
 
-    if (tier === 'bypass') {
-      // Loud, but once per Sandbox. Deferred so listeners attached right
+    if (!profile.namespaces && !profile.seccomp) {
+      // No jail at all (bypass). Loud, but once per Sandbox. Deferred so listeners attached right
       // after construction still see it.
       const message = isolation.bypassWarning(source);
       process.emitWarning(message, { type: 'PycageWarning', code: 'PYCAGE_SANDBOX_BYPASS' });

@@ -84,13 +84,9 @@ Result<JailOptions> ParseArgs(const std::vector<std::string>& args) {
     auto v = value();
     if (!v) return BadArg(a, "a value", "nothing");
     if (a == "--tier") {
-      if (*v == "full") {
-        o.tier = Tier::kFull;
-      } else if (*v == "bypass") {
-        o.tier = Tier::kBypass;
-      } else {
-        return BadArg(a, "full or bypass", *v);
-      }
+      const IsolationProfile* profile = ProfileNamed(*v);
+      if (profile == nullptr) return BadArg(a, "full or bypass", *v);
+      o.tier = profile->tier;
     } else if (a == "--profile") {
       if (*v == "run") {
         o.profile = Profile::kRun;
@@ -306,7 +302,8 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
                          "Expected no --control-fd with --profile installer (it keeps fds 0, 1 and 2 and closes "
                          "the rest) but received --control-fd " + std::to_string(o.control_fd));
   }
-  if (o.tier == Tier::kBypass && !o.cgroup_root.empty()) {
+  const IsolationProfile& profile = ProfileOf(o.tier);
+  if (!profile.cgroup_limits && !o.cgroup_root.empty()) {
     return Status::Error(ErrorCode::kInvalidArgument,
                          "Expected --tier full with --cgroup-root (the bypass tier has no child to move) but "
                          "received --tier bypass");
@@ -320,7 +317,7 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
   add(StepKind::kSetParentDeathSignal, {}, {}, SIGKILL);
   if (o.parent_pid != 0) add(StepKind::kCheckParent, {}, {}, static_cast<uint64_t>(o.parent_pid));
 
-  if (o.tier == Tier::kFull) {
+  if (profile.namespaces) {
     if (o.uid_base && !facts.root) {
       return Status::Error(ErrorCode::kInvalidArgument,
                            "Expected host root for --uid-base but received uid " +
@@ -403,10 +400,10 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
   add(StepKind::kSetsid);
   add(StepKind::kRlimitCore);
   for (const auto& r : o.rlimits) add(StepKind::kSetRlimit, r.name, {}, r.value);
-  if (o.tier == Tier::kFull) add(StepKind::kDropCapabilities, installer ? "all" : "");
+  if (profile.drops_capabilities) add(StepKind::kDropCapabilities, installer ? "all" : "");
   add(StepKind::kNoNewPrivs);
-  if (o.tier == Tier::kFull && installer && scope_unix) add(StepKind::kLandlockScope);
-  if (o.tier == Tier::kFull) add(StepKind::kApplySeccomp, filter);
+  if (profile.seccomp && installer && scope_unix) add(StepKind::kLandlockScope);
+  if (profile.seccomp) add(StepKind::kApplySeccomp, filter);
   add(StepKind::kExec, o.argv.empty() ? std::string() : o.argv[0]);
 
   // The environment: --setenv in order (a later KEY wins), then, for the run
@@ -419,7 +416,7 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
     std::erase_if(env, [&](const std::string& e) { return e.compare(0, key.size() + 1, key + "=") == 0; });
     env.push_back(kv);
   }
-  if (!installer) env.push_back(std::string("PYCAGE_TIER=") + (o.tier == Tier::kFull ? "full" : "bypass"));
+  if (!installer) env.push_back("PYCAGE_TIER=" + std::string(profile.name));
   plan.env = std::move(env);
   return plan;
 }

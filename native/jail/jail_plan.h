@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "common/isolation_profile.h"
 #include "common/status.h"
 
 namespace pycage::jail {
 
-enum class Tier { kFull, kBypass };
 enum class Mode { kRun, kProbe, kPrintPlan };
 // run: the zygote's jail (no network, control fd, run filter memfd).
 // installer: pip/uv with the host's network, stdio inherited, no zygote fds.

@@ -14,6 +14,7 @@ import resource
 import socket
 
 import frames
+import profiles
 
 # <linux/sched.h>, <sys/mount.h>, <linux/prctl.h>, <linux/securebits.h>
 CLONE_NEWNS = 0x00020000
@@ -96,6 +97,7 @@ class Prepared:
 
     def __init__(self, tier, bpf=None):
         self.tier = tier
+        self.profile = profiles.profile_of(tier)
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
         self.cap_last = _cap_last_cap()
         self.prog = None
@@ -189,14 +191,13 @@ def setup(prep, fds, slot, limits):
         _session()
         _dup_run_fds(prep, fds)
         reply_fd = CHAN_FD
-        full = prep.tier == "full"
         # 2. mounts.
-        if full:
+        if prep.profile.per_run_namespaces:
             _mounts(tmp_options(limits.get("tmpBytes")))
         # 3. rlimits.
         set_rlimits(limits)
         # 4. identity, capabilities, no_new_privs, seccomp.
-        if full:
+        if prep.profile.drops_capabilities:
             drop_privileges(prep, slot)
         _seal(prep)
     except BaseException as e:
@@ -227,8 +228,9 @@ def setup_spare(prep, priv_fd, slot, tmp_opts):
         except OSError as e:
             raise SetupError("fds", "dup2()", e.errno)
         _close_from(SPARE_FD + 1)
-        if prep.tier == "full":
+        if prep.profile.per_run_namespaces:
             _mounts(tmp_opts)
+        if prep.profile.drops_capabilities:
             drop_privileges(prep, slot)
         # The final filter goes on now, not when the run arrives: installing
         # (and JIT-compiling) it costs ~0.4 ms, and nothing the spare does

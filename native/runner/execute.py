@@ -17,6 +17,7 @@ import convert
 import errors
 import figures
 import frames
+import profiles
 import restrictions
 
 CHAN_FD = 3
@@ -235,7 +236,7 @@ def serve(limits, tier):
     """Read one request from fd 3, run it, reply. Never returns."""
     _State.limits = limits or {}
     _State.pid = os.getpid()
-    if tier == "full":
+    if profiles.profile_of(tier).per_run_namespaces:  # pid 1: no default action
         signal.signal(signal.SIGXCPU, _on_sigxcpu)
     code = EXIT_INTERNAL
     try:
@@ -255,7 +256,7 @@ def serve_call(limits, tier, module, reply_extra):
     _State.replying = False
     _State.reply_extra = reply_extra
     _State.cpu_base_ms = cpu_ms_so_far()
-    if tier == "full":
+    if profiles.profile_of(tier).per_run_namespaces:  # pid 1: no default action
         signal.signal(signal.SIGXCPU, _on_sigxcpu)
     return _serve(module)
 

@@ -19,6 +19,7 @@ import types
 import child_setup
 import execute
 import frames
+import profiles
 
 PRIVATE_FD = child_setup.SPARE_FD
 
@@ -70,7 +71,7 @@ def _end_call(tier):
 
 
 def _kill_leftovers(tier):
-    if tier == "full":
+    if profiles.profile_of(tier).per_run_namespaces:
         # pid 1 of its own pid namespace: kill(-1) reaches every other
         # process in it, and never the caller.
         try:
@@ -94,7 +95,7 @@ def _kill_leftovers(tier):
     # Reap them (orphans of the call are ours too as the namespace's init).
     # Without a pid namespace a child outside our group may still run: do
     # not wait for it.
-    flags = 0 if tier == "full" else os.WNOHANG
+    flags = 0 if profiles.profile_of(tier).per_run_namespaces else os.WNOHANG
     while True:
         try:
             if os.waitpid(-1, flags)[0] == 0:

@@ -38,13 +38,13 @@ import errors  # noqa: E402
 import execute  # noqa: E402
 import figures  # noqa: E402
 import frames  # noqa: E402
+import profiles  # noqa: E402
 import session  # noqa: E402
 import restrictions  # noqa: E402
 
 CONTROL_FD = 3
 BPF_FD = 4
 CONTROL_CAP = 1 << 20
-TIERS = ("full", "reduced", "bypass")
 
 
 def log(msg):
@@ -324,6 +324,7 @@ class Zygote:
         self.ctl = Control(sock)
         self.prep = prep
         self.tier = prep.tier
+        self.profile = prep.profile
         self.pidns_fd = pidns_fd
         self.runs = {}
         self.sessions = {}
@@ -331,7 +332,7 @@ class Zygote:
         self.sel.register(sock, selectors.EVENT_READ, None)
         # uid slots: with a multi-uid map (full tier) each child owns one of
         # 1..count-1 from its fork to its reap; otherwise everyone is slot 0.
-        self.multi_uid = self.tier == "full" and uid_count > 1
+        self.multi_uid = self.profile.per_run_uid and uid_count > 1
         # FIFO: the slot freed longest ago is taken first, so a uid is not
         # reused the moment its previous run is reaped.
         self.free_slots = collections.deque(range(1, uid_count) if self.multi_uid else ())
@@ -462,7 +463,7 @@ class Zygote:
         if not self.spares:
             return False
         spare = self.spares.popleft()
-        if self.tier == "full" and \
+        if self.profile.per_run_namespaces and \
                 child_setup.tmp_options(limits.get("tmpBytes")) != spare.tmp_opts:
             # Its /tmp has the wrong size and a remount is not allowed here.
             self.discard_spare(spare)
@@ -617,7 +618,7 @@ class Zygote:
 
     def kill_session(self, sess):
         sigkill(sess.pidfd)
-        if self.tier != "full":
+        if not self.profile.per_run_namespaces:
             try:
                 os.killpg(sess.pid, signal.SIGKILL)
             except OSError:
@@ -632,7 +633,7 @@ class Zygote:
                 self.sel.unregister(fileobj)
             except (KeyError, ValueError):
                 pass
-        if self.tier != "full":
+        if not self.profile.per_run_namespaces:
             try:
                 os.killpg(sess.pid, signal.SIGKILL)
             except OSError:
@@ -672,7 +673,7 @@ class Zygote:
         """Fork a child in its own pid ns (full tier). Returns pid (0 in the
         child) or raises OSError/SetupError; never leaves the zygote in the
         child's pid namespace."""
-        full = self.tier == "full"
+        full = self.profile.per_run_namespaces
         entered = False
         pid = -1
         try:
@@ -806,7 +807,7 @@ class Zygote:
             self.sel.unregister(spare.pidfd)
         except (KeyError, ValueError):
             pass
-        if self.tier != "full":
+        if not self.profile.per_run_namespaces:
             try:
                 os.killpg(spare.pid, signal.SIGKILL)
             except OSError:
@@ -839,7 +840,7 @@ class Zygote:
 
     def kill(self, run):
         sigkill(run.pidfd)
-        if self.tier != "full":
+        if not self.profile.per_run_namespaces:
             self.kill_group(run)
 
     def kill_group(self, run):
@@ -856,7 +857,7 @@ class Zygote:
             self.sel.unregister(run.pidfd)
         except (KeyError, ValueError):
             pass
-        if self.tier != "full":
+        if not self.profile.per_run_namespaces:
             self.kill_group(run)
         _, status, ru = os.wait4(run.pid, 0)
         os.close(run.pidfd)
@@ -912,20 +913,14 @@ def _env_int(name, default):
 
 def main():
     tier = os.environ.get("PYCAGE_TIER", "full")
-    if tier not in TIERS:
-        log("fatal: PYCAGE_TIER=%r is not one of %s" % (tier, ", ".join(TIERS)))
+    if tier not in profiles.PROFILES:
+        log("fatal: PYCAGE_TIER=%r is not one of %s" % (tier, ", ".join(profiles.PROFILES)))
         return 2
+    profile = profiles.profile_of(tier)
     try:
-        bpf = None
-        if tier == "full":
-            bpf = read_bpf(BPF_FD)
-        elif tier == "reduced":
-            try:
-                bpf = read_bpf(BPF_FD)
-            except OSError:
-                bpf = None
+        bpf = read_bpf(BPF_FD) if profile.seccomp else None
         pidns_fd = None
-        if tier == "full":
+        if profile.per_run_namespaces:
             pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         prep = child_setup.Prepared(tier, bpf)
         sock = socket.socket(fileno=CONTROL_FD)

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/isolation_profile.h"
 #include "common/limits_table.h"
 #include "common/status.h"
 #include "protocol/messages.h"
@@ -56,8 +57,6 @@ struct RunOutcome {
   // A session call that was served by a freshly started session process.
   bool session_started = false;
 };
-
-enum class Tier { kFull, kBypass };
 
 struct SupervisorConfig {
   std::string helper_path;                   // the pycage-jail executable

@@ -270,7 +270,7 @@ void Supervisor::StartRun(RunRequest request) {
 #undef PYCAGE_LIMIT_COPY
   // Each run gets its own host uid when the map has room, so RLIMIT_NPROC
   // counts that run alone; with a single-uid map every run is uid 0 of the jail.
-  const bool own_uid = config_.tier == Tier::kFull && geteuid() == 0;
+  const bool own_uid = ProfileOf(config_.tier).per_run_uid && geteuid() == 0;
   zygote_->SendRun(id, own_uid ? slot : 0, child_limits, std::move(child_fds).value(), session);
 }
 

@@ -23,9 +23,9 @@ bool IsUnder(const std::string& path, const char* root) {
 
 std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count) {
   std::vector<std::string> args;
-  const bool full = config.tier == Tier::kFull;
-  args.insert(args.end(), {"--tier", full ? "full" : "bypass"});
-  if (full) {
+  const IsolationProfile& profile = ProfileOf(config.tier);
+  args.insert(args.end(), {"--tier", std::string(profile.name)});
+  if (profile.namespaces) {
     if (geteuid() == 0) {
       args.insert(args.end(), {"--uid-base", std::to_string(uid_base), "--uid-count", std::to_string(uid_count)});
     }
@@ -45,7 +45,7 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
                                std::to_string(config.cgroup_memory_max)});
     }
   }
-  if (full && geteuid() == 0) args.insert(args.end(), {"--setenv", "PYCAGE_UID_COUNT=" + std::to_string(uid_count)});
+  if (profile.per_run_uid && geteuid() == 0) args.insert(args.end(), {"--setenv", "PYCAGE_UID_COUNT=" + std::to_string(uid_count)});
   for (const char* variable :
        {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
         "VECLIB_MAXIMUM_THREADS=1", "MPLBACKEND=Agg", "HOME=/tmp", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
@@ -55,7 +55,7 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
   args.insert(args.end(), {"--setenv", "PYCAGE_SPARES=" + std::to_string(kZygoteSpares)});
   for (const std::string& variable : config.extra_env) args.insert(args.end(), {"--setenv", variable});
   args.insert(args.end(), {"--control-fd", "3", "--parent-pid", std::to_string(getpid()), "--", config.python, "-I",
-                           "-S", (full ? std::string(kJailRunnerDir) : config.runner_dir) + "/zygote.py"});
+                           "-S", (profile.binds_paths ? std::string(kJailRunnerDir) : config.runner_dir) + "/zygote.py"});
   return args;
 }
 
