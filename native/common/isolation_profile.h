@@ -15,15 +15,10 @@ enum class Tier { PYCAGE_TIER_ENUMERATORS };
 
 struct IsolationProfile {
   Tier tier;
-  std::string_view name;    // "full", "bypass": --tier, PYCAGE_TIER, RunResult.isolation
-  bool namespaces;          // user, mount, pid, net, ipc, uts, cgroup namespaces and pivot_root
-  bool per_run_namespaces;  // each run gets its own pid and mount namespaces and /tmp
-  bool per_run_uid;         // each run slot its own host uid (where the host is root)
-  bool drops_capabilities;  // the jail's processes give up every capability
-  bool seccomp;             // the zygote, run and installer seccomp filters
-  bool cgroup_limits;       // the jail may run in a cgroup of its own under a delegated root
-  bool binds_paths;         // host paths reach the jail only as bind mounts (else: as they are)
-  bool installer_jail;      // installs run pip or uv inside the installer jail
+  std::string_view name;  // "full", "bypass": --tier, PYCAGE_TIER, RunResult.isolation
+  // namespaces, per_run_namespaces, per_run_uid, drops_capabilities, seccomp,
+  // cgroup_limits, binds_paths, installer_jail: see the table's "properties".
+  PYCAGE_PROFILE_FIELDS
 };
 
 const IsolationProfile& ProfileOf(Tier tier);

@@ -42,10 +42,12 @@ describe('isolation profiles (native/runner/profiles.json)', () => {
   const header = path.join(ROOT, 'build', 'generated', 'common', 'isolation_profiles_table.h');
   it('is what the C++ build expands, row for row', { skip: !fs.existsSync(header) && 'no source build' }, () => {
     const text = fs.readFileSync(header, 'utf8');
+    const snake = (name) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
     for (const profile of Object.values(PROFILES)) {
-      const enumerator = `k${profile.name[0].toUpperCase()}${profile.name.slice(1)}`;
-      const row = `{Tier::${enumerator}, "${profile.name}", ${PROPERTIES.map((p) => String(profile[p])).join(', ')}}`;
-      assert.ok(text.includes(row), `${row} not in ${header}`);
+      const row = text.split('\n').find((line) => line.includes(`.name = "${profile.name}"`));
+      assert.ok(row, `no C++ row for ${profile.name}`);
+      for (const p of PROPERTIES) assert.ok(row.includes(`.${snake(p)} = ${profile[p]}`), `${profile.name}.${p} in ${row}`);
+      assert.equal((row.match(/ = (true|false)/g) || []).length, PROPERTIES.length);
     }
   });
 });
