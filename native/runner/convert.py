@@ -199,10 +199,45 @@ def to_jsonable(value):
     return _Converter().conv(value, 0)
 
 
+_CONTAINERS = (dict, list, tuple)
+
+
+def _nested_deeper_than(value, limit):
+    """True if containers nest more than `limit` levels (a reference cycle
+    nests forever). Walks containers only, a level at a time."""
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below = []
+        extend = below.extend
+        for c in level:
+            extend([x for x in (c.values() if isinstance(c, dict) else c) if isinstance(x, _CONTAINERS)])
+        level = below
+    return False
+
+
+def _encode(value):
+    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(value):
-    """Convert and encode a result: UTF-8 bytes of compact JSON."""
-    text = json.dumps(to_jsonable(value), allow_nan=False, ensure_ascii=False,
-                      separators=(",", ":"))
+    """Convert and encode a result: UTF-8 bytes of compact JSON.
+
+    Most results are plain JSON already: json's C encoder takes them as they
+    are, which is about twice as fast on a large result as converting first.
+    Anything it refuses (NaN, numpy, pandas, dates, sets, bytes, a cycle) or
+    that nests too deep goes through the converter, which gives the same JSON
+    or the error that names the offending path."""
+    text = None
+    try:
+        text = _encode(value)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    if text is None or _nested_deeper_than(value, MAX_DEPTH):
+        text = _encode(to_jsonable(value))
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:

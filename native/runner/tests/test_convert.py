@@ -96,6 +96,40 @@ class Plain(unittest.TestCase):
             convert.dumps(deep)
         self.assertIn("64", str(cm.exception))
 
+    def test_fast_path_gives_the_converters_bytes(self):
+        # dumps() tries json's encoder on the raw value first; whatever it
+        # takes must encode exactly as the converter's output would.
+        import collections
+        import enum
+
+        class Color(enum.IntEnum):
+            RED = 1
+
+        Point = collections.namedtuple("Point", "x y")
+        values = [
+            [{"id": i, "name": "n%d" % i, "amount": i * 1.5, "tags": ("a", "b")} for i in range(50)],
+            {1: "int key", 2.5: "float key", True: "bool key", None: "none key"},
+            collections.OrderedDict(b=1, a=[Point(1, 2)]),
+            [Color.RED, 10 ** 30, -0.0, 1e300, "\u00e9\u4e2d"],
+        ]
+        for value in values:
+            slow = json.dumps(convert.to_jsonable(value), allow_nan=False, ensure_ascii=False,
+                              separators=(",", ":")).encode("utf-8")
+            self.assertEqual(convert.dumps(value), slow, value)
+
+    def test_depth_limit_holds_on_the_fast_path(self):
+        # Plain lists, which json's encoder would take: exactly 64 levels
+        # pass, 65 fail with the converter's message and path.
+        ok = leaf = []
+        for _ in range(63):
+            leaf.append([])
+            leaf = leaf[0]
+        self.assertEqual(convert.dumps(ok), b"[" * 64 + b"]" * 64)
+        leaf.append([])
+        with self.assertRaises(ValueError) as cm:
+            convert.dumps(ok)
+        self.assertIn("nested more than 64 levels deep at result" + "[0]" * 64, str(cm.exception))
+
     def test_cycle_is_a_clear_error(self):
         a = []
         a.append(a)
