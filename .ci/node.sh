@@ -69,6 +69,8 @@ pycage_use_node() {
   dir=$(pycage_node_dir "$1") || return 1
   export PATH="$dir/bin:$PATH"
   export npm_config_nodedir="$dir"
+  # No nagging on a fresh machine: CI pins npm, and audits need the network.
+  export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 }
 
 # pycage_pnpm_cli: the path of pnpm's CLI script (run it with node).
