@@ -62,15 +62,17 @@ function treeCpuMs() {
     if (!children.has(st.ppid)) children.set(st.ppid, []);
     children.get(st.ppid).push(pid);
   }
-  let ticks = stats.get(process.pid).self;
+  const parts = { node: stats.get(process.pid).self, zygotes: 0, runs: 0 };
   const stack = [...(children.get(process.pid) || [])];
   while (stack.length) {
     const pid = stack.pop();
     const st = stats.get(pid);
-    ticks += st.self + st.reaped;
+    parts.zygotes += st.self;  // helpers, zygotes and live spares
+    parts.runs += st.reaped;   // run children, once reaped
     stack.push(...(children.get(pid) || []));
   }
-  return (ticks * 1000) / CLK_TCK;
+  const ms = (ticks) => (ticks * 1000) / CLK_TCK;
+  return { total: ms(parts.node + parts.zygotes + parts.runs), node: ms(parts.node), zygotes: ms(parts.zygotes), runs: ms(parts.runs) };
 }
 
 function reapedByNodeMs() {
@@ -80,7 +82,9 @@ function reapedByNodeMs() {
 async function cpuPerRun(sandbox, callers, total) {
   const before = treeCpuMs();
   await throughput(sandbox, callers, total);
-  return (treeCpuMs() - before) / total;
+  const after = treeCpuMs();
+  const per = (key) => (after[key] - before[key]) / total;
+  return { total: per('total'), node: per('node'), zygotes: per('zygotes'), runs: per('runs') };
 }
 
 function coldCpuPerSpawn(cmd, args, n) {
@@ -175,9 +179,12 @@ async function main() {
     ];
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
     console.log(`python: ${python}`);
-    console.log(`CPU per warm run (Node + zygotes + runs, /proc, ${CLK_TCK} Hz ticks): ` +
-      `${cpuSeq.toFixed(2)} ms one caller, ${cpu16.toFixed(2)} ms 16 callers` +
-      (coldCpu === null ? '' : `; cold python3 -I -S -c pass: ${coldCpu.toFixed(2)} ms (${(coldCpu / cpuSeq).toFixed(1)}x a warm run)`));
+    const split = (c) => `${c.total.toFixed(2)} ms (Node ${c.node.toFixed(2)}, zygotes and spares ${c.zygotes.toFixed(2)}, ` +
+      `run children ${c.runs.toFixed(2)})`;
+    console.log(`CPU per warm run (/proc, ${CLK_TCK} Hz ticks): one caller ${split(cpuSeq)}; 16 callers ${split(cpu16)}`);
+    if (coldCpu !== null) {
+      console.log(`CPU of one cold python3 -I -S -c pass: ${coldCpu.toFixed(2)} ms, ${(coldCpu / cpuSeq.total).toFixed(1)}x a warm run`);
+    }
     for (const r of rows) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  '));
     console.log('');
     console.log(`throughput, 2 callers:   ${rps2.toFixed(0)} runs/s`);
