@@ -268,12 +268,12 @@ def wait_for_run():
             if not data:
                 return None
             buf += data
-            if len(buf) >= 4:
-                n = int.from_bytes(buf[:4], "little")
-                if n > SPARE_FRAME_CAP - 4:
-                    return None
-                if len(buf) >= 4 + n:
-                    return fds, buf[4:4 + n]
+            try:
+                got = frames.split_frame(buf, SPARE_FRAME_CAP - frames.HEADER)
+            except frames.FrameError:
+                return None
+            if got is not None:
+                return fds, got[0]
     finally:
         sock.detach()  # the fd goes with _close_from in adopt_run
 

@@ -47,6 +47,24 @@ def read_frame(fd, cap):
     return body
 
 
+def frame(payload):
+    """One frame: the 4-byte little-endian length, then the payload."""
+    return len(payload).to_bytes(HEADER, "little") + payload
+
+
+def split_frame(buf, cap, what="frame"):
+    """The first complete frame in `buf`: (payload, bytes it took), or None
+    while `buf` does not hold one yet. FrameError when its length is over cap."""
+    if len(buf) < HEADER:
+        return None
+    n = int.from_bytes(buf[:HEADER], "little")
+    if n > cap:
+        raise FrameError("%s of %d bytes is over the %d byte cap" % (what, n, cap))
+    if len(buf) < HEADER + n:
+        return None
+    return bytes(buf[HEADER:HEADER + n]), HEADER + n
+
+
 def write_all(fd, data):
     view = memoryview(data)
     while view:
@@ -58,13 +76,12 @@ def write_all(fd, data):
 
 
 def write_frame(fd, payload):
-    hdr = len(payload).to_bytes(HEADER, "little")
     if len(payload) <= 65536:
         # One syscall for the common small frame.
-        write_all(fd, hdr + payload)
+        write_all(fd, frame(payload))
     else:
         # Avoid copying a large result just to prepend four bytes.
-        write_all(fd, hdr)
+        write_all(fd, len(payload).to_bytes(HEADER, "little"))
         write_all(fd, payload)
 
 

@@ -260,17 +260,14 @@ class Control:
 
     def frames(self):
         """Yield (payload bytes, fds or None) for every complete frame."""
-        buf = self.buf
-        while len(buf) >= 4:
-            n = int.from_bytes(buf[:4], "little")
-            if n > CONTROL_CAP:
-                raise frames.FrameError("control frame of %d bytes is over the 1 MiB cap" % n)
-            if len(buf) < 4 + n:
-                break
+        while True:
+            got = frames.split_frame(self.buf, CONTROL_CAP, "control frame")
+            if got is None:
+                return
+            payload, size = got
             start = self.buf_pos
-            end = start + 4 + n
-            payload = bytes(buf[4:4 + n])
-            del buf[:4 + n]
+            end = start + size
+            del self.buf[:size]
             self.buf_pos = end
             yield payload, self._fds_for(start, end)
 
@@ -295,8 +292,7 @@ class Control:
 def send_call(sock, limits, fds):
     """Hand a run (or a session call) to a waiting child: one frame
     {"limits": …} with the run's three fds on its first byte."""
-    payload = frames.encode_json({"limits": limits})
-    data = len(payload).to_bytes(4, "little") + payload
+    data = frames.frame(frames.encode_json({"limits": limits}))
     n = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
     if n < len(data):
         sock.sendall(data[n:])
@@ -356,8 +352,7 @@ class Zygote:
             self.free_slots.append(slot)
 
     def send(self, obj):
-        frames_payload = frames.encode_json(obj)
-        self.sock.sendall(len(frames_payload).to_bytes(4, "little") + frames_payload)
+        self.sock.sendall(frames.frame(frames.encode_json(obj)))
 
     def serve(self):
         self.send({"op": "ready",
@@ -570,14 +565,18 @@ class Zygote:
             self.sel.unregister(sess.sock)
             return
         sess.buf += data
-        while len(sess.buf) >= 4:
-            n = int.from_bytes(sess.buf[:4], "little")
-            if n > SESSION_FRAME_CAP or sess.call is None:
+        while len(sess.buf) >= frames.HEADER:
+            try:
+                got = frames.split_frame(sess.buf, SESSION_FRAME_CAP) if sess.call is not None else False
+            except frames.FrameError:
+                got = False
+            if got is False:
                 log("session %r: unexpected data on its socket; killing it" % (sess.name,))
                 return self.end_session(sess)
-            if len(sess.buf) < 4 + n:
+            if got is None:
                 return None
-            payload, sess.buf = sess.buf[4:4 + n], sess.buf[4 + n:]
+            payload, size = got
+            sess.buf = sess.buf[size:]
             try:
                 msg = json.loads(payload)
                 total = float(msg["cpuTotalMs"])
