@@ -306,6 +306,16 @@ def sigkill(pidfd):
         pass
 
 
+def exit_report(run_id, status, ru, cpu_base_ms=0.0):
+    """The control protocol's exit frame for a reaped child (wait4's status
+    and rusage); CPU counts from cpu_base_ms (a session's earlier calls)."""
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    total = (ru.ru_utime + ru.ru_stime) * 1000.0
+    return {"op": "exit", "id": run_id, "code": code, "signal": sig,
+            "cpuMs": round(max(0.0, total - cpu_base_ms), 3), "maxRssKb": ru.ru_maxrss}
+
+
 def close_all(fds):
     for fd in fds or ():
         try:
@@ -512,28 +522,16 @@ class Zygote:
         return None
 
     def fork_session(self, run_id, name, limits):
-        slot = self.take_slot()
+        slot = self.take_slot_reaping()
         if slot is None:
-            self.reap_exited()
-            slot = self.take_slot()
-            if slot is None:
-                self.setup_failed(run_id, "no free uid slot for a new session")
-                return None
-        ours = theirs = None
+            self.setup_failed(run_id, "no free uid slot for a new session")
+            return None
         try:
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            pid = self.fork_child()
+            pid, pidfd, ours = self.fork_into(
+                slot, lambda ours, theirs: self.session_child(ours, theirs, slot, limits))
         except (OSError, child_setup.SetupError) as e:
-            self.give_slot(slot)
-            for s_ in (ours, theirs):
-                if s_ is not None:
-                    s_.close()
             self.setup_failed(run_id, "session fork: %s" % e)
             return None
-        if pid == 0:
-            self.session_child(ours, theirs, slot, limits)  # never returns
-        theirs.close()
-        pidfd = self.open_pidfd(pid)
         sess = Session(name, pid, pidfd, slot, ours)
         self.sessions[name] = sess
         self.sel.register(pidfd, selectors.EVENT_READ, sess)
@@ -617,11 +615,7 @@ class Zygote:
 
     def kill_session(self, sess):
         sigkill(sess.pidfd)
-        if not self.profile.per_run_namespaces:
-            try:
-                os.killpg(sess.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        self.kill_leftovers(sess.pid)
 
     def reap_session(self, sess):
         """Wait for a dead (or killed) session; returns the exit report of
@@ -632,11 +626,7 @@ class Zygote:
                 self.sel.unregister(fileobj)
             except (KeyError, ValueError):
                 pass
-        if not self.profile.per_run_namespaces:
-            try:
-                os.killpg(sess.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        self.kill_leftovers(sess.pid)
         _, status, ru = os.wait4(sess.pid, 0)
         os.close(sess.pidfd)
         sess.sock.close()
@@ -644,11 +634,7 @@ class Zygote:
         if sess.call is None:
             return None
         self.runs.pop(sess.call, None)
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        total = (ru.ru_utime + ru.ru_stime) * 1000.0
-        return {"op": "exit", "id": sess.call, "code": code, "signal": sig,
-                "cpuMs": round(max(0.0, total - sess.cpu_base_ms), 3), "maxRssKb": ru.ru_maxrss}
+        return exit_report(sess.call, status, ru, sess.cpu_base_ms)
 
     def on_session_exit(self, sess):
         report = self.reap_session(sess)
@@ -701,22 +687,46 @@ class Zygote:
             os.waitpid(pid, 0)
             self.shutdown(1)
 
-    def start_on_demand(self, run_id, limits, fds):
+    def take_slot_reaping(self):
+        """A free uid slot, reaping first what has exited if none is free (a
+        run that replied may not have been reaped yet); None if none."""
         slot = self.take_slot()
         if slot is None:
-            # A run that replied may not have been reaped yet: reap what has exited.
             self.reap_exited()
             slot = self.take_slot()
-            if slot is None:
-                return self.setup_failed(run_id, "no free uid slot")
+        return slot
+
+    def fork_into(self, slot, child_main, with_socket=True):
+        """Fork a child for `slot`, with a private socketpair unless told not
+        to. The child runs child_main(ours, theirs), which never returns.
+        Returns (pid, pidfd, our socket end or None); on failure the slot is
+        given back, the sockets are closed and the error is raised."""
+        ours = theirs = None
         try:
+            if with_socket:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             pid = self.fork_child()
-        except (OSError, child_setup.SetupError) as e:
+        except (OSError, child_setup.SetupError):
             self.give_slot(slot)
-            return self.setup_failed(run_id, "fork: %s" % e)
+            for end in (ours, theirs):
+                if end is not None:
+                    end.close()
+            raise
         if pid == 0:
-            self.child(fds, slot, limits)  # never returns
-        pidfd = self.open_pidfd(pid)
+            child_main(ours, theirs)  # never returns
+        if theirs is not None:
+            theirs.close()
+        return pid, self.open_pidfd(pid), ours
+
+    def start_on_demand(self, run_id, limits, fds):
+        slot = self.take_slot_reaping()
+        if slot is None:
+            return self.setup_failed(run_id, "no free uid slot")
+        try:
+            pid, pidfd, _ = self.fork_into(slot, lambda _ours, _theirs: self.child(fds, slot, limits),
+                                           with_socket=False)
+        except (OSError, child_setup.SetupError) as e:
+            return self.setup_failed(run_id, "fork: %s" % e)
         run = Run(run_id, pid, pidfd, slot)
         self.runs[run_id] = run
         self.sel.register(pidfd, selectors.EVENT_READ, run)
@@ -744,22 +754,12 @@ class Zygote:
         slot = self.take_slot()
         if slot is None:
             return False  # retried when a reap gives a slot back
-        ours = theirs = None
         try:
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            pid = self.fork_child()
+            pid, pidfd, ours = self.fork_into(slot, lambda ours, theirs: self.spare_child(ours, theirs, slot))
         except (OSError, child_setup.SetupError) as e:
             log("spare: fork: %s" % e)
-            self.give_slot(slot)
-            for s_ in (ours, theirs):
-                if s_ is not None:
-                    s_.close()
             self.spare_failures += 1
             return False
-        if pid == 0:
-            self.spare_child(ours, theirs, slot)  # never returns
-        theirs.close()
-        pidfd = self.open_pidfd(pid)
         spare = Spare(pid, pidfd, slot, ours, self.spare_tmp_opts)
         self.spares.append(spare)
         self.sel.register(pidfd, selectors.EVENT_READ, spare)
@@ -806,11 +806,7 @@ class Zygote:
             self.sel.unregister(spare.pidfd)
         except (KeyError, ValueError):
             pass
-        if not self.profile.per_run_namespaces:
-            try:
-                os.killpg(spare.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        self.kill_leftovers(spare.pid)
         # It was SIGKILLed or has exited: this wait is short.
         _, status = os.waitpid(spare.pid, 0)
         os.close(spare.pidfd)
@@ -839,15 +835,16 @@ class Zygote:
 
     def kill(self, run):
         sigkill(run.pidfd)
-        if not self.profile.per_run_namespaces:
-            self.kill_group(run)
+        self.kill_leftovers(run.pid)
 
-    def kill_group(self, run):
-        # Without a pid namespace the run's own processes would outlive it;
-        # setsid made the run's pid its process group id. The pid cannot be
-        # reused while unreaped, so this never hits a stranger.
+    def kill_leftovers(self, pid):
+        """Without a per-run pid namespace a child's own processes would
+        outlive it; setsid made its pid their process group id. The pid cannot
+        be reused while unreaped, so this never hits a stranger."""
+        if self.profile.per_run_namespaces:
+            return  # the pid namespace dies with its pid 1
         try:
-            os.killpg(run.pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
 
@@ -856,17 +853,12 @@ class Zygote:
             self.sel.unregister(run.pidfd)
         except (KeyError, ValueError):
             pass
-        if not self.profile.per_run_namespaces:
-            self.kill_group(run)
+        self.kill_leftovers(run.pid)
         _, status, ru = os.wait4(run.pid, 0)
         os.close(run.pidfd)
         self.runs.pop(run.id, None)
         self.give_slot(run.slot)
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        return {"op": "exit", "id": run.id, "code": code, "signal": sig,
-                "cpuMs": round((ru.ru_utime + ru.ru_stime) * 1000.0, 3),
-                "maxRssKb": ru.ru_maxrss}
+        return exit_report(run.id, status, ru)
 
     def on_exit(self, run, refill=True):
         report = self.reap(run)
