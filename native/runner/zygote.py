@@ -14,7 +14,6 @@ if _HERE not in sys.path:
 
 # Everything a run needs is imported here, once, before any fork: a child
 # then starts with it all in (copy-on-write) memory and never touches disk.
-import array  # noqa: E402
 import ast  # noqa: E402,F401
 import base64  # noqa: E402,F401
 import builtins  # noqa: E402,F401
@@ -33,6 +32,9 @@ import socket  # noqa: E402
 import traceback  # noqa: E402,F401
 
 import child_setup  # noqa: E402
+from children import (Run, Session, SessionSocket, Spare, SESSION_FRAME_CAP,  # noqa: E402
+                      SPARE_FAILURE_LIMIT, close_all, send_call, sigkill)
+from control import Control, exit_report  # noqa: E402
 import convert  # noqa: E402
 import errors  # noqa: E402
 import execute  # noqa: E402
@@ -44,7 +46,6 @@ import restrictions  # noqa: E402
 
 CONTROL_FD = 3
 BPF_FD = 4
-CONTROL_CAP = 1 << 20
 
 
 def log(msg):
@@ -171,163 +172,10 @@ def warm_up():
         sys.modules["__main__"] = main_mod
 
 
-class Run:
-    __slots__ = ("id", "pid", "pidfd", "slot", "session")
-
-    def __init__(self, run_id, pid, pidfd, slot, session=None):
-        self.id, self.pid, self.pidfd, self.slot = run_id, pid, pidfd, slot
-        # A session call: the process (and its pidfd) belong to the Session.
-        self.session = session
-
-
-class Spare:
-    """A forked child that did the run-independent setup and waits on sock."""
-    __slots__ = ("pid", "pidfd", "slot", "sock", "tmp_opts")
-
-    def __init__(self, pid, pidfd, slot, sock, tmp_opts):
-        self.pid, self.pidfd, self.slot, self.sock, self.tmp_opts = \
-            pid, pidfd, slot, sock, tmp_opts
-
-
-class Session:
-    """A session's long-lived child: it serves one call at a time."""
-    __slots__ = ("name", "pid", "pidfd", "slot", "sock", "call", "queued", "cpu_base_ms", "buf")
-
-    def __init__(self, name, pid, pidfd, slot, sock):
-        self.name, self.pid, self.pidfd, self.slot, self.sock = name, pid, pidfd, slot, sock
-        self.call = None        # the run id of the call in flight
-        # (run id, limits, fds) of the next call: the supervisor resolves a
-        # call from its reply and EOFs, so the next may come before "done".
-        self.queued = None
-        self.cpu_base_ms = 0.0  # the process's CPU time when that call started
-        self.buf = b""
-
-
-class SessionSocket:
-    """Selector key data for a session's private socket (its pidfd has the Session)."""
-    __slots__ = ("session",)
-
-    def __init__(self, sess):
-        self.session = sess
-
-
-# A session's "done" frames are tiny; anything longer is not from our runner.
-SESSION_FRAME_CAP = 4096
-
-
-# After this many spares in a row die before being handed a run, a new spare
-# is forked only when a run starts (never from a spare's own death), so a
-# spare that cannot live does not turn into a fork loop.
-SPARE_FAILURE_LIMIT = 3
-
-
-class Control:
-    """Reads frames from the control socket and pairs SCM_RIGHTS fds with them.
-
-    A recvmsg stops right after the segment that carried fds, and the fds ride
-    on a frame's first byte, so they belong to the last frame that starts
-    inside the chunk they arrived with.
-    """
-    ANC = socket.CMSG_SPACE(16 * array.array("i").itemsize)
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = bytearray()
-        self.buf_pos = 0          # stream offset of buf[0]
-        self.pending = []         # [(chunk_start, chunk_end, [fds])]
-
-    def fill(self):
-        """Receive once. False on EOF."""
-        data, anc, flags, _ = self.sock.recvmsg(65536, self.ANC, socket.MSG_CMSG_CLOEXEC)
-        start = self.buf_pos + len(self.buf)
-        fds = []
-        for level, kind, cdata in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                a = array.array("i")
-                a.frombytes(cdata[: len(cdata) - len(cdata) % a.itemsize])
-                fds.extend(a)
-        if flags & socket.MSG_CTRUNC:
-            log("control: ancillary data truncated; some fds were lost")
-        if fds:
-            self.pending.append((start, start + max(len(data), 1), fds))
-        if not data:
-            for _, _, extra in self.pending:
-                close_all(extra)
-            self.pending = []
-            return False
-        self.buf += data
-        return True
-
-    def frames(self):
-        """Yield (payload bytes, fds or None) for every complete frame."""
-        while True:
-            got = frames.split_frame(self.buf, CONTROL_CAP, "control frame")
-            if got is None:
-                return
-            payload, size = got
-            start = self.buf_pos
-            end = start + size
-            del self.buf[:size]
-            self.buf_pos = end
-            yield payload, self._fds_for(start, end)
-
-    def _fds_for(self, start, end):
-        mine = None
-        keep = []
-        for item in self.pending:
-            c0, c1, fds = item
-            if c0 <= start < c1 and end >= c1:
-                if mine is not None:
-                    close_all(mine)
-                mine = fds
-            elif c1 <= start:
-                log("control: dropping %d fds that no frame claimed" % len(fds))
-                close_all(fds)
-            else:
-                keep.append(item)
-        self.pending = keep
-        return mine
-
-
-def send_call(sock, limits, fds):
-    """Hand a run (or a session call) to a waiting child: one frame
-    {"limits": …} with the run's three fds on its first byte."""
-    data = frames.frame(frames.encode_json({"limits": limits}))
-    n = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-    if n < len(data):
-        sock.sendall(data[n:])
-
-
-def sigkill(pidfd):
-    """SIGKILL through a pidfd: never a recycled pid. Already gone is fine."""
-    try:
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-def exit_report(run_id, status, ru, cpu_base_ms=0.0):
-    """The control protocol's exit frame for a reaped child (wait4's status
-    and rusage); CPU counts from cpu_base_ms (a session's earlier calls)."""
-    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-    total = (ru.ru_utime + ru.ru_stime) * 1000.0
-    return {"op": "exit", "id": run_id, "code": code, "signal": sig,
-            "cpuMs": round(max(0.0, total - cpu_base_ms), 3), "maxRssKb": ru.ru_maxrss}
-
-
-def close_all(fds):
-    for fd in fds or ():
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
 class Zygote:
     def __init__(self, sock, prep, pidns_fd, prefork=True, uid_count=1, tmp_bytes=16 << 20, spares=1):
         self.sock = sock
-        self.ctl = Control(sock)
+        self.ctl = Control(sock, log)
         self.prep = prep
         self.tier = prep.tier
         self.profile = prep.profile
