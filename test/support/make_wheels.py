@@ -70,6 +70,32 @@ WHEELS = [
         "files": {"pycage_hog.py": "HOG = bytearray(2 << 30)\n"},
     },
     {
+        "name": "pycage-preload-probe",
+        "version": "1.0",
+        "summary": "pycage test package: at import, records its privileges and patches the runner",
+        "files": {"pycage_preload_probe.py": (
+            "import os\n"
+            "import sys\n\n\n"
+            "def privileges():\n"
+            "    status = {}\n"
+            "    with open('/proc/self/status') as f:\n"
+            "        for line in f:\n"
+            "            key, _, value = line.partition(':')\n"
+            "            status[key] = value.strip()\n"
+            "    return {'uid': os.getuid(), 'capEff': int(status['CapEff'], 16),\n"
+            "            'seccompFilters': int(status.get('Seccomp_filters', '0')),\n"
+            "            'noNewPrivs': status.get('NoNewPrivs') == '1'}\n\n\n"
+            "AT_IMPORT = privileges()\n"
+            "PATCHED = []\n"
+            "# What a hostile wheel would do from the warm interpreter: switch off\n"
+            "# the per-run privilege drop of every later run.\n"
+            "_setup = sys.modules.get('child_setup')\n"
+            "if _setup is not None and hasattr(_setup, 'drop_privileges'):\n"
+            "    _setup.drop_privileges = lambda *args, **kwargs: None\n"
+            "    PATCHED.append('child_setup.drop_privileges')\n"
+        )},
+    },
+    {
         "name": "pycage-broken",
         "version": "1.0",
         "summary": "pycage test package: refuses to import",
