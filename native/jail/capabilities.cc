@@ -10,11 +10,6 @@
 
 namespace pycage::jail::capabilities {
 
-uint64_t ZygoteKeep() {
-  return (1ULL << CAP_SYS_ADMIN) | (1ULL << CAP_SETUID) | (1ULL << CAP_SETGID) |
-         (1ULL << CAP_SETPCAP) | (1ULL << CAP_KILL);
-}
-
 Status LimitTo(uint64_t keep) {
   // Bounding set first: it needs CAP_SETPCAP, which the capset below may drop.
   for (unsigned cap = 0; cap < 64; ++cap) {
@@ -41,10 +36,12 @@ Status LimitTo(uint64_t keep) {
 }
 
 Status LockSecurebits() {
-  // NO_SETUID_FIXUP stays off (and locked off): a later setresuid away from
-  // uid 0 must still clear the permitted and effective sets.
-  unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
-                       SECBIT_KEEP_CAPS_LOCKED |
+  // The one recipe (the jail's zygote, the installer and every run):
+  // NO_SETUID_FIXUP on, so the capabilities survive the uid switch that
+  // follows and LimitTo(0) can still drop the bounding set (which needs
+  // CAP_SETPCAP); LimitTo(0) always comes next and empties every set.
+  unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                       SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
                        SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
   if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0) {
     return SysError("capabilities", "prctl(PR_SET_SECUREBITS, " + std::to_string(bits) + ")");

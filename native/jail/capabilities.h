@@ -1,4 +1,5 @@
-// Capabilities: what the zygote keeps, and how a run drops everything.
+// Capabilities: one way to lock securebits and one way to drop the sets, for
+// the zygote, the installer, each run and the jail's init.
 #pragma once
 
 #include <cstdint>
@@ -7,20 +8,14 @@
 
 namespace pycage::jail::capabilities {
 
-// The zygote's bounding set (inside its user namespace): CAP_SYS_ADMIN for
-// unshare/setns/mount, CAP_SETUID/CAP_SETGID for the per-run uid slot,
-// CAP_SETPCAP to drop the bounding set and lock securebits in the run,
-// CAP_KILL to kill a run that runs as another uid.
-uint64_t ZygoteKeep();
-
 // Drops every capability not in `keep` from the bounding set, clears the
 // inheritable set and the ambient set, and trims permitted/effective to `keep`.
 Status LimitTo(uint64_t keep);
 
 // Locks the process out of root's special treatment for good: SECBIT_NOROOT,
-// NO_CAP_AMBIENT_RAISE, KEEP_CAPS and NO_SETUID_FIXUP locked off (so a later
-// setresuid away from uid 0 still clears the capability sets). Needs
-// CAP_SETPCAP, so call it before setresuid.
+// NO_CAP_AMBIENT_RAISE and NO_SETUID_FIXUP set and locked, KEEP_CAPS locked.
+// Needs CAP_SETPCAP. The recipe is always: LockSecurebits, then any uid
+// switch (the capabilities survive it), then LimitTo(0).
 Status LockSecurebits();
 
 }  // namespace pycage::jail::capabilities

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +16,7 @@
 
 #include "jail/capabilities.h"
 #include "jail/cgroup2.h"
+#include "jail/jail_init.h"
 #include "jail/landlock.h"
 #include "jail/mount_ns.h"
 #include "jail/rlimits.h"
@@ -28,6 +31,7 @@ namespace {
 // fd numbers the zygote relies on (PROTOCOL.md).
 constexpr int kControlFd = 3;
 constexpr int kRunFilterFd = 4;
+constexpr int kInitFd = 5;
 // Scratch fds are moved at least this high so the final dup2s cannot clash.
 constexpr int kScratchFdMin = 16;
 
@@ -155,6 +159,46 @@ Status KeepStdio() {
     for (int fd = STDERR_FILENO + 1; fd < 65536; ++fd) close(fd);
   }
   return Status::Ok();
+}
+
+// The full tier's pid 1 (jail_init.h): fork; the parent becomes the init and
+// never returns, the child goes on to become the zygote with the init's
+// socket on fd 5.
+Status StartInit(Runtime& rt, const Step& s) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    return SysError("init", "socketpair(AF_UNIX, SOCK_SEQPACKET)");
+  }
+  int one = 1;
+  // The kernel, not the sender, says who asks for a map.
+  if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
+    return SysError("init", "setsockopt(SO_PASSCRED)");
+  }
+  pid_t zygote = fork();
+  if (zygote < 0) return SysError("init", "fork()");
+  if (zygote == 0) {
+    close(sv[0]);
+    if (dup2(sv[1], kInitFd) < 0) return SysError("init", "dup2(init socket, 5)");
+    close(sv[1]);
+    return Status::Ok();
+  }
+  close(sv[1]);
+  // Hold nothing of the zygote's (its control socket above all: the
+  // supervisor must see EOF when the zygote dies).
+  int sock = fcntl(sv[0], F_DUPFD_CLOEXEC, kScratchFdMin);
+  if (sock < 0) sock = sv[0];
+  syscall(SYS_close_range, STDERR_FILENO + 1, sock - 1, 0);
+  syscall(SYS_close_range, sock + 1, ~0U, 0);
+  // Writing another process's id maps needs CAP_SETUID and CAP_SETGID here,
+  // CAP_SYS_ADMIN over its new user namespace (for "setgroups") and
+  // CAP_SETFCAP to map uid 0 (the single-uid layout), CAP_DAC_OVERRIDE to
+  // open its /proc files; CAP_KILL ends the jail.
+  Status st = capabilities::LimitTo((1ULL << CAP_SETUID) | (1ULL << CAP_SETGID) | (1ULL << CAP_SYS_ADMIN) |
+                                    (1ULL << CAP_SETFCAP) | (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_KILL));
+  if (!st.ok()) Report(st);
+  const UidLayout uids = UidLayoutOf(rt.plan->options);
+  jail_init::SlotRange range{uids.first_slot, uids.last_slot, static_cast<uid_t>(s.n)};
+  jail_init::Serve(sock, zygote, range);
 }
 
 Status RunStep(Runtime& rt, const Step& s) {
@@ -307,14 +351,21 @@ Status RunStep(Runtime& rt, const Step& s) {
       return rlimits::NoCoreDumps();
     case StepKind::kSetRlimit:
       return rlimits::SetByName(s.a, s.n);
+    case StepKind::kStartInit:
+      return StartInit(rt, s);
+    case StepKind::kLockSecurebits:
+      return capabilities::LockSecurebits();
+    case StepKind::kSetIdentity: {
+      auto id = static_cast<uint32_t>(s.n);
+      // EPERM when setgroups is denied (unprivileged map): then there are no
+      // supplementary groups to drop.
+      if (setgroups(0, nullptr) < 0 && errno != EPERM) return SysError("identity", "setgroups(0, NULL)");
+      if (setresgid(id, id, id) < 0) return SysError("identity", "setresgid(" + std::to_string(id) + ")");
+      if (setresuid(id, id, id) < 0) return SysError("identity", "setresuid(" + std::to_string(id) + ")");
+      return Status::Ok();
+    }
     case StepKind::kDropCapabilities:
-      if (s.a == "all") {
-        // Nothing the installer runs needs a capability; with the securebits
-        // locked, not even an execve as uid 0 hands any back.
-        if (Status st = capabilities::LockSecurebits(); !st.ok()) return st;
-        return capabilities::LimitTo(0);
-      }
-      return capabilities::LimitTo(capabilities::ZygoteKeep());
+      return capabilities::LimitTo(0);
     case StepKind::kNoNewPrivs:
       if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return SysError("nnp", "prctl(PR_SET_NO_NEW_PRIVS, 1)");
       return Status::Ok();

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "jail/landlock.h"
+#include "jail/run_jail.h"
 #include "jail/rlimits.h"
 #include "jail/seccomp_policy.h"
 
@@ -230,6 +231,13 @@ HostFacts ProbeHostFacts() {
     if (lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) f.masked_paths.push_back(p);
   }
   f.landlock_abi = landlock::AbiVersion();
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string exe(self, static_cast<size_t>(n));
+    std::string lib = exe.substr(0, exe.rfind('/') + 1) + "pycage-confine.so";
+    if (access(lib.c_str(), R_OK) == 0) f.confine_lib = lib;
+  }
   return f;
 }
 
@@ -279,6 +287,9 @@ const char* StepName(StepKind kind) {
     case StepKind::kSetsid: return "setsid";
     case StepKind::kRlimitCore: return "rlimit-core-0";
     case StepKind::kSetRlimit: return "setrlimit";
+    case StepKind::kStartInit: return "start-init";
+    case StepKind::kLockSecurebits: return "lock-securebits";
+    case StepKind::kSetIdentity: return "set-identity";
     case StepKind::kDropCapabilities: return "drop-capabilities";
     case StepKind::kNoNewPrivs: return "no-new-privs";
     case StepKind::kLandlockScope: return "landlock-scope-abstract-unix";
@@ -307,6 +318,18 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
     return Status::Error(ErrorCode::kInvalidArgument,
                          "Expected --tier full with --cgroup-root (the bypass tier has no child to move) but "
                          "received --tier bypass");
+  }
+  // Each run confines itself through pycage-confine.so (run_jail.h).
+  const bool run_jails = !installer && profile.per_run_namespaces;
+  if (run_jails && facts.confine_lib.empty()) {
+    return Status::Error(ErrorCode::kIsolationUnavailable,
+                         "Expected pycage-confine.so beside pycage-jail (each run's own jail) but it is missing; "
+                         "rebuild with `npx pycage build` or reinstall the package");
+  }
+  if (run_jails && o.uid_base && o.uid_count == 2) {
+    return Status::Error(ErrorCode::kInvalidArgument,
+                         "Expected --uid-count 1 or at least 3 (uids 1..N-2 for runs, N-1 for the zygote) but "
+                         "received 2");
   }
   // The installer filter lets AF_UNIX sockets through only where Landlock can
   // keep them off the host's abstract socket namespace.
@@ -370,6 +393,7 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
       for (const auto& b : facts.network_files) add(StepKind::kBindReadOnly, b.src, "/newroot" + b.dst);
     }
     for (const auto& b : o.ro_binds) add(StepKind::kBindReadOnly, b.src, "/newroot" + b.dst);
+    if (run_jails) add(StepKind::kBindReadOnly, facts.confine_lib, std::string("/newroot") + kJailConfineLib);
     if (installer) {
       for (const auto& p : facts.masked_paths) add(StepKind::kMask, {}, "/newroot" + p);
     }
@@ -400,7 +424,22 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
   add(StepKind::kSetsid);
   add(StepKind::kRlimitCore);
   for (const auto& r : o.rlimits) add(StepKind::kSetRlimit, r.name, {}, r.value);
-  if (profile.drops_capabilities) add(StepKind::kDropCapabilities, installer ? "all" : "");
+  if (run_jails) {
+    const UidLayout uids = UidLayoutOf(o);
+    add(StepKind::kStartInit, std::to_string(uids.first_slot) + ".." + std::to_string(uids.last_slot), {},
+        uids.zygote_uid);
+    // From here on, the zygote: the interpreter that will import the bundle
+    // holds no capability and, with a multi-uid map, a uid of its own.
+    add(StepKind::kLockSecurebits);
+    if (uids.zygote_uid != 0) add(StepKind::kSetIdentity, {}, {}, uids.zygote_uid);
+    add(StepKind::kDropCapabilities);
+  } else if (profile.drops_capabilities) {
+    // Nothing the installer (or a jail without per-run jails) runs needs a
+    // capability; with the securebits locked, not even an execve as uid 0
+    // hands any back.
+    add(StepKind::kLockSecurebits);
+    add(StepKind::kDropCapabilities);
+  }
   add(StepKind::kNoNewPrivs);
   if (profile.seccomp && installer && scope_unix) add(StepKind::kLandlockScope);
   if (profile.seccomp) add(StepKind::kApplySeccomp, filter);
@@ -435,6 +474,8 @@ std::string FormatStep(const Step& s) {
     case StepKind::kCloneNamespaces: out << " 0x" << std::hex << s.n << std::dec; break;
     case StepKind::kMountTmp: out << " " << s.b << " size=" << s.n; break;
     case StepKind::kSetRlimit: out << " " << s.a << " " << s.n; break;
+    case StepKind::kStartInit: out << " run-slots " << s.a << " zygote-uid " << s.n; break;
+    case StepKind::kSetIdentity: out << " " << s.n; break;
     default:
       if (!s.a.empty()) out << " " << s.a;
       if (!s.b.empty()) out << " " << s.b;
@@ -444,8 +485,31 @@ std::string FormatStep(const Step& s) {
 
 std::string FormatPlan(const JailPlan& plan) {
   std::string out;
-  for (const auto& s : plan.steps) out += FormatStep(s) + "\n";
+  bool run_jails = false;
+  for (const auto& s : plan.steps) {
+    out += FormatStep(s) + "\n";
+    run_jails = run_jails || s.kind == StepKind::kStartInit;
+  }
+  if (run_jails) {
+    const UidLayout uids = UidLayoutOf(plan.options);
+    run_jail::Spec spec;
+    spec.slot = uids.first_slot;
+    spec.tmp_options = "size=<tmpBytes>,nr_inodes=<tmpBytes/1024>,mode=1777";
+    out += "# each run, in the zygote's fork (slot " + std::to_string(uids.first_slot) + ".." +
+           std::to_string(uids.last_slot) + "):\n";
+    out += run_jail::FormatPlan(run_jail::Plan(spec));
+  }
   return out;
+}
+
+UidLayout UidLayoutOf(const JailOptions& o) {
+  UidLayout u;
+  if (o.uid_base && o.uid_count >= 3) {
+    u.first_slot = 1;
+    u.last_slot = o.uid_count - 2;
+    u.zygote_uid = o.uid_count - 1;
+  }
+  return u;
 }
 
 }  // namespace pycage::jail

@@ -68,6 +68,9 @@ struct HostFacts {
   std::vector<BindSpec> network_files;
   std::vector<std::string> masked_paths;
   int landlock_abi = 0;
+  // pycage-confine.so beside this pycage-jail (each run's own jail, run_jail.h);
+  // empty when it is not there.
+  std::string confine_lib;
 };
 
 // The fixed read-only binds of the full tier, in bind order (PROTOCOL.md).
@@ -122,8 +125,12 @@ enum class StepKind {
   kSetsid,
   kRlimitCore,         // no core dumps of jailed memory
   kSetRlimit,          // a = RLIMIT_* name, n = soft = hard
-  kDropCapabilities,   // run: bounding set minus what the zygote needs; a = "all": every one;
-                       // inheritable, ambient cleared
+  kStartInit,          // full tier: fork; the parent stays pid 1, keeps only the capabilities that
+                       // map run uids (jail_init.h) and never returns; the child goes on as the
+                       // zygote with the init's socket on fd 5. a = "first..last" run slots, n = zygote uid
+  kLockSecurebits,     // the one securebits recipe (capabilities.h)
+  kSetIdentity,        // n = uid = gid: setgroups([]), setresgid, setresuid
+  kDropCapabilities,   // every set empty: bounding, permitted, effective, inheritable, ambient
   kNoNewPrivs,
   kLandlockScope,      // abstract AF_UNIX sockets confined to the jail (installer)
   kApplySeccomp,       // the compiled filter (a as for kCompileSeccomp); the last step before execve
@@ -150,8 +157,21 @@ struct JailPlan {
 Result<JailPlan> BuildPlan(const JailOptions& options, const HostFacts& facts);
 
 std::string FormatStep(const Step& step);
-// One step per line: "<where> <name> <args>".
+// One step per line: "<where> <name> <args>"; for the full tier's run
+// profile, each run's own plan follows (run_jail.h).
 std::string FormatPlan(const JailPlan& plan);
+
+// The uid layout of a run-profile jail: runs get slots first..last, the
+// zygote its own uid outside that range; with a single mapped uid all three
+// are 0 (then the per-run pid namespace, not the uid, keeps runs apart).
+struct UidLayout {
+  uint32_t first_slot = 0;
+  uint32_t last_slot = 0;
+  uint32_t zygote_uid = 0;
+};
+UidLayout UidLayoutOf(const JailOptions& options);
+// Where the jail shows pycage-confine.so to the zygote.
+inline constexpr const char* kJailConfineLib = "/pycage/confine.so";
 
 // The namespaces the full tier creates (CLONE_NEWCGROUP only if the kernel
 // has it); the installer profile keeps the host's network namespace.

@@ -259,7 +259,7 @@ void AddInstallerSocketRules(Builder& b, bool unix_sockets) {
 }
 
 // prlimit64 and prctl as a process may use them on itself (run and installer).
-void AddSelfOnlyRules(Builder& b) {
+void AddSelfOnlyRules(Builder& b, bool zygote = false) {
   // prlimit64 on itself only (pid 0): raising or reading another process's
   // limits is none of a run's business.
   b.Add("prlimit64", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, 0, 0}});
@@ -281,9 +281,20 @@ void AddSelfOnlyRules(Builder& b) {
   b.Add("prctl", SCMP_ACT_ALLOW,
         {scmp_arg_cmp{0, SCMP_CMP_EQ, PR_CAP_AMBIENT, 0},
          scmp_arg_cmp{1, SCMP_CMP_EQ, PR_CAP_AMBIENT_IS_SET, 0}});
+  if (zygote) {
+    // A confining fork drops the bounding set, locks securebits and
+    // installs the run filter (run_jail.h).
+    for (int opt : {PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_SECUREBITS}) {
+      b.Add("prctl", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<uint64_t>(opt), 0}});
+    }
+    b.Add("prctl", SCMP_ACT_ALLOW,
+          {scmp_arg_cmp{0, SCMP_CMP_EQ, PR_CAP_AMBIENT, 0},
+           scmp_arg_cmp{1, SCMP_CMP_EQ, PR_CAP_AMBIENT_CLEAR_ALL, 0}});
+  }
   for (int opt : {PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_SECUREBITS,
                   PR_SET_KEEPCAPS, PR_SET_MM, PR_SET_PTRACER, PR_SET_CHILD_SUBREAPER,
                   PR_SET_SPECULATION_CTRL, PR_GET_SPECULATION_CTRL, PR_SET_TSC, PR_GET_TSC}) {
+    if (zygote && (opt == PR_SET_SECCOMP || opt == PR_CAPBSET_DROP || opt == PR_SET_SECUREBITS)) continue;
     b.Add("prctl", SCMP_ACT_ERRNO(EPERM),
           {scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<uint64_t>(opt), 0}});
   }
@@ -317,6 +328,49 @@ void AddInstallerRules(Builder& b, bool unix_sockets) {
   AddSelfOnlyRules(b);
 }
 
+// What a fork of the zygote does to confine itself (run_jail.h), and so the
+// zygote filter's only additions to the run filter.
+const char* const kConfineSyscalls[] = {"unshare", "mount", "setresuid", "setresgid", "capset", "seccomp"};
+
+// The run filter; with `zygote`, the same plus the confinement steps, each
+// narrowed by argument. Everything else a run may not do, the zygote (and so
+// a bundle's import-time code) may not do either.
+void AddRunRules(Builder& b, bool zygote) {
+  for (const char* name : kRunAllowed) b.Add(name, SCMP_ACT_ALLOW);
+  for (const char* name : kRunEperm) {
+    if (zygote && In(kConfineSyscalls, name)) continue;
+    b.Add(name, SCMP_ACT_ERRNO(EPERM));
+  }
+  for (const char* name : kRunEnosys) b.Add(name, SCMP_ACT_ERRNO(ENOSYS));
+  AddCommonDenials(b, /*kill_rules=*/false);  // the default action already kills them
+  b.Add("personality", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, 0xffffffffULL, 0}});
+  b.Add("socket", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_UNIX, 0}});
+  AddIoctlRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
+  AddCloneRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
+  AddSelfOnlyRules(b, zygote);
+  if (!zygote) return;
+  // unshare: a user namespace, then mount and pid namespaces owned by it.
+  constexpr uint64_t kConfineNs = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID;
+  constexpr uint64_t kRefusedNs = (kCloneNewMask | CLONE_NEWTIME) & ~kConfineNs;
+  b.Add("unshare", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, kRefusedNs, 0}});
+  for (unsigned bit = 0; bit < 64; ++bit) {
+    uint64_t m = 1ULL << bit;
+    if (kRefusedNs & m) b.Add("unshare", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});
+  }
+  // mount: a fresh proc and tmpfs. Bind, move, remount and propagation
+  // changes could rearrange what the jail's root shows.
+  constexpr uint64_t kRefusedMountFlags =
+      MS_REMOUNT | MS_BIND | MS_MOVE | MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE | MS_REC;
+  b.Add("mount", SCMP_ACT_ALLOW, {scmp_arg_cmp{3, SCMP_CMP_MASKED_EQ, kRefusedMountFlags, 0}});
+  for (unsigned bit = 0; bit < 64; ++bit) {
+    uint64_t m = 1ULL << bit;
+    if (kRefusedMountFlags & m) b.Add("mount", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{3, SCMP_CMP_MASKED_EQ, m, m}});
+  }
+  // The uid switch and the capability drop act on the caller only, and
+  // without a capability in the jail's user namespace they cannot raise it.
+  for (const char* name : {"setresuid", "setresgid", "capset", "seccomp"}) b.Add(name, SCMP_ACT_ALLOW);
+}
+
 Result<Bpf> Export(scmp_filter_ctx ctx) {
   int fd = memfd_create("pycage-bpf", MFD_CLOEXEC);
   if (fd < 0) return SysError("seccomp", "memfd_create(pycage-bpf)");
@@ -345,7 +399,8 @@ Result<Bpf> Export(scmp_filter_ctx ctx) {
 Result<Ctx> Make(FilterKind kind, FilterShape shape = FilterShape::kTree) {
   const bool run = kind == FilterKind::kRun;
   const bool installer = kind == FilterKind::kInstaller || kind == FilterKind::kInstallerNoUnixSocket;
-  const uint32_t def = run ? SCMP_ACT_KILL_PROCESS : installer ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_ALLOW;
+  // Run and zygote kill what they do not list; the installer answers ENOSYS.
+  const uint32_t def = installer ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_KILL_PROCESS;
   auto builder = std::make_unique<Builder>(def);
   Builder& b = *builder;
   if (!b.valid()) return PlainError("seccomp", "seccomp_init() failed");
@@ -368,40 +423,8 @@ Result<Ctx> Make(FilterKind kind, FilterShape shape = FilterShape::kTree) {
   }
   if (installer) {
     AddInstallerRules(b, kind == FilterKind::kInstaller);
-  } else if (run) {
-    for (const char* name : kRunAllowed) b.Add(name, SCMP_ACT_ALLOW);
-    for (const char* name : kRunEperm) b.Add(name, SCMP_ACT_ERRNO(EPERM));
-    for (const char* name : kRunEnosys) b.Add(name, SCMP_ACT_ERRNO(ENOSYS));
-    AddCommonDenials(b, /*kill_rules=*/false);  // the default action already kills them
-    b.Add("personality", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, 0xffffffffULL, 0}});
-    b.Add("socket", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_UNIX, 0}});
-    AddIoctlRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
-    AddCloneRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
-    AddSelfOnlyRules(b);
   } else {
-    AddCommonDenials(b, /*kill_rules=*/true);
-    for (const char* name : {"io_uring_setup", "io_uring_enter", "io_uring_register"}) {
-      b.Add(name, SCMP_ACT_KILL_PROCESS);
-    }
-    // The zygote makes per-run pid and mount namespaces; nothing else.
-    for (uint64_t m : {uint64_t{CLONE_NEWUSER}, uint64_t{CLONE_NEWNET}, uint64_t{CLONE_NEWIPC},
-                       uint64_t{CLONE_NEWUTS}, uint64_t{CLONE_NEWCGROUP}, uint64_t{CLONE_NEWTIME}}) {
-      b.Add("unshare", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});
-    }
-    // setns back into its own pid namespace (undoing unshare(CLONE_NEWPID)).
-    b.Add("setns", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{1, SCMP_CMP_NE, CLONE_NEWPID, 0}});
-    b.Add("clone3", SCMP_ACT_ERRNO(ENOSYS));
-    AddCloneRules(b, SCMP_ACT_ALLOW, /*with_allow=*/false);
-    AddIoctlRules(b, SCMP_ACT_ALLOW, /*with_allow=*/false);
-    // mount: fresh proc and tmpfs only. Bind, move, remount and propagation
-    // changes could rearrange or re-enable writes on the jail's root.
-    for (uint64_t m : {uint64_t{MS_REMOUNT}, uint64_t{MS_BIND}, uint64_t{MS_MOVE},
-                       uint64_t{MS_SHARED}, uint64_t{MS_PRIVATE}, uint64_t{MS_SLAVE},
-                       uint64_t{MS_UNBINDABLE}}) {
-      b.Add("mount", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{3, SCMP_CMP_MASKED_EQ, m, m}});
-    }
-    // Unmounting could uncover what a mount hides; the zygote never needs it.
-    b.Add("umount2", SCMP_ACT_ERRNO(EPERM));
+    AddRunRules(b, /*zygote=*/!run);
   }
   if (!b.status().ok()) return b.status();
   return b.Release();

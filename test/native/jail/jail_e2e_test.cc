@@ -119,9 +119,14 @@ TEST(Jail, ZygoteFilterAllowsThePerRunSequence) {
     Outcome o = Jail({"--ro-bind", std::string(PYCAGE_JAIL_TEST_DIR) + ":/t"},
                      {"/usr/bin/python3", "-I", "-S", "/t/zygote_sequence.py", slot});
     EXPECT_EQ(o.code(), 0) << o.err;
-    EXPECT_EQ(o.err, std::string("pids 1\nuid ") + slot +
-                         " caps 0000000000000000\ninet Address family not supported by protocol\n"
-                         "tmp ok\nchild status 0\nvia SCM_RIGHTS\nback in own pid ns 0\n");
+    // The zygote: no capability, no_new_privs, and with a uid range a uid
+    // of its own (the last one); each run: pid 1 alone, its slot's uid,
+    // nothing left in any capability set, the run filter on.
+    const std::string zygote_uid = std::string(slot) == "1" ? "3" : "0";
+    EXPECT_EQ(o.err, "zygote uid " + zygote_uid + " caps 0000000000000000 nnp 1\npids 1\nuid " + slot +
+                         " caps 0000000000000000 bnd 0000000000000000\n"
+                         "inet Address family not supported by protocol\nunshare Operation not permitted\n"
+                         "tmp ok\nchild status 7\nvia SCM_RIGHTS\n");
   }
 }
 
@@ -233,7 +238,11 @@ TEST(Helper, PrintPlanListsStepsWithoutRunningThem) {
   EXPECT_EQ(o.code(), 0);
   EXPECT_NE(o.out.find("child  mount-tmp /newroot/tmp size=8192\n"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("child  ro-bind /usr /newroot/usr\n"), std::string::npos) << o.out;
-  EXPECT_EQ(o.out.substr(o.out.size() - 45), "child  apply-seccomp\nchild  execve /bin/true\n");
+  EXPECT_NE(o.out.find("child  apply-seccomp\nchild  execve /bin/true\n"), std::string::npos) << o.out;
+  // The full tier prints each run's plan after the jail's.
+  EXPECT_NE(o.out.find("child  start-init run-slots 0..0 zygote-uid 0\n"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("spare  unshare-user-ns\nspare  request-id-map"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.substr(o.out.size() - 47), "run    no-new-privs\nrun    apply-seccomp run\n");
 }
 
 }  // namespace

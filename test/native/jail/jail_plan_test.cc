@@ -17,6 +17,7 @@ HostFacts RootFacts() {
   f.gid = 0;
   f.system_paths = {"/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache",
                     "/etc/alternatives", "/etc/localtime"};
+  f.confine_lib = "/opt/pycage/build/Release/pycage-confine.so";
   return f;
 }
 
