@@ -81,9 +81,11 @@ class Init {
     if (!r.well_formed) return EINVAL;
     uint32_t slot = r.message.slot;
     if (!MayMap(range_, zygote_, ParentOf(r.pid), r.uid, slot)) return EPERM;
-    // One live process per slot: a slot comes back only once its spare is reaped.
+    // One live process per slot (with a uid range; in the single-uid layout
+    // every run shares uid 0 and its own pid namespace keeps it apart): a
+    // slot comes back only once its spare is reaped.
     auto holder = holders_.find(slot);
-    if (holder != holders_.end() && holder->second != r.pid && Alive(holder->second) &&
+    if (range_.first != 0 && holder != holders_.end() && holder->second != r.pid && Alive(holder->second) &&
         ParentOf(holder->second) == zygote_) {
       return EBUSY;
     }

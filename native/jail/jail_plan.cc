@@ -385,6 +385,8 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
     add(StepKind::kMakeRootSlave, {}, "/");
     add(StepKind::kOpenBindSources);
     add(StepKind::kBecomeJailRoot);
+    // The uid switch cleared the parent-death signal: arm it again.
+    add(StepKind::kSetParentDeathSignal, {}, {}, SIGKILL);
     add(StepKind::kMountBase, "/tmp");
     add(StepKind::kPivotToBase, "/tmp", "/oldroot");
     add(StepKind::kMountNewRoot, {}, "/newroot");

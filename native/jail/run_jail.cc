@@ -110,13 +110,14 @@ std::vector<Step> Plan(const Spec& spec) {
       {Phase::kSpare, StepKind::kEnterUserNs, {}},
       {Phase::kSpare, StepKind::kRequestIdMap, "uid_map/gid_map \"" + slot + " " + slot + " 1\""},
       {Phase::kSpare, StepKind::kEnterMountPidNs, {}},
-      {Phase::kRun, StepKind::kSetParentDeathSignal, "SIGKILL"},
-      {Phase::kRun, StepKind::kCheckKeeper, {}},
       {Phase::kRun, StepKind::kMountProc, "/proc"},
       {Phase::kRun, StepKind::kMountTmp, spec.tmp_options},
       {Phase::kRun, StepKind::kLockSecurebits, {}},
       {Phase::kRun, StepKind::kSetIdentity, slot},
       {Phase::kRun, StepKind::kDropCapabilities, "all"},
+      // After the uid switch, which clears the parent-death signal.
+      {Phase::kRun, StepKind::kSetParentDeathSignal, "SIGKILL"},
+      {Phase::kRun, StepKind::kCheckKeeper, {}},
       {Phase::kRun, StepKind::kNoNewPrivs, {}},
       {Phase::kRun, StepKind::kApplySeccomp, "run"},
   };

@@ -32,6 +32,7 @@ import socket  # noqa: E402
 import traceback  # noqa: E402,F401
 
 import child_setup  # noqa: E402
+import confine  # noqa: E402
 from children import (Run, Session, SessionSocket, Spare, SESSION_FRAME_CAP,  # noqa: E402
                       SPARE_FAILURE_LIMIT, close_all, send_call, sigkill)
 from control import Control, exit_report  # noqa: E402
@@ -173,23 +174,23 @@ def warm_up():
 
 
 class Zygote:
-    def __init__(self, sock, prep, pidns_fd, prefork=True, uid_count=1, tmp_bytes=16 << 20, spares=1):
+    def __init__(self, sock, prep, prefork=True, uid_count=1, tmp_bytes=16 << 20, spares=1):
         self.sock = sock
         self.ctl = Control(sock, log)
         self.prep = prep
         self.tier = prep.tier
         self.profile = prep.profile
-        self.pidns_fd = pidns_fd
         self.runs = {}
         self.sessions = {}
         self.sel = selectors.DefaultSelector()
         self.sel.register(sock, selectors.EVENT_READ, None)
         # uid slots: with a multi-uid map (full tier) each child owns one of
-        # 1..count-1 from its fork to its reap; otherwise everyone is slot 0.
-        self.multi_uid = self.profile.per_run_uid and uid_count > 1
+        # 1..count-2 from its fork to its reap (count-1 is the zygote's own
+        # uid); otherwise everyone is slot 0.
+        self.multi_uid = self.profile.per_run_uid and uid_count > 2
         # FIFO: the slot freed longest ago is taken first, so a uid is not
         # reused the moment its previous run is reaped.
-        self.free_slots = collections.deque(range(1, uid_count) if self.multi_uid else ())
+        self.free_slots = collections.deque(range(1, uid_count - 1) if self.multi_uid else ())
         # Spares ready ahead of runs, oldest (warmest) first. Two keep back-to-
         # back runs from waiting for the next spare's setup on a 2-core host.
         self.spare_target = max(1, spares) if prefork else 0
@@ -376,7 +377,8 @@ class Zygote:
             return None
         try:
             pid, pidfd, ours = self.fork_into(
-                slot, lambda ours, theirs: self.session_child(ours, theirs, slot, limits))
+                slot, lambda ours, theirs, jail_error: self.session_child(ours, theirs, jail_error),
+                tmp_opts=child_setup.tmp_options(limits.get("tmpBytes")))
         except (OSError, child_setup.SetupError) as e:
             self.setup_failed(run_id, "session fork: %s" % e)
             return None
@@ -386,13 +388,12 @@ class Zygote:
         self.sel.register(ours, selectors.EVENT_READ, SessionSocket(sess))
         return sess
 
-    def session_child(self, ours, theirs, slot, limits):
+    def session_child(self, ours, theirs, jail_error):
         code = execute.EXIT_INTERNAL
         try:
             ours.close()
             priv = theirs.detach()
-            err = child_setup.setup_spare(self.prep, priv, slot,
-                                          child_setup.tmp_options(limits.get("tmpBytes")))
+            err = child_setup.setup_spare(self.prep, priv, jail_error)
             session.serve(self.prep, err, self.tier)  # never returns
         except BaseException:
             pass
@@ -502,29 +503,23 @@ class Zygote:
             finally:
                 close_all(fds)
 
-    def fork_child(self):
-        """Fork a child in its own pid ns (full tier). Returns pid (0 in the
-        child) or raises OSError/SetupError; never leaves the zygote in the
-        child's pid namespace."""
-        full = self.profile.per_run_namespaces
-        entered = False
-        pid = -1
-        try:
-            if full:
-                child_setup.enter_pid_namespace()
-                entered = True
+    def fork_child(self, slot, tmp_opts):
+        """Fork a child; in the full tier it is pid 1 of its own jail
+        (confine.py). Returns (pid, None) in the zygote and (0, None or the
+        failed jail step's text) in the child; raises OSError in the zygote."""
+        run_jail = self.prep.run_jail
+        if run_jail is None:
             pid = os.fork()
-        finally:
-            if pid != 0 and entered:
+            if pid == 0:
                 try:
-                    child_setup.leave_pid_namespace(self.pidns_fd)
-                except child_setup.SetupError as e:
-                    # Every later unshare(CLONE_NEWPID) would fail: start over.
-                    log("fatal: %s" % e)
-                    if pid > 0:
-                        os.kill(pid, signal.SIGKILL)
-                    self.shutdown(1)
-        return pid
+                    confine.no_new_privs()
+                except confine.ConfineError as e:
+                    return 0, str(e)
+            return pid, None
+        try:
+            return run_jail.fork(slot, tmp_opts), None
+        except confine.ConfineError as e:
+            return 0, str(e)  # only ever raised in the child
 
     def open_pidfd(self, pid):
         try:
@@ -544,24 +539,25 @@ class Zygote:
             slot = self.take_slot()
         return slot
 
-    def fork_into(self, slot, child_main, with_socket=True):
-        """Fork a child for `slot`, with a private socketpair unless told not
-        to. The child runs child_main(ours, theirs), which never returns.
+    def fork_into(self, slot, child_main, with_socket=True, tmp_opts=None):
+        """Fork a child for `slot` (its /tmp mounted with tmp_opts), with a
+        private socketpair unless told not to. The child runs
+        child_main(ours, theirs, jail_error), which never returns.
         Returns (pid, pidfd, our socket end or None); on failure the slot is
         given back, the sockets are closed and the error is raised."""
         ours = theirs = None
         try:
             if with_socket:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            pid = self.fork_child()
-        except (OSError, child_setup.SetupError):
+            pid, jail_error = self.fork_child(slot, tmp_opts or self.spare_tmp_opts)
+        except OSError:
             self.give_slot(slot)
             for end in (ours, theirs):
                 if end is not None:
                     end.close()
             raise
         if pid == 0:
-            child_main(ours, theirs)  # never returns
+            child_main(ours, theirs, jail_error)  # never returns
         if theirs is not None:
             theirs.close()
         return pid, self.open_pidfd(pid), ours
@@ -571,18 +567,19 @@ class Zygote:
         if slot is None:
             return self.setup_failed(run_id, "no free uid slot")
         try:
-            pid, pidfd, _ = self.fork_into(slot, lambda _ours, _theirs: self.child(fds, slot, limits),
-                                           with_socket=False)
+            pid, pidfd, _ = self.fork_into(slot, lambda _o, _t, jail_error: self.child(fds, limits, jail_error),
+                                           with_socket=False,
+                                           tmp_opts=child_setup.tmp_options(limits.get("tmpBytes")))
         except (OSError, child_setup.SetupError) as e:
             return self.setup_failed(run_id, "fork: %s" % e)
         run = Run(run_id, pid, pidfd, slot)
         self.runs[run_id] = run
         self.sel.register(pidfd, selectors.EVENT_READ, run)
 
-    def child(self, fds, slot, limits):
+    def child(self, fds, limits, jail_error):
         # The forked run child: it must never get back into the zygote loop.
         try:
-            child_setup.setup(self.prep, fds, slot, limits)
+            child_setup.setup(self.prep, fds, limits, jail_error)
             execute.serve(limits, self.tier)
         except BaseException:
             pass
@@ -603,7 +600,7 @@ class Zygote:
         if slot is None:
             return False  # retried when a reap gives a slot back
         try:
-            pid, pidfd, ours = self.fork_into(slot, lambda ours, theirs: self.spare_child(ours, theirs, slot))
+            pid, pidfd, ours = self.fork_into(slot, self.spare_child)
         except (OSError, child_setup.SetupError) as e:
             log("spare: fork: %s" % e)
             self.spare_failures += 1
@@ -613,13 +610,13 @@ class Zygote:
         self.sel.register(pidfd, selectors.EVENT_READ, spare)
         return True
 
-    def spare_child(self, ours, theirs, slot):
+    def spare_child(self, ours, theirs, jail_error):
         # The spare: it must never get back into the zygote loop either.
         code = execute.EXIT_INTERNAL
         try:
             ours.close()
             priv = theirs.detach()
-            err = child_setup.setup_spare(self.prep, priv, slot, self.spare_tmp_opts)
+            err = child_setup.setup_spare(self.prep, priv, jail_error)
             # Warm only while nobody waits: when a run was handed over before
             # this spare got here, it is faster to serve it cold than to make
             # it wait for a warm-up.
@@ -758,9 +755,6 @@ def main():
     profile = profiles.profile_of(tier)
     try:
         bpf = read_bpf(BPF_FD) if profile.seccomp else None
-        pidns_fd = None
-        if profile.per_run_namespaces:
-            pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         prep = child_setup.Prepared(tier, bpf)
         sock = socket.socket(fileno=CONTROL_FD)
     except (OSError, ValueError) as e:
@@ -782,7 +776,7 @@ def main():
     # not dirty (and copy) the zygote's pages.
     gc.collect()
     gc.freeze()
-    Zygote(sock, prep, pidns_fd, prefork=os.environ.get("PYCAGE_PREFORK", "1") != "0",
+    Zygote(sock, prep, prefork=os.environ.get("PYCAGE_PREFORK", "1") != "0",
            uid_count=_env_int("PYCAGE_UID_COUNT", 1),
            tmp_bytes=_env_int("PYCAGE_TMP_BYTES", 16 << 20),
            spares=_env_int("PYCAGE_SPARES", 1)).serve()

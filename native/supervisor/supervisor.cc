@@ -46,9 +46,10 @@ Result<std::unique_ptr<Supervisor>> Supervisor::Start(SupervisorConfig config) {
 
 Supervisor::Supervisor(SupervisorConfig config) : config_(std::move(config)) {
   uid_base_ = config_.uid_base != 0 ? config_.uid_base : PickUidBase(this);
-  // uid 0 is the zygote; one per run in flight, one per pre-forked spare, and
-  // one per live session for as long as it lives.
-  uid_count_ = static_cast<uint32_t>(config_.concurrency + config_.max_sessions) + 1 + kZygoteSpares;
+  // uid 0 is the jail's init, the last uid the zygote's (jail_plan.h,
+  // UidLayout); between them one per run in flight, one per pre-forked
+  // spare, and one per live session for as long as it lives.
+  uid_count_ = static_cast<uint32_t>(config_.concurrency + config_.max_sessions) + 2 + kZygoteSpares;
   for (uint32_t slot = 1; slot <= config_.concurrency; ++slot) free_slots_.insert(slot);
 }
 

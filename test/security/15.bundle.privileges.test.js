@@ -1,13 +1,11 @@
 'use strict';
 
 // Bundle code in the warm interpreter: a wheel's import-time code runs in the
-// bundle's zygote before any run. It must hold no privilege a run lacks, and
-// patching the runner from there must not loosen a later run.
-//
-// The two `todo` tests state what does not hold yet (SECURITY.md, "Known
-// limits"; docs/ARCHITECTURE.md, "Open work"): they report their failure
-// without failing the suite, and become plain tests with the run-path
-// redesign. The third holds today.
+// bundle's zygote before any run. It holds no uid, capability or filter a run
+// lacks beyond its own confinement steps (docs/ARCHITECTURE.md, "No privilege
+// near bundle code"); it tries to raise its privileges and to reach what sets
+// up later runs, and it patches the runner to skip every later run's jail.
+// Each attempt must get nothing.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -18,7 +16,13 @@ const { skipWithoutAddon, fullSandbox } = require('./common');
 const { ensureWheels } = require('../support/wheels');
 const { startIndex } = require('../support/index_server');
 
-const KNOWN_GAP = 'bundle code in the warm interpreter is not yet confined like a run (SECURITY.md, "Known limits")';
+const REFUSED = ['EPERM', 'EACCES', 'EROFS', 'ENOENT'];
+
+function assertAllRefused(attempts, where) {
+  for (const [name, outcome] of Object.entries(attempts)) {
+    assert.ok(REFUSED.includes(outcome), `${where}: ${name} -> ${outcome}`);
+  }
+}
 
 describe('security: bundle code in the warm interpreter', { skip: skipWithoutAddon }, () => {
   let index;
@@ -30,11 +34,11 @@ describe('security: bundle code in the warm interpreter', { skip: skipWithoutAdd
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-preload-'));
     // Restrictions in warn mode: the jail, not the friendly import error, must stop the socket.
     sandbox = fullSandbox({ dataDir, index: { url: index.url }, installer: { tool: 'pip' }, restrictions: { mode: 'warn' } });
-    const status = await sandbox.install('wf-probe', 'pycage-preload-probe==1.0\n');
+    const status = await sandbox.install('wf-probe', 'pycage-preload-probe==2.0\n');
     assert.equal(status.status, 'ready', status.error);
     const run = await sandbox.runPython([
       'import pycage_preload_probe as p',
-      'result = {"atImport": p.AT_IMPORT, "patched": p.PATCHED, "run": p.privileges()}',
+      'result = {"atImport": p.AT_IMPORT, "patched": p.PATCHED, "run": dict(p.privileges(), attempts=p.attempts())}',
     ].join('\n'), { bundle: 'wf-probe' });
     assert.equal(run.status, 'ok', JSON.stringify(run.error));
     probe = run.result;
@@ -45,22 +49,35 @@ describe('security: bundle code in the warm interpreter', { skip: skipWithoutAdd
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('imports the wheel in the warm interpreter with no capability, as a non-root uid, under a filter', { todo: KNOWN_GAP }, () => {
-    assert.equal(probe.atImport.capEff, 0, `CapEff at import: 0x${probe.atImport.capEff.toString(16)}`);
-    assert.notEqual(probe.atImport.uid, 0);
-    assert.ok(probe.atImport.noNewPrivs);
-    assert.ok(probe.atImport.seccompFilters >= probe.run.seccompFilters);
+  it('imports the wheel in the warm interpreter with no capability, as a non-root uid, under a filter', () => {
+    const at = probe.atImport;
+    assert.equal(at.capEff, 0, `CapEff at import: 0x${at.capEff.toString(16)}`);
+    assert.equal(at.capPrm, 0);
+    assert.equal(at.capBnd, 0);
+    if (process.getuid() === 0) assert.notEqual(at.uid, 0, 'a uid range gives the zygote a uid of its own');
+    assert.ok(at.noNewPrivs);
+    assert.ok(at.seccompFilters >= 1);
   });
 
-  it('a runner patched at import does not loosen the next run', { todo: KNOWN_GAP }, () => {
-    assert.deepEqual(probe.patched, [], 'the wheel could reach the runner');
-    assert.equal(probe.run.capEff, 0);
-    assert.notEqual(probe.run.uid, 0);
+  it('cannot raise its privileges or reach what sets up later runs', () => {
+    assertAllRefused(probe.atImport.attempts, 'at import');
   });
 
-  it('even so, the patched run stays in the jail: no host file, no network, no new privileges', async () => {
+  it('a runner patched at import gives the next run nothing beyond the warm interpreter: no capability, no root, the filter on', () => {
+    // Python lets the wheel patch the runner: that is not what is tested.
+    assert.deepEqual(probe.patched, ['confine.RunJail.fork']);
+    const run = probe.run;
+    assert.equal(run.capEff, 0);
+    assert.equal(run.capPrm, 0);
+    if (process.getuid() === 0) assert.notEqual(run.uid, 0);
+    assert.ok(run.noNewPrivs);
+    assert.ok(run.seccompFilters >= 1);
+    assertAllRefused(run.attempts, 'in the unconfined run');
+  });
+
+  it('even so, the patched run stays in the jail: no host file, no network, no mount, no new privileges', async () => {
     const run = await sandbox.runPython([
-      'import os, socket, pycage_preload_probe as p',
+      'import ctypes, os, socket, pycage_preload_probe as p',
       'out = {"patched": p.PATCHED, "nnp": p.privileges()["noNewPrivs"]}',
       'out["hostFiles"] = [f for f in ("/etc/shadow", "/root", "/home", "/var/lib") if os.path.exists(f)]',
       'try:',
@@ -68,11 +85,14 @@ describe('security: bundle code in the warm interpreter', { skip: skipWithoutAdd
       '    out["inet"] = "ALLOWED"',
       'except OSError as e:',
       '    out["inet"] = e.errno',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'out["mountProc"] = libc.mount(b"proc", b"/proc", b"proc", 0, None) == 0 or ctypes.get_errno()',
       'result = out',
     ].join('\n'), { bundle: 'wf-probe' });
     assert.equal(run.status, 'ok', JSON.stringify(run.error));
     assert.deepEqual(run.result.hostFiles, []);
     assert.notEqual(run.result.inet, 'ALLOWED');
+    assert.notEqual(run.result.mountProc, true);
     assert.equal(run.result.nnp, true);
   });
 });

@@ -71,10 +71,12 @@ WHEELS = [
     },
     {
         "name": "pycage-preload-probe",
-        "version": "1.0",
-        "summary": "pycage test package: at import, records its privileges and patches the runner",
+        "version": "2.0",
+        "summary": "pycage test package: at import, records its privileges, tries to raise them and patches the runner",
         "files": {"pycage_preload_probe.py": (
+            "import errno\n"
             "import os\n"
+            "import signal\n"
             "import sys\n\n\n"
             "def privileges():\n"
             "    status = {}\n"
@@ -83,16 +85,39 @@ WHEELS = [
             "            key, _, value = line.partition(':')\n"
             "            status[key] = value.strip()\n"
             "    return {'uid': os.getuid(), 'capEff': int(status['CapEff'], 16),\n"
+            "            'capPrm': int(status['CapPrm'], 16), 'capBnd': int(status['CapBnd'], 16),\n"
             "            'seccompFilters': int(status.get('Seccomp_filters', '0')),\n"
             "            'noNewPrivs': status.get('NoNewPrivs') == '1'}\n\n\n"
-            "AT_IMPORT = privileges()\n"
+            "def _try(fn):\n"
+            "    try:\n"
+            "        fn()\n"
+            "        return 'ALLOWED'\n"
+            "    except OSError as e:\n"
+            "        return errno.errorcode.get(e.errno, str(e.errno))\n\n\n"
+            "def _write(path):\n"
+            "    with open(path, 'ab') as f:\n"
+            "        f.write(b'')\n\n\n"
+            "def attempts():\n"
+            "    # Raising privileges, and reaching what sets up later runs: the\n"
+            "    # jail's init (pid 1 of the jail), the runner and the confine library.\n"
+            "    here = os.path.dirname(sys.modules['child_setup'].__file__) if 'child_setup' in sys.modules else '/pycage/runner'\n"
+            "    return {\n"
+            "        'setuid0': _try(lambda: os.setuid(0)),\n"
+            "        'setresuid0': _try(lambda: os.setresuid(0, 0, 0)),\n"
+            "        'setgroups0': _try(lambda: os.setgroups([0])),\n"
+            "        'killInit': _try(lambda: os.kill(1, signal.SIGKILL)),\n"
+            "        'writeRunner': _try(lambda: _write(os.path.join(here, 'child_setup.py'))),\n"
+            "        'writeConfineLib': _try(lambda: _write('/pycage/confine.so')),\n"
+            "        'writeInitMap': _try(lambda: _write('/proc/1/uid_map')),\n"
+            "    }\n\n\n"
+            "AT_IMPORT = dict(privileges(), attempts=attempts())\n"
             "PATCHED = []\n"
-            "# What a hostile wheel would do from the warm interpreter: switch off\n"
-            "# the per-run privilege drop of every later run.\n"
-            "_setup = sys.modules.get('child_setup')\n"
-            "if _setup is not None and hasattr(_setup, 'drop_privileges'):\n"
-            "    _setup.drop_privileges = lambda *args, **kwargs: None\n"
-            "    PATCHED.append('child_setup.drop_privileges')\n"
+            "# What a hostile wheel would do from the warm interpreter: skip the\n"
+            "# per-run jail of every later run (a plain fork instead).\n"
+            "_confine = sys.modules.get('confine')\n"
+            "if _confine is not None and hasattr(_confine, 'RunJail'):\n"
+            "    _confine.RunJail.fork = lambda self, slot, tmp_options: os.fork()\n"
+            "    PATCHED.append('confine.RunJail.fork')\n"
         )},
     },
     {

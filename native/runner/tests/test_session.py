@@ -7,7 +7,8 @@ import time
 import unittest
 
 from tests import harness
-from tests.test_zygote_full import ALLOW_ALL, UNSHARE, _userns_ok
+from tests.test_zygote_full import _usable
+from tests.test_zygote_jail import start_jailed
 
 LIMITS = {"cpuMs": 1000, "memoryBytes": 512 << 20, "fileSizeBytes": 1 << 20,
           "processes": 16, "openFiles": 64, "tmpBytes": 4 << 20}
@@ -112,14 +113,13 @@ class SessionBypass(unittest.TestCase):
         self.assertEqual(len(pids), 1)
 
 
-@unittest.skipUnless(_userns_ok(), "unprivileged user namespaces are not available")
+@unittest.skipUnless(_usable(), "needs build/Release/pycage-jail and /usr/bin/python3")
 class SessionFull(SessionBypass):
     TIER = "full"
 
     @classmethod
     def make_zygote(cls):
-        return harness.Zygote(tier="full", bpf=ALLOW_ALL, env={"PYCAGE_TMP_BYTES": str(LIMITS["tmpBytes"])},
-                              launcher=[UNSHARE, "-Urmpf", "--mount-proc"])
+        return start_jailed(0, uid_count=0, env=("PYCAGE_TMP_BYTES=%d" % LIMITS["tmpBytes"],))
 
     def test_tmp_persists_within_the_session_only(self):
         self.call("tmpa", "open('/tmp/f', 'w').write('x')")

@@ -1,40 +1,30 @@
-"""The full tier's per-run setup, with `unshare -Urmpf` standing in for
-pycage-jail (user, mount and pid namespaces; an allow-all run filter).
-Skipped where unprivileged user namespaces are unavailable."""
+"""The full tier's per-run jail through the real pycage-jail (one mapped
+uid, as an unprivileged host would have): the zygote's forks confine
+themselves with pycage-confine.so. Skipped without a built helper or
+/usr/bin/python3."""
 import os
-import shutil
-import struct
-import subprocess
 import time
 import unittest
 
 from tests import harness
+from tests.test_zygote_jail import HELPER, PYTHON, start_jailed
 
-UNSHARE = shutil.which("unshare")
-ALLOW_ALL = struct.pack("<HBBI", 0x06, 0, 0, 0x7FFF0000)  # BPF_RET|BPF_K, SECCOMP_RET_ALLOW
 LIMITS = {"cpuMs": 1000, "memoryBytes": 512 << 20, "fileSizeBytes": 1 << 20,
           "processes": 5, "openFiles": 64, "tmpBytes": 4 << 20}
 
 
-def _userns_ok():
-    if not UNSHARE:
-        return False
-    try:
-        return subprocess.run([UNSHARE, "-Urmpf", "true"], timeout=10,
-                              capture_output=True).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+def _usable():
+    return os.access(HELPER, os.X_OK) and os.access(PYTHON, os.X_OK)
 
 
-@unittest.skipUnless(_userns_ok(), "unprivileged user namespaces are not available")
+@unittest.skipUnless(_usable(), "needs build/Release/pycage-jail and /usr/bin/python3")
 class ZygoteFull(unittest.TestCase):
     """With the spare (its /tmp sized like LIMITS asks); the subclass: without."""
     ENV = {"PYCAGE_TMP_BYTES": str(LIMITS["tmpBytes"])}
 
     @classmethod
     def setUpClass(cls):
-        cls.z = harness.Zygote(tier="full", bpf=ALLOW_ALL, env=cls.ENV,
-                               launcher=[UNSHARE, "-Urmpf", "--mount-proc"])
+        cls.z = start_jailed(0, uid_count=0, env=tuple("%s=%s" % kv for kv in cls.ENV.items()))
 
     @classmethod
     def tearDownClass(cls):
@@ -85,7 +75,10 @@ class ZygoteFull(unittest.TestCase):
             self.assertIn("usage", r.replies[0].decode())
 
     def zygote_pid(self):
-        kids = harness.children(self.z.pid)  # unshare -f: the zygote is its child
+        # pycage-jail, then the jail's init (pid 1), then the zygote.
+        init = harness.children(self.z.pid)
+        self.assertEqual(len(init), 1)
+        kids = harness.children(init[0])
         self.assertEqual(len(kids), 1)
         return kids[0]
 

@@ -72,14 +72,16 @@ class JailedZygote(unittest.TestCase):
         uids = [v[0] for v in vals]
         self.assertEqual(len(set(uids)), 3, vals)
         for uid, gid, groups in vals:
-            self.assertTrue(1 <= uid < UID_COUNT, uid)
+            self.assertTrue(1 <= uid < UID_COUNT - 1, uid)
             self.assertEqual((gid, groups), (uid, []))
-        # From the host: the zygote is jail uid 0; the 3 runs and the spare
-        # each have their own host uid.
+        # From the host: the init is jail uid 0, the zygote (and each run's
+        # keeper) the last uid; the 3 runs and the spare each have their own.
         hosts = set(seen.values())
         for uid in uids:
             self.assertIn(self.base + uid, hosts)
-        self.assertGreaterEqual(len(hosts - {self.base}), 3 if self.ENV else 4, seen)
+        self.assertIn(self.base, hosts)
+        self.assertIn(self.base + UID_COUNT - 1, hosts)
+        self.assertGreaterEqual(len(hosts - {self.base, self.base + UID_COUNT - 1}), 3 if self.ENV else 4, seen)
 
     def test_runs_are_jailed_and_report_usage(self):
         for _ in range(3):
@@ -90,9 +92,10 @@ class JailedZygote(unittest.TestCase):
             self.assertGreater(r.usage["maxRssKb"], 1000)
 
     def test_no_free_uid_slot(self):
-        # 5 slots: 5 concurrent runs use them all (with prefork the 5th takes
-        # the spare); a 6th finds none. The supervisor never goes that far.
-        runs = [self.z.start(LIMITS) for _ in range(5)]
+        # 4 slots (uids 1..4; 5 is the zygote's): 4 concurrent runs use them
+        # all (with prefork the 4th takes the spare); a 5th finds none. The
+        # supervisor never goes that far.
+        runs = [self.z.start(LIMITS) for _ in range(4)]
         for run in runs:
             run.request("import time\ntime.sleep(0.5)\n1")
         extra = self.z.start(LIMITS)
@@ -101,7 +104,7 @@ class JailedZygote(unittest.TestCase):
         extra.chan.close()
         os.close(extra.out_r)
         os.close(extra.err_r)
-        self.assertEqual([run.finish().value for run in runs], [1] * 5)
+        self.assertEqual([run.finish().value for run in runs], [1] * 4)
         self.assertEqual(self.z.run("2", limits=LIMITS).value, 2)
 
 

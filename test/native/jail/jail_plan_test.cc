@@ -1,4 +1,5 @@
 #include "jail/jail_plan.h"
+#include "jail/jail_init.h"
 
 #include <gtest/gtest.h>
 
@@ -27,9 +28,26 @@ JailOptions Parse(std::vector<std::string> args) {
   return o.ok() ? o.value() : JailOptions{};
 }
 
+// The jail's plan, one step per line, up to the run plan that follows it.
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    std::string line = text.substr(start, nl - start);
+    if (line.rfind("# each run", 0) == 0) break;
+    out.push_back(line);
+    start = nl + 1;
+  }
+  return out;
+}
+
+// The run plan printed after the jail's (run_jail.h).
+std::vector<std::string> RunLines(const std::string& text) {
+  size_t at = text.find("# each run");
+  if (at == std::string::npos) return {};
+  std::vector<std::string> out;
+  size_t start = text.find('\n', at) + 1;
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
     out.push_back(text.substr(start, nl - start));
@@ -273,7 +291,7 @@ TEST(BuildPlan, InstallerSharesTheNetworkAndBindsItsConfiguration) {
   EXPECT_EQ(IndexOf(lines, "child  setup-fds"), lines.size());
   EXPECT_LT(IndexOf(lines, "child  rlimit-core-0"), IndexOf(lines, "child  setrlimit RLIMIT_NOFILE 512"));
   EXPECT_LT(IndexOf(lines, "child  setrlimit RLIMIT_NOFILE 512"), IndexOf(lines, "child  setrlimit RLIMIT_AS 4294967296"));
-  EXPECT_LT(IndexOf(lines, "child  setrlimit RLIMIT_AS 4294967296"), IndexOf(lines, "child  drop-capabilities all"));
+  EXPECT_LT(IndexOf(lines, "child  setrlimit RLIMIT_AS 4294967296"), IndexOf(lines, "child  drop-capabilities"));
   EXPECT_LT(IndexOf(lines, "child  no-new-privs"), IndexOf(lines, "child  landlock-scope-abstract-unix"));
   EXPECT_EQ(lines[lines.size() - 3], "child  landlock-scope-abstract-unix");
   EXPECT_EQ(lines[lines.size() - 2], "child  apply-seccomp installer");
@@ -370,6 +388,88 @@ TEST(BuildPlan, CgroupIsCheckedBeforeCloneJoinedBeforeReleaseRemovedAfterWait) {
   auto none = BuildPlan(Parse({"--", "/bin/true"}), RootFacts());
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(FormatPlan(none.value()).find("cgroup"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pycage::jail
+
+namespace pycage::jail {
+namespace {
+
+TEST(BuildPlan, FullTierStartsAnInitAndAnUnprivilegedZygote) {
+  auto plan = BuildPlan(Parse({"--uid-base", "100000", "--uid-count", "6", "--", "/usr/bin/python3"}), RootFacts());
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  const std::string text = FormatPlan(plan.value());
+  auto lines = Lines(text);
+  size_t init = IndexOf(lines, "child  start-init run-slots 1..4 zygote-uid 5");
+  size_t lock = IndexOf(lines, "child  lock-securebits");
+  size_t identity = IndexOf(lines, "child  set-identity 5");
+  size_t drop = IndexOf(lines, "child  drop-capabilities");
+  ASSERT_LT(init, lines.size()) << text;
+  // Securebits, then the uid switch (capabilities survive it), then every set emptied.
+  EXPECT_LT(init, lock);
+  EXPECT_LT(lock, identity);
+  EXPECT_LT(identity, drop);
+  EXPECT_LT(drop, IndexOf(lines, "child  no-new-privs"));
+  EXPECT_LT(IndexOf(lines, "child  ro-bind /opt/pycage/build/Release/pycage-confine.so /newroot/pycage/confine.so"),
+            lines.size());
+  // Each run's plan follows: its user namespace first, the run filter last.
+  auto run = RunLines(text);
+  ASSERT_FALSE(run.empty()) << text;
+  EXPECT_EQ(run.front(), "spare  unshare-user-ns");
+  EXPECT_EQ(run.back(), "run    apply-seccomp run");
+  EXPECT_LT(IndexOf(run, "spare  unshare-mount-pid-ns"), IndexOf(run, "run    mount-proc /proc"));
+  EXPECT_LT(IndexOf(run, "run    lock-securebits"), IndexOf(run, "run    set-identity 1"));
+  EXPECT_LT(IndexOf(run, "run    set-identity 1"), IndexOf(run, "run    drop-capabilities all"));
+}
+
+TEST(BuildPlan, SingleUidKeepsEveryoneOnUidZeroWithoutASwitch) {
+  HostFacts f = RootFacts();
+  auto plan = BuildPlan(Parse({"--", "/usr/bin/python3"}), f);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  auto lines = Lines(FormatPlan(plan.value()));
+  EXPECT_LT(IndexOf(lines, "child  start-init run-slots 0..0 zygote-uid 0"), lines.size());
+  for (const auto& line : lines) EXPECT_EQ(line.rfind("child  set-identity", 0), std::string::npos) << line;
+}
+
+TEST(BuildPlan, FullTierNeedsTheConfineLibraryAndThreeUids) {
+  HostFacts f = RootFacts();
+  f.confine_lib.clear();
+  auto missing = BuildPlan(Parse({"--", "/usr/bin/python3"}), f);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("pycage-confine.so"), std::string::npos) << missing.status().message();
+  auto two = BuildPlan(Parse({"--uid-base", "100000", "--uid-count", "2", "--", "/usr/bin/python3"}), RootFacts());
+  ASSERT_FALSE(two.ok());
+  EXPECT_NE(two.status().message().find("--uid-count 1 or at least 3"), std::string::npos) << two.status().message();
+  // The installer runs no zygote: no init, no library needed.
+  auto installer = BuildPlan(Parse({"--profile", "installer", "--", "/usr/bin/pip"}), f);
+  EXPECT_TRUE(installer.ok()) << installer.status().message();
+}
+
+TEST(UidLayout, RunsBetweenTheInitAndTheZygote) {
+  JailOptions o;
+  o.uid_base = 100000;
+  o.uid_count = 6;
+  UidLayout u = UidLayoutOf(o);
+  EXPECT_EQ(u.first_slot, 1u);
+  EXPECT_EQ(u.last_slot, 4u);
+  EXPECT_EQ(u.zygote_uid, 5u);
+  o.uid_base.reset();
+  o.uid_count = 1;
+  u = UidLayoutOf(o);
+  EXPECT_EQ(u.first_slot + u.last_slot + u.zygote_uid, 0u);
+}
+
+TEST(JailInit, MapsOnlyTheZygotesChildrenToRunSlots) {
+  jail_init::SlotRange range{1, 4, 5};
+  const pid_t zygote = 2;
+  EXPECT_TRUE(jail_init::MayMap(range, zygote, zygote, 5, 1));
+  EXPECT_TRUE(jail_init::MayMap(range, zygote, zygote, 5, 4));
+  EXPECT_FALSE(jail_init::MayMap(range, zygote, zygote, 5, 0));   // the init's uid
+  EXPECT_FALSE(jail_init::MayMap(range, zygote, zygote, 5, 5));   // the zygote's
+  EXPECT_FALSE(jail_init::MayMap(range, zygote, 77, 5, 1));       // a grandchild: a run's own process
+  EXPECT_FALSE(jail_init::MayMap(range, zygote, zygote, 1, 1));   // asked by a run's uid
+  EXPECT_EQ(jail_init::IdMapLine(3), "3 3 1");
 }
 
 }  // namespace
