@@ -116,6 +116,8 @@ bool MayMap(const SlotRange& range, pid_t zygote, pid_t parent_pid, uid_t uid, u
 std::string IdMapLine(uint32_t slot) { return std::to_string(slot) + " " + std::to_string(slot) + " 1"; }
 
 void Serve(int init_fd, pid_t zygote, const SlotRange& range) {
+  // A spare killed before it read its answer must not take the jail down.
+  signal(SIGPIPE, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
