@@ -21,7 +21,7 @@ tar -tzf "$TARBALL" >"$WORK/listing"
 if grep -E '^package/(test|bench|\.ci|native/runner/tests)/' "$WORK/listing"; then
   echo "packcheck: the tarball ships test, bench or CI files" >&2; exit 1
 fi
-for must in LICENSE README.md SECURITY.md prebuilds/linux-x64/pycage.node prebuilds/linux-x64/pycage-jail; do
+for must in LICENSE README.md SECURITY.md prebuilds/linux-x64/pycage.node prebuilds/linux-x64/pycage-jail prebuilds/linux-x64/pycage-confine.so; do
   grep -qx "package/$must" "$WORK/listing" || { echo "packcheck: the tarball lacks $must" >&2; exit 1; }
 done
 

@@ -11,7 +11,8 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
 const ROOT = path.resolve(__dirname, '..');
-const FILES = ['pycage.node', 'pycage-jail'];
+// pycage-confine.so: each run's own jail, loaded by the zygote inside the jail.
+const FILES = ['pycage.node', 'pycage-jail', 'pycage-confine.so'];
 
 function run(command, args) {
   const res = spawnSync(command, args, { stdio: 'inherit' });

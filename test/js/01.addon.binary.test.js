@@ -14,6 +14,7 @@ const { skipWithoutAddon } = require('./common');
 
 const addon = native.ADDON_PATH;
 const helper = addon && path.join(path.dirname(addon), 'pycage-jail');
+const confine = addon && path.join(path.dirname(addon), 'pycage-confine.so');
 // The glibc shared objects a binary may need; nothing else.
 const GLIBC_LIBS = /^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1|\/lib64\/ld-linux-x86-64\.so\.2)$/;
 const NODE_API = /^(napi_|node_api_)/;
@@ -49,7 +50,14 @@ describe('native binaries', { skip: skipWithoutAddon }, () => {
     assert.deepEqual(foreign, [], `symbols left for the loading process to provide: ${foreign.join(' ')}`);
   });
 
-  for (const [label, file] of [['the addon', addon], ['pycage-jail', helper]]) {
+  it('pycage-confine.so exports its three C calls and nothing else', () => {
+    const exported = tool('nm', ['-D', '--defined-only', confine]).trim().split('\n')
+      .map((line) => line.trim().split(/\s+/).pop())
+      .filter((name) => name && !name.startsWith('_'));
+    assert.deepEqual(exported.sort(), ['pycage_run_enter', 'pycage_run_keep', 'pycage_run_seal']);
+  });
+
+  for (const [label, file] of [['the addon', addon], ['pycage-jail', helper], ['pycage-confine.so', confine]]) {
     it(`${label} needs nothing at run time beyond glibc (ldd)`, () => {
       const needed = tool('ldd', [file]).trim().split('\n')
         .map((line) => line.trim().split(/\s+/)[0])
