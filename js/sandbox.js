@@ -215,11 +215,10 @@ class Sandbox extends EventEmitter {
       // Every zygote applies the restrictions before its warm-up.
       extraEnv: [...extra.env, ...restrictionsEnv(opts.restrictions, { unrestricted: extra.unrestricted })],
       // The jail's cgroup holds every run slot and session (plus two spares
-      // and the zygote): the per-run ceilings times the slots, and for pids
-      // one keeper per slot (each run's jail, docs/ARCHITECTURE.md).
+      // and the zygote): the per-run ceilings times the slots.
       ...(opts.cgroupRoot && profile.cgroupLimits ? {
         cgroupRoot: opts.cgroupRoot,
-        cgroupPidsMax: (opts.concurrency + opts.sessions.max + 3) * (opts.ceiling.processes + 1) + 64,
+        cgroupPidsMax: (opts.concurrency + opts.sessions.max + 3) * opts.ceiling.processes + 64,
         cgroupMemoryMax: (opts.concurrency + opts.sessions.max + 3) * opts.ceiling.memoryBytes,
       } : {}),
       onLog: (line) => this.emit('log', null, String(line)),

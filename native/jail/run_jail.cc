@@ -1,14 +1,16 @@
 #include "jail/run_jail.h"
 
-#include <poll.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "jail/capabilities.h"
@@ -21,28 +23,10 @@ namespace {
 
 Status RunStep(const Step& step, const Spec& spec) {
   switch (step.kind) {
-    case StepKind::kEnterUserNs:
-      if (unshare(CLONE_NEWUSER) < 0) return SysError("run-userns", "unshare(CLONE_NEWUSER)");
-      return Status::Ok();
+    case StepKind::kCloneNamespaces:
+      return PlainError("run-plan", "the clone step belongs to the fork (Clone), not to the child");
     case StepKind::kRequestIdMap:
       return id_map_request::Send(spec.init_fd, spec.slot);
-    case StepKind::kEnterMountPidNs:
-      if (unshare(CLONE_NEWNS | CLONE_NEWPID) < 0) return SysError("run-ns", "unshare(CLONE_NEWNS|CLONE_NEWPID)");
-      return Status::Ok();
-    case StepKind::kSetParentDeathSignal:
-      if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) return SysError("keeper", "prctl(PR_SET_PDEATHSIG, SIGKILL)");
-      return Status::Ok();
-    case StepKind::kCheckKeeper: {
-      if (spec.keeper_fd < 0) return Status::Ok();
-      pollfd p{spec.keeper_fd, POLLIN, 0};
-      int n = poll(&p, 1, 0);
-      if (n != 0) {
-        errno = n < 0 ? errno : ESRCH;
-        return SysError("keeper", "the spare died before the run's death signal was armed");
-      }
-      close(spec.keeper_fd);
-      return Status::Ok();
-    }
     case StepKind::kMountProc:
       if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0) {
         return SysError("mounts", "mount(proc, /proc)");
@@ -88,11 +72,8 @@ Status RunStep(const Step& step, const Spec& spec) {
 
 const char* StepName(StepKind kind) {
   switch (kind) {
-    case StepKind::kEnterUserNs: return "unshare-user-ns";
+    case StepKind::kCloneNamespaces: return "clone-user-mount-pid-ns";
     case StepKind::kRequestIdMap: return "request-id-map";
-    case StepKind::kEnterMountPidNs: return "unshare-mount-pid-ns";
-    case StepKind::kSetParentDeathSignal: return "set-parent-death-signal";
-    case StepKind::kCheckKeeper: return "check-keeper";
     case StepKind::kMountProc: return "mount-proc";
     case StepKind::kMountTmp: return "mount-tmp";
     case StepKind::kLockSecurebits: return "lock-securebits";
@@ -107,59 +88,66 @@ const char* StepName(StepKind kind) {
 std::vector<Step> Plan(const Spec& spec) {
   const std::string slot = std::to_string(spec.slot);
   return {
-      {Phase::kSpare, StepKind::kEnterUserNs, {}},
-      {Phase::kSpare, StepKind::kRequestIdMap, "uid_map/gid_map \"" + slot + " " + slot + " 1\""},
-      {Phase::kSpare, StepKind::kEnterMountPidNs, {}},
-      {Phase::kRun, StepKind::kMountProc, "/proc"},
-      {Phase::kRun, StepKind::kMountTmp, spec.tmp_options},
-      {Phase::kRun, StepKind::kLockSecurebits, {}},
-      {Phase::kRun, StepKind::kSetIdentity, slot},
-      {Phase::kRun, StepKind::kDropCapabilities, "all"},
-      // After the uid switch, which clears the parent-death signal.
-      {Phase::kRun, StepKind::kSetParentDeathSignal, "SIGKILL"},
-      {Phase::kRun, StepKind::kCheckKeeper, {}},
-      {Phase::kRun, StepKind::kNoNewPrivs, {}},
-      {Phase::kRun, StepKind::kApplySeccomp, "run"},
+      {Phase::kFork, StepKind::kCloneNamespaces, {}},
+      {Phase::kChild, StepKind::kRequestIdMap, "uid_map/gid_map \"" + slot + " " + slot + " 1\""},
+      {Phase::kChild, StepKind::kMountProc, "/proc"},
+      {Phase::kChild, StepKind::kMountTmp, spec.tmp_options},
+      {Phase::kChild, StepKind::kLockSecurebits, {}},
+      {Phase::kChild, StepKind::kSetIdentity, slot},
+      {Phase::kChild, StepKind::kDropCapabilities, "all"},
+      {Phase::kChild, StepKind::kNoNewPrivs, {}},
+      {Phase::kChild, StepKind::kApplySeccomp, "run"},
   };
 }
 
 std::string FormatPlan(const std::vector<Step>& steps) {
   std::ostringstream out;
   for (const Step& s : steps) {
-    out << (s.phase == Phase::kSpare ? "spare  " : "run    ") << StepName(s.kind);
+    out << (s.phase == Phase::kFork ? "fork   " : "run    ") << StepName(s.kind);
     if (!s.arg.empty()) out << " " << s.arg;
     out << "\n";
   }
   return out.str();
 }
 
-Status Execute(Phase phase, const Spec& spec) {
+namespace {
+
+// Threads of the calling process, from /proc/self/stat (field 20), or -1.
+int ThreadCount() {
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  // The command name may hold spaces and parentheses: count fields after its last ')'.
+  const char* p = strrchr(buf, ')');
+  if (p == nullptr) return -1;
+  for (int field = 2; field < 20; ++field) {
+    p = strchr(p + 1, ' ');
+    if (p == nullptr) return -1;
+  }
+  return atoi(p + 1);
+}
+
+}  // namespace
+
+pid_t Clone() {
+  if (ThreadCount() != 1) return -EDEADLK;
+  // A fork-like clone: no new stack, so the child returns here on a copy of
+  // the caller's memory. SIGCHLD makes it an ordinary child for wait4.
+  long pid = syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, 0);
+  if (pid < 0) return -errno;
+  return static_cast<pid_t>(pid);
+}
+
+Status Execute(const Spec& spec) {
   for (const Step& step : Plan(spec)) {
-    if (step.phase != phase) continue;
+    if (step.phase != Phase::kChild) continue;
     if (Status s = RunStep(step, spec); !s.ok()) return s;
   }
   return Status::Ok();
-}
-
-void Keep(pid_t run_pid1, int hold_fd) {
-  // Hold nothing of the run's: its sockets must reach EOF when it exits.
-  if (hold_fd > 0) syscall(SYS_close_range, 0, hold_fd - 1, 0);
-  syscall(SYS_close_range, hold_fd + 1, ~0U, 0);
-  int status = 0;
-  while (waitpid(run_pid1, &status, __WALL) < 0) {
-    if (errno != EINTR) _exit(127);
-  }
-  if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    signal(sig, SIG_DFL);
-    sigset_t one;
-    sigemptyset(&one);
-    sigaddset(&one, sig);
-    sigprocmask(SIG_UNBLOCK, &one, nullptr);
-    kill(getpid(), sig);
-    _exit(128 + sig);
-  }
-  _exit(WEXITSTATUS(status));
 }
 
 }  // namespace pycage::jail::run_jail

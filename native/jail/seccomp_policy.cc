@@ -201,15 +201,17 @@ void AddIoctlRules(Builder& b, uint32_t allow, bool with_allow) {
   }
 }
 
-// clone(flags, …): `refuse` (EPERM, or a kill) for any namespace flag, one
-// rule per bit so the allow rule (no namespace flag at all) stays disjoint
-// from them.
-void AddCloneRules(Builder& b, uint32_t allow, bool with_allow, uint32_t refuse = SCMP_ACT_ERRNO(EPERM)) {
+// clone(flags, …): `refuse` (EPERM, or a kill) for any namespace flag outside
+// `permitted_ns`, one rule per bit so the allow rule (no such flag at all)
+// stays disjoint from them.
+void AddCloneRules(Builder& b, uint32_t allow, bool with_allow, uint32_t refuse = SCMP_ACT_ERRNO(EPERM),
+                   uint64_t permitted_ns = 0) {
+  const uint64_t refused_ns = kCloneNewMask & ~permitted_ns;
   for (unsigned bit = 0; bit < 64; ++bit) {
     uint64_t m = 1ULL << bit;
-    if (kCloneNewMask & m) b.Add("clone", refuse, {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});
+    if (refused_ns & m) b.Add("clone", refuse, {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});
   }
-  if (with_allow) b.Add("clone", allow, {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, kCloneNewMask, 0}});
+  if (with_allow) b.Add("clone", allow, {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, refused_ns, 0}});
 }
 
 void AddCommonDenials(Builder& b, bool kill_rules) {
@@ -346,11 +348,12 @@ void AddRunRules(Builder& b, bool zygote) {
   b.Add("personality", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, 0xffffffffULL, 0}});
   b.Add("socket", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_UNIX, 0}});
   AddIoctlRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
-  AddCloneRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
+  // The zygote's fork is a clone into a run's user, mount and pid namespaces.
+  constexpr uint64_t kConfineNs = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID;
+  AddCloneRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true, SCMP_ACT_ERRNO(EPERM), zygote ? kConfineNs : 0);
   AddSelfOnlyRules(b, zygote);
   if (!zygote) return;
-  // unshare: a user namespace, then mount and pid namespaces owned by it.
-  constexpr uint64_t kConfineNs = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID;
+  // unshare of the same namespaces: it grants nothing that clone does not.
   constexpr uint64_t kRefusedNs = (kCloneNewMask | CLONE_NEWTIME) & ~kConfineNs;
   b.Add("unshare", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, kRefusedNs, 0}});
   for (unsigned bit = 0; bit < 64; ++bit) {

@@ -1,4 +1,4 @@
-"""Each run's own jail, from the zygote's fork, in three calls to
+"""Each run's own jail, from the zygote's fork, in two calls to
 pycage-confine.so, where every step lives (native/jail/run_jail.h; the plan
 is printed by `pycage-jail --print-plan`). This module loads the library
 once, in the zygote before any bundle is imported, and passes arguments.
@@ -8,6 +8,7 @@ namespace of their own, whose uid map the jail's init writes. See
 docs/ARCHITECTURE.md, "No privilege near bundle code".
 """
 import ctypes
+import errno
 import os
 
 LIB = "/pycage/confine.so"  # where pycage-jail shows it
@@ -29,41 +30,44 @@ def no_new_privs():
 
 class RunJail:
     def __init__(self, bpf):
-        lib = ctypes.CDLL(LIB)
-        self._enter = lib.pycage_run_enter
-        self._enter.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_char_p, ctypes.c_size_t]
-        self._enter.restype = ctypes.c_int
-        self._seal = lib.pycage_run_seal
-        self._seal.argtypes = [ctypes.c_uint, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t,
-                               ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
-        self._seal.restype = ctypes.c_int
-        self._keep = lib.pycage_run_keep
-        self._keep.argtypes = [ctypes.c_int, ctypes.c_int]
-        self._keep.restype = None
+        # PyDLL: the calls keep the GIL, as os.fork() does around fork().
+        lib = ctypes.PyDLL(LIB)
+        self._clone = lib.pycage_run_clone
+        self._clone.argtypes = []
+        self._clone.restype = ctypes.c_int
+        self._confine = lib.pycage_run_confine
+        self._confine.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t,
+                                  ctypes.c_char_p, ctypes.c_size_t]
+        self._confine.restype = ctypes.c_int
+        api = ctypes.pythonapi
+        self._before_fork = api.PyOS_BeforeFork
+        self._after_fork_parent = api.PyOS_AfterFork_Parent
+        self._after_fork_child = api.PyOS_AfterFork_Child
+        for hook in (self._before_fork, self._after_fork_parent, self._after_fork_child):
+            hook.argtypes = []
+            hook.restype = None
         self._bpf = bytes(bpf) if bpf else None
         self._err = ctypes.create_string_buffer(_ERR_CAP)
 
     def fork(self, slot, tmp_options):
-        """os.fork() into a confined child. Returns the pid in the zygote; in
-        the child, 0 once it is pid 1 of its own jail, as uid `slot`, with no
-        capability and the run filter on. A failed step raises ConfineError
-        in the child (which must then report it and exit)."""
-        pid = os.fork()
-        if pid:
+        """Fork a confined child: os.fork()'s interpreter bookkeeping around a
+        clone into the run's own namespaces. Returns the pid in the zygote
+        (raises OSError there); in the child, 0 once it is pid 1 of its own
+        jail, as uid `slot`, with no capability and the run filter on. A
+        failed step raises ConfineError in the child (which must then report
+        it and exit)."""
+        self._before_fork()
+        pid = self._clone()
+        if pid != 0:
+            self._after_fork_parent()
+            if pid == -errno.EDEADLK:
+                raise OSError(errno.EDEADLK, "the warm interpreter runs other threads (a module it imported "
+                              "started one), so it cannot fork a run safely")
+            if pid < 0:
+                raise OSError(-pid, "clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID): %s" % os.strerror(-pid))
             return pid
-        if self._enter(INIT_FD, slot, self._err, _ERR_CAP) != 0:
-            raise ConfineError(self._err.value.decode(errors="replace"))
-        try:
-            keeper_r, keeper_w = os.pipe()
-            pid1 = os.fork()
-        except OSError as e:
-            raise ConfineError("keeper: %s" % e)
-        if pid1:
-            # The spare stays as the keeper: it ends as pid 1 ends.
-            self._keep(pid1, keeper_w)
-            os._exit(127)  # not reached
-        os.close(keeper_w)
+        self._after_fork_child()
         bpf = self._bpf
-        if self._seal(slot, tmp_options, bpf, len(bpf) if bpf else 0, keeper_r, self._err, _ERR_CAP) != 0:
+        if self._confine(INIT_FD, slot, tmp_options, bpf, len(bpf) if bpf else 0, self._err, _ERR_CAP) != 0:
             raise ConfineError(self._err.value.decode(errors="replace"))
         return 0

@@ -245,8 +245,8 @@ describe('new Sandbox({ cgroupRoot })', () => {
     const { options } = fake.instances[0];
     assert.equal(options.cgroupRoot, '/sys/fs/cgroup/pycage.slice');
     assert.equal(options.maxSessions, 2);
-    // Runs, sessions, two spares and the zygote; for pids, each run's keeper too.
-    assert.equal(options.cgroupPidsMax, (4 + 2 + 3) * (10 + 1) + 64);
+    // Runs, sessions, two spares and the zygote.
+    assert.equal(options.cgroupPidsMax, (4 + 2 + 3) * 10 + 64);
     assert.equal(options.cgroupMemoryMax, (4 + 2 + 3) * 512 * 1024 * 1024);
     return sandbox.close();
   });

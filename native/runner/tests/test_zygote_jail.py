@@ -2,6 +2,8 @@
 root): uid slots chosen by the zygote map to distinct host uids. Skipped
 without a built helper, root, or /usr/bin/python3."""
 import os
+import shutil
+import tempfile
 import time
 import unittest
 
@@ -15,8 +17,10 @@ LIMITS = {"cpuMs": 5000, "memoryBytes": 512 << 20, "fileSizeBytes": 1 << 20,
           "processes": 16, "openFiles": 64, "tmpBytes": 16 << 20}
 
 
-def jail_launcher(uid_base, uid_count=UID_COUNT, env=()):
+def jail_launcher(uid_base, uid_count=UID_COUNT, env=(), binds=()):
     args = [HELPER, "--tier", "full"]
+    for bind in binds:
+        args += ["--ro-bind", bind]
     if uid_count:
         args += ["--uid-base", str(uid_base), "--uid-count", str(uid_count),
                  "--setenv", "PYCAGE_UID_COUNT=%d" % uid_count]
@@ -26,9 +30,9 @@ def jail_launcher(uid_base, uid_count=UID_COUNT, env=()):
     return args + ["--control-fd", "3", "--"]
 
 
-def start_jailed(uid_base, uid_count=UID_COUNT, env=()):
+def start_jailed(uid_base, uid_count=UID_COUNT, env=(), binds=()):
     return harness.Zygote(tier="full", python=PYTHON, script="/pycage/runner/zygote.py",
-                          launcher=jail_launcher(uid_base, uid_count, env))
+                          launcher=jail_launcher(uid_base, uid_count, env, binds))
 
 
 def _usable():
@@ -74,8 +78,7 @@ class JailedZygote(unittest.TestCase):
         for uid, gid, groups in vals:
             self.assertTrue(1 <= uid < UID_COUNT - 1, uid)
             self.assertEqual((gid, groups), (uid, []))
-        # From the host: the init is jail uid 0, the zygote (and each run's
-        # keeper) the last uid; the 3 runs and the spare each have their own.
+        # From the host: the init is jail uid 0, the zygote the last uid; the 3 runs and the spare each have their own.
         hosts = set(seen.values())
         for uid in uids:
             self.assertIn(self.base + uid, hosts)
@@ -125,6 +128,30 @@ class JailedSingleUid(unittest.TestCase):
                     self.assertEqual(v, [0, "0" * 16, "0" * 16])
             finally:
                 z.close()
+
+
+@unittest.skipUnless(_usable(), "needs root, build/Release/pycage-jail and /usr/bin/python3")
+class JailedZygoteWithAThread(unittest.TestCase):
+    def test_a_preloaded_module_that_starts_a_thread_fails_runs_with_the_cause(self):
+        # The zygote's fork is a raw clone (confine.py): with a second thread
+        # it could copy a lock that thread holds, so it refuses and says why.
+        site = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, site)
+        os.chmod(site, 0o755)
+        with open(os.path.join(site, "threader.py"), "w") as f:
+            f.write("import threading, time\n"
+                    "threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n")
+        z = start_jailed(600000 + (os.getpid() % 1000) * 16, binds=[site + ":/pycage/site"],
+                         env=("PYCAGE_SITE=/pycage/site", "PYCAGE_PRELOAD=threader", "PYCAGE_PREFORK=0"))
+        try:
+            run = z.start(LIMITS)
+            ex = z.exit_frame(run.id)
+            self.assertIn("runs other threads", ex.get("setupError") or "", ex)
+            run.chan.close()
+            os.close(run.out_r)
+            os.close(run.err_r)
+        finally:
+            z.close()
 
 
 if __name__ == "__main__":

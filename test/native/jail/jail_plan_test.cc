@@ -416,9 +416,9 @@ TEST(BuildPlan, FullTierStartsAnInitAndAnUnprivilegedZygote) {
   // Each run's plan follows: its user namespace first, the run filter last.
   auto run = RunLines(text);
   ASSERT_FALSE(run.empty()) << text;
-  EXPECT_EQ(run.front(), "spare  unshare-user-ns");
+  EXPECT_EQ(run.front(), "fork   clone-user-mount-pid-ns");
   EXPECT_EQ(run.back(), "run    apply-seccomp run");
-  EXPECT_LT(IndexOf(run, "spare  unshare-mount-pid-ns"), IndexOf(run, "run    mount-proc /proc"));
+  EXPECT_LT(IndexOf(run, "run    request-id-map uid_map/gid_map \"1 1 1\""), IndexOf(run, "run    mount-proc /proc"));
   EXPECT_LT(IndexOf(run, "run    lock-securebits"), IndexOf(run, "run    set-identity 1"));
   EXPECT_LT(IndexOf(run, "run    set-identity 1"), IndexOf(run, "run    drop-capabilities all"));
 }

@@ -3,7 +3,7 @@
 # socket, /pycage/confine.so the run plan. Prints one line per stage to fd 2.
 import ctypes, os, socket, sys
 
-lib = ctypes.CDLL("/pycage/confine.so")
+lib = ctypes.PyDLL("/pycage/confine.so")
 SLOT = int(sys.argv[1])
 
 
@@ -28,21 +28,16 @@ bpf = os.pread(4, os.fstat(4).st_size, 0)
 err = ctypes.create_string_buffer(512)
 a, b = socket.socketpair()
 r, w = os.pipe()
-pid = os.fork()
+# A bare clone, without the interpreter's fork hooks: this script runs no thread.
+pid = lib.pycage_run_clone()
+if pid < 0:
+    log("FAIL clone: " + os.strerror(-pid))
+    os._exit(3)
 if pid == 0:
     a.close()
     os.close(r)
-    if lib.pycage_run_enter(5, SLOT, err, 512) != 0:
-        log("FAIL enter: " + err.value.decode())
-        os._exit(3)
-    kr, kw = os.pipe()
-    pid1 = os.fork()
-    if pid1:
-        os.close(kr)
-        lib.pycage_run_keep(pid1, kw)
-    os.close(kw)
-    if lib.pycage_run_seal(SLOT, b"size=1048576,nr_inodes=1024,mode=1777", bpf, len(bpf), kr, err, 512) != 0:
-        log("FAIL seal: " + err.value.decode())
+    if lib.pycage_run_confine(5, SLOT, b"size=1048576,nr_inodes=1024,mode=1777", bpf, len(bpf), err, 512) != 0:
+        log("FAIL confine: " + err.value.decode())
         os._exit(3)
     log("pids " + " ".join(sorted(p for p in os.listdir("/proc") if p.isdigit())))
     log("uid %d caps %s bnd %s" % (os.getuid(), status_of("CapEff"), status_of("CapBnd")))
