@@ -222,8 +222,12 @@ export interface Capabilities {
 }
 
 export class Sandbox extends EventEmitter {
-  /** Validates, probes the host, resolves the interpreter (one spawn) and starts the supervisor. */
+  /** Validates, probes the host, resolves the interpreter (one spawn) and starts the supervisor.
+   * The probe and the interpreter query block the JS thread (a few tens of ms): see create(). */
   constructor(options?: SandboxOptions);
+  /** The same as the constructor, with the host probe and the interpreter query off the JS
+   * thread. Rejects with the constructor's errors. */
+  static create(options?: SandboxOptions): Promise<Sandbox>;
   /** The operator's ceiling, which is also the default of every run. */
   readonly limits: Readonly<Limits>;
   /** The tier this Sandbox runs with. */

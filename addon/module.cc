@@ -12,6 +12,7 @@ namespace pycage::addon {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSandbox", NativeSandbox::DefineClass(env));
   exports.Set("probe", Napi::Function::New(env, &Probe, "probe"));
+  exports.Set("probeAsync", Napi::Function::New(env, &ProbeAsync, "probeAsync"));
   exports.Set("setErrorClass", Napi::Function::New(env, &SetErrorClassJs, "setErrorClass"));
   exports.Set("parseRequirements", Napi::Function::New(env, &ParseRequirementsJs, "parseRequirements"));
   exports.Set("parsePipReport", Napi::Function::New(env, &ParsePipReportJs, "parsePipReport"));

@@ -2,7 +2,7 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
+const { execFile, spawnSync } = require('node:child_process');
 const { PycageError, codes } = require('./errors');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -98,12 +98,26 @@ function probe(binding, helper, cgroupRoot) {
   try {
     return cgroupRoot ? binding.probe(helper, cgroupRoot) : binding.probe(helper);
   } catch (err) {
-    if (err instanceof PycageError) throw err;
-    throw new PycageError([
-      `Could not probe this host with ${helper} --probe: ${err && err.message}`,
-      'Possible solutions:',
-      ...BUILD_FIX,
-    ].join('\n'), codes.ERR_INTERNAL);
+    throw probeFailed(helper, err);
+  }
+}
+
+function probeFailed(helper, err) {
+  if (err instanceof PycageError && err.code !== codes.ERR_INTERNAL) return err;
+  return new PycageError([
+    `Could not probe this host with ${helper} --probe: ${err && err.message}`,
+    'Possible solutions:',
+    ...BUILD_FIX,
+  ].join('\n'), codes.ERR_INTERNAL);
+}
+
+// The same off the JS thread: the helper is spawned and waited for on a
+// thread of the addon's own (Sandbox.create).
+async function probeAsync(binding, helper, cgroupRoot) {
+  try {
+    return await (cgroupRoot ? binding.probeAsync(helper, cgroupRoot) : binding.probeAsync(helper));
+  } catch (err) {
+    throw probeFailed(helper, err);
   }
 }
 
@@ -130,6 +144,33 @@ const INTERPRETER_QUERY =
 // binary: PATH entries may be symlinks or launcher shims (pyenv), so the
 // interpreter's own sys.executable is trusted over the PATH entry.
 function resolvePython(requested, env = process.env) {
+  const where = locatePython(requested, env);
+  const out = spawnSync(where.real, ['-I', '-S', '-c', INTERPRETER_QUERY], {
+    encoding: 'utf8', env, timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return describePython(where, out.error, out.status ?? out.signal, out.stdout, out.stderr);
+}
+
+// The same without blocking the JS thread on the interpreter (Sandbox.create).
+function resolvePythonAsync(requested, env = process.env) {
+  const where = locatePython(requested, env);
+  return new Promise((resolve, reject) => {
+    const child = execFile(where.real, ['-I', '-S', '-c', INTERPRETER_QUERY], {
+      encoding: 'utf8', env, timeout: 30_000,
+    }, (err, stdout, stderr) => {
+      try {
+        const spawnError = err && typeof err.code === 'string' ? err : null;
+        const status = err ? (err.code ?? err.signal) : 0;
+        resolve(describePython(where, spawnError, spawnError ? null : status, stdout, stderr));
+      } catch (failure) {
+        reject(failure);
+      }
+    });
+    child.stdin.end();
+  });
+}
+
+function locatePython(requested, env) {
   const source = requested !== undefined ? 'the python option'
     : env.PYCAGE_PYTHON ? 'PYCAGE_PYTHON' : 'python3 on PATH';
   const wanted = requested !== undefined ? requested : (env.PYCAGE_PYTHON || 'python3');
@@ -142,24 +183,24 @@ function resolvePython(requested, env = process.env) {
     ...extra,
   ].join('\n'), codes.ERR_INVALID_ARGUMENT);
   if (located === null) throw fail('not found on PATH');
-  let real;
   try {
-    real = fs.realpathSync(located);
+    return { real: fs.realpathSync(located), fail };
   } catch (err) {
     throw fail(`${located} does not exist (${err.code})`);
   }
-  const out = spawnSync(real, ['-I', '-S', '-c', INTERPRETER_QUERY], {
-    encoding: 'utf8', env, timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  if (out.error || out.status !== 0) {
-    const why = out.error ? out.error.message : `it exited with ${out.status ?? out.signal}: ${String(out.stderr).trim().slice(0, 500)}`;
+}
+
+// What the interpreter answered to INTERPRETER_QUERY, checked.
+function describePython({ real, fail }, spawnError, status, stdout, stderr) {
+  if (spawnError || status !== 0) {
+    const why = spawnError ? spawnError.message : `it exited with ${status}: ${String(stderr).trim().slice(0, 500)}`;
     throw fail(why);
   }
   let prefix, basePrefix, version, executable, abi;
   try {
-    [prefix, basePrefix, version, executable, abi] = JSON.parse(out.stdout.trim().split('\n').pop());
+    [prefix, basePrefix, version, executable, abi] = JSON.parse(String(stdout).trim().split('\n').pop());
   } catch {
-    throw fail(`unexpected output from the interpreter: ${out.stdout.slice(0, 200)}`);
+    throw fail(`unexpected output from the interpreter: ${String(stdout).slice(0, 200)}`);
   }
   if (!/^3\./.test(version)) throw fail(`it is Python ${version}; pycage needs Python 3`);
   const python = executable ? fs.realpathSync(executable) : real;
@@ -176,4 +217,4 @@ function resolvePython(requested, env = process.env) {
   return { python, pythonPrefixes, version, abi };
 }
 
-module.exports = { ROOT, ADDON_PATH, GLIBC_FLOOR, RUNNER_DIR, SOURCE_BUILD_DIR, PREBUILD_DIR, load, helperPath, probe, resolvePython, findOnPath };
+module.exports = { ROOT, ADDON_PATH, GLIBC_FLOOR, RUNNER_DIR, SOURCE_BUILD_DIR, PREBUILD_DIR, load, helperPath, probe, probeAsync, resolvePython, resolvePythonAsync, findOnPath };

@@ -175,15 +175,40 @@ function cancelledOutcome() {
   };
 }
 
+// Set by Sandbox.create() for the one constructor call it makes: what it
+// learned off the JS thread, so the constructor need not block on it.
+let prepared = null;
+
 class Sandbox extends EventEmitter {
+  // The constructor spawns the jail helper's probe and the interpreter once
+  // and waits for them on the JS thread (a few tens of ms). create() does
+  // both off it, then constructs.
+  static async create(options) {
+    const opts = interpretOptions(options);
+    const binding = native.load();
+    const helperPath = native.helperPath();
+    const [probe, python] = await Promise.all([
+      native.probeAsync(binding, helperPath, opts.cgroupRoot),
+      native.resolvePythonAsync(opts.python),
+    ]);
+    prepared = { options, probe, python };
+    try {
+      return new this(options);
+    } finally {
+      prepared = null;
+    }
+  }
+
   constructor(options) {
     super();
+    const pre = prepared !== null && prepared.options === options ? prepared : null;
+    prepared = null;
     // 1. validate and interpret options (pure)
     const opts = interpretOptions(options);
     // 2. look at the host and choose the tier
     const binding = native.load();
     const helperPath = native.helperPath();
-    const probe = native.probe(binding, helperPath, opts.cgroupRoot);
+    const probe = pre ? pre.probe : native.probe(binding, helperPath, opts.cgroupRoot);
     const { tier, source } = isolation.choose(opts.requested, probe);
     const profile = profileOf(tier);
     if (opts.cgroupRoot && profile.cgroupLimits && probe.cgroup2 && !probe.cgroup2.available) {
@@ -192,7 +217,7 @@ class Sandbox extends EventEmitter {
       codes.ERR_ISOLATION_UNAVAILABLE);
     }
     // 3. find the interpreter (spawns it once; see native.resolvePython)
-    const python = native.resolvePython(opts.python);
+    const python = pre ? pre.python : native.resolvePython(opts.python);
 
     const { tool, uvPath } = chooseInstallTool(opts.installer);
     binding.setErrorClass(PycageError);

@@ -90,6 +90,28 @@ describe('new Sandbox() with a fake addon', () => {
     }
   });
 
+  it('Sandbox.create() probes and resolves the interpreter off the JS thread, then constructs', async () => {
+    const fake = fakeBinding();
+    const sandbox = await Sandbox.create({ concurrency: 2 });
+    assert.ok(sandbox instanceof Sandbox);
+    assert.deepEqual(fake.probeAsyncCalls, ['/fake/build/Release/pycage-jail']);
+    assert.deepEqual(fake.probeCalls, []);
+    assert.deepEqual(fake.pythonCalls, { sync: 0, async: 1 });
+    assert.equal(fake.instances[0].options.python, '/fake/bin/python3.11');
+    assert.equal(fake.instances[0].options.concurrency, 2);
+    // A later plain constructor probes for itself.
+    const other = new Sandbox();
+    assert.deepEqual(fake.probeCalls, ['/fake/build/Release/pycage-jail']);
+    await Promise.all([sandbox.close(), other.close()]);
+  });
+
+  it('Sandbox.create() rejects what the constructor throws', async () => {
+    const fake = fakeBinding({ probe: { ...FULL_PROBE, userns: false, missing: ['userns'] } });
+    await assert.rejects(Sandbox.create({ isolation: 'full' }), { code: 'ERR_ISOLATION_UNAVAILABLE', message: /userns/ });
+    await assert.rejects(Sandbox.create({ concurency: 2 }), { code: 'ERR_INVALID_ARGUMENT', message: /did you mean 'concurrency'/ });
+    assert.equal(fake.instances.length, 0);
+  });
+
   it('hands the resolved options and PycageError to the native object', () => {
     const fake = fakeBinding();
     const sandbox = new Sandbox({ concurrency: 3, maxQueue: 7 });
@@ -223,6 +245,19 @@ describe('new Sandbox() on a host without user namespaces', () => {
     assert.match(outcome.message, /^Isolation 'auto' is unavailable: this host cannot build the full jail\. Missing: userns; /);
     assert.doesNotMatch(outcome.message, /Missing: [^.]*cgroup2/);
     assert.match(outcome.message, /opt in explicitly with isolation: 'bypass'/);
+  });
+
+  it('Sandbox.create() rejects the same way with the real probe', { skip }, () => {
+    const script = `
+      const { Sandbox } = require(${JSON.stringify(require.resolve('../..'))});
+      Sandbox.create().then((s) => { console.log(JSON.stringify({ tier: s.isolation })); return s.close(); },
+        (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
+    const out = spawnSync('bwrap', ['--dev-bind', '/', '/', '--unshare-user', '--disable-userns', '--uid', '0',
+      '--gid', '0', process.execPath, '-e', script], { encoding: 'utf8', timeout: 30000 });
+    assert.equal(out.status, 0, out.stderr);
+    const outcome = JSON.parse(out.stdout.trim());
+    assert.equal(outcome.code, 'ERR_ISOLATION_UNAVAILABLE', out.stdout);
+    assert.match(outcome.message, /Missing: userns; /);
   });
 });
 

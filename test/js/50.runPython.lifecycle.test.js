@@ -22,6 +22,20 @@ function liveChildren() {
 }
 
 describe('Sandbox lifecycle', { skip: skipWithoutAddon }, () => {
+  it('Sandbox.create() lets the event loop turn while it probes the host, then runs', async () => {
+    // A probe waited for on the JS thread would settle create() before any
+    // setImmediate callback could run.
+    let turns = 0;
+    const tick = () => { turns += 1; if (turns < 1000) timer = setImmediate(tick); };
+    let timer = setImmediate(tick);
+    const sandbox = await Sandbox.create();
+    clearImmediate(timer);
+    assert.ok(turns > 0, 'the event loop never turned during create()');
+    assert.equal(sandbox.capabilities().selected, sandbox.isolation);
+    assert.equal((await sandbox.runPython('6 * 7')).result, 42);
+    await sandbox.close();
+  });
+
   it('leaves no fd or child process behind after 300 mixed runs and close()', async () => {
     // The addon's own libuv opens one process-wide pipe (its signal pipe) with
     // the first loop it makes, and keeps it: count from after that.

@@ -36,6 +36,8 @@ function fakeBinding({ probe = FULL_PROBE, outcome } = {}) {
     probeCalls: [],
     instances: [],
     probe(helperPath) { fake.probeCalls.push(helperPath); return probe; },
+    probeAsyncCalls: [],
+    probeAsync(helperPath) { fake.probeAsyncCalls.push(helperPath); return Promise.resolve(probe); },
     setErrorClass() {},
     NativeSandbox: class {
       constructor(options, ErrorClass) {
@@ -78,9 +80,12 @@ function fakeBinding({ probe = FULL_PROBE, outcome } = {}) {
   };
   mock.method(native, 'load', () => fake);
   mock.method(native, 'helperPath', () => '/fake/build/Release/pycage-jail');
-  mock.method(native, 'resolvePython', () => ({
+  const fakePython = {
     python: '/fake/bin/python3.11', pythonPrefixes: ['/fake'], version: '3.11.0', abi: 'cpython-311-x86_64-linux-gnu',
-  }));
+  };
+  fake.pythonCalls = { sync: 0, async: 0 };
+  mock.method(native, 'resolvePython', () => { fake.pythonCalls.sync += 1; return fakePython; });
+  mock.method(native, 'resolvePythonAsync', async () => { fake.pythonCalls.async += 1; return fakePython; });
   return fake;
 }
 

@@ -6,6 +6,8 @@ import { createPythonExecutor, ExecutionResult } from 'pycage/tooljet';
 async function main(): Promise<void> {
   const sandbox = new Sandbox({ isolation: 'auto', limits: { wallMs: 5000 }, python: '/usr/bin/python3' });
   sandbox.on('log', (key: string | null, line: string) => { void key; void line; });
+  const created: Sandbox = await Sandbox.create({ python: '/usr/bin/python3' });
+  await created.close();
   const controller = new AbortController();
   const run: RunResult = await sandbox.runPython('result = 1', {
     inputs: { getOrders: { data: [1, 2] } }, limits: { cpuMs: 1000 }, signal: controller.signal,
