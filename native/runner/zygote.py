@@ -587,8 +587,11 @@ class Zygote:
             os._exit(execute.EXIT_INTERNAL)
 
     def ensure_spare(self, from_run=False):
-        """Fork spares up to the target (none with prefork off, or while spares keep dying)."""
-        while len(self.spares) < self.spare_target:
+        """Fork spares up to the target (none with prefork off, or while
+        spares keep dying). While a run is in flight only the first: a
+        second spare's fork and warm-up would compete with that run for the
+        CPU, so it waits until the zygote has nothing running."""
+        while len(self.spares) < (self.spare_target if not self.runs else min(1, self.spare_target)):
             if self.spare_failures >= SPARE_FAILURE_LIMIT and not from_run:
                 return
             if not self.fork_spare():
@@ -713,7 +716,7 @@ class Zygote:
             log("control: cannot send exit of run %r: %s" % (run.id, e))
             self.shutdown(1)
         if refill and len(self.spares) < self.spare_target:
-            self.ensure_spare()  # a slot came back
+            self.ensure_spare()  # a slot came back, or the zygote is idle now
 
     def shutdown(self, code=0):
         while self.spares:
