@@ -152,8 +152,8 @@ def cpu_ms_so_far():
 
 
 def _reply_ok(data, fd=CHAN_FD, extra=None):
-    frames.write_frame(fd, frames.encode_json(dict({"status": "ok", "usage": _usage()}, **_State.reply_extra, **(extra or {}))))
-    frames.write_frame(fd, data)
+    frames.write_frames(fd, frames.encode_json(dict({"status": "ok", "usage": _usage()}, **_State.reply_extra,
+                                                    **(extra or {}))), data)
 
 
 def _reply_error(info, extra=None):
@@ -292,12 +292,13 @@ def _serve(module=None):
     except OSError:
         return EXIT_NO_REQUEST
     try:
-        meta_raw = frames.read_frame(CHAN_FD, META_CAP)
-        inputs_raw = frames.read_frame(CHAN_FD, INPUTS_CAP) if meta_raw is not None else None
+        request = frames.read_frames(CHAN_FD, (META_CAP, INPUTS_CAP))
     except (frames.FrameError, OSError):
         return EXIT_NO_REQUEST
-    if meta_raw is None or inputs_raw is None:
+    if request is None:
         return EXIT_NO_REQUEST  # cancelled before the request arrived
+    meta_raw, inputs_raw = request
+    del request
 
     data = None
     info = None

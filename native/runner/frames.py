@@ -47,6 +47,38 @@ def read_frame(fd, cap):
     return body
 
 
+def read_frames(fd, caps, chunk=1 << 16):
+    """Read len(caps) frames in a row (the i-th at most caps[i] bytes) with
+    as few reads as the sender's writes allow: the run's request comes in one
+    write and nothing follows it on the channel, so reading ahead is safe.
+    Returns the payloads, or None on a clean EOF before the first byte."""
+    buf = bytearray()
+    out = []
+    while len(out) < len(caps):
+        got = split_frame(buf, caps[len(out)])
+        if got is not None:
+            payload, size = got
+            out.append(payload)
+            del buf[:size]
+            continue
+        # Read at least the rest of the frame being assembled, once its size is known.
+        want = chunk
+        if len(buf) >= HEADER:
+            want = max(chunk, HEADER + int.from_bytes(buf[:HEADER], "little") - len(buf))
+        try:
+            data = os.read(fd, min(want, 1 << 24))
+        except InterruptedError:
+            continue
+        if not data:
+            if not buf and not out:
+                return None
+            raise FrameError("channel closed in the middle of a frame")
+        buf += data
+    if buf:
+        raise FrameError("%d unexpected bytes after the request" % len(buf))
+    return out
+
+
 def frame(payload):
     """One frame: the 4-byte little-endian length, then the payload."""
     return len(payload).to_bytes(HEADER, "little") + payload
@@ -73,6 +105,17 @@ def write_all(fd, data):
         except InterruptedError:
             continue
         view = view[n:]
+
+
+def write_frames(fd, first, second):
+    """Two frames in one write when they are small, else without copying the
+    large second payload."""
+    head = frame(first) + len(second).to_bytes(HEADER, "little")
+    if len(second) <= 65536:
+        write_all(fd, head + second)
+    else:
+        write_all(fd, head)
+        write_all(fd, second)
 
 
 def write_frame(fd, payload):

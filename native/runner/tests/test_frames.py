@@ -1,4 +1,5 @@
 """The one framing module every channel of the runner uses."""
+import os
 import unittest
 
 import frames
@@ -21,6 +22,64 @@ class Framing(unittest.TestCase):
             frames.split_frame((1000).to_bytes(4, "little"), 999, "control frame")
         self.assertEqual(str(cm.exception), "control frame of 1000 bytes is over the 999 byte cap")
         self.assertEqual(frames.split_frame(frames.frame(b"a" * 999), 999), (b"a" * 999, 1003))
+
+
+
+class ReadAndWriteFrames(unittest.TestCase):
+    def pipe_with(self, *writes, close=True):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        for data in writes:
+            os.write(w, data)
+        if close:
+            os.close(w)
+        else:
+            self.addCleanup(os.close, w)
+        return r
+
+    def test_two_frames_in_one_write_come_back_in_order(self):
+        r = self.pipe_with(frames.frame(b'{"code":"1"}') + frames.frame(b"{}"))
+        self.assertEqual(frames.read_frames(r, (100, 100)), [b'{"code":"1"}', b"{}"])
+
+    def test_frames_split_across_writes_and_larger_than_a_read(self):
+        big = b"x" * 200000
+        data = frames.frame(b"meta") + frames.frame(big)
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        pid = os.fork()
+        if pid == 0:
+            for i in range(0, len(data), 7001):
+                os.write(w, data[i:i + 7001])
+            os._exit(0)
+        os.close(w)
+        self.assertEqual(frames.read_frames(r, (100, 1 << 20), chunk=4096), [b"meta", big])
+        os.waitpid(pid, 0)
+
+    def test_eof_before_anything_is_none_and_in_a_frame_is_an_error(self):
+        self.assertIsNone(frames.read_frames(self.pipe_with(), (10, 10)))
+        with self.assertRaisesRegex(frames.FrameError, "middle of a frame"):
+            frames.read_frames(self.pipe_with(frames.frame(b"meta")), (10, 10))
+        with self.assertRaisesRegex(frames.FrameError, "middle of a frame"):
+            frames.read_frames(self.pipe_with(frames.frame(b"meta")[:6]), (10, 10))
+
+    def test_each_frame_has_its_own_cap_and_nothing_may_follow(self):
+        with self.assertRaisesRegex(frames.FrameError, "over the 3 byte cap"):
+            frames.read_frames(self.pipe_with(frames.frame(b"ab") + frames.frame(b"abcd")), (10, 3))
+        with self.assertRaisesRegex(frames.FrameError, "2 unexpected bytes"):
+            frames.read_frames(self.pipe_with(frames.frame(b"a") + frames.frame(b"b") + b"zz"), (10, 10))
+
+    def test_write_frames_writes_both_frames_small_or_large(self):
+        for second in (b"{}", b"y" * 70000):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                frames.write_frames(w, b"meta", second)
+                os._exit(0)
+            os.close(w)
+            self.assertEqual(frames.read_frames(r, (10, 1 << 20)), [b"meta", second])
+            os.close(r)
+            os.waitpid(pid, 0)
 
 
 if __name__ == "__main__":
