@@ -210,9 +210,14 @@ export interface HostProbe {
   fix: string[];
 }
 
+/** The trial jail that proved the selected tier at construction. */
+export type TrialSummary =
+  | { ok: true; wallMs: number }
+  | { ok: false; stage: string | null; syscall: string | null; errno: number | null; error: string };
+
 export interface Capabilities {
   tiers: {
-    full: { available: boolean; missing: string[] };
+    full: { available: boolean; missing: string[]; trial?: TrialSummary };
     reduced: { available: false; missing: string[] };
     bypass: { available: true; optIn: boolean };
   };
@@ -222,11 +227,12 @@ export interface Capabilities {
 }
 
 export class Sandbox extends EventEmitter {
-  /** Validates, probes the host, resolves the interpreter (one spawn) and starts the supervisor.
-   * The probe and the interpreter query block the JS thread (a few tens of ms): see create(). */
+  /** Validates, probes the host, resolves the interpreter (one spawn), proves the tier with a
+   * trial jail (once per process) and starts the supervisor. ERR_ISOLATION_UNAVAILABLE names the
+   * step, syscall and errno that failed. This blocks the JS thread (tens of ms): see create(). */
   constructor(options?: SandboxOptions);
-  /** The same as the constructor, with the host probe and the interpreter query off the JS
-   * thread. Rejects with the constructor's errors. */
+  /** The same as the constructor, with the probe, the interpreter query and the trial jail off
+   * the JS thread. Rejects with the constructor's errors. */
   static create(options?: SandboxOptions): Promise<Sandbox>;
   /** The operator's ceiling, which is also the default of every run. */
   readonly limits: Readonly<Limits>;

@@ -6,6 +6,7 @@
 #include "probe.h"
 #include "requirements_binding.h"
 #include "store_binding.h"
+#include "trial_binding.h"
 
 namespace pycage::addon {
 
@@ -13,6 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSandbox", NativeSandbox::DefineClass(env));
   exports.Set("probe", Napi::Function::New(env, &Probe, "probe"));
   exports.Set("probeAsync", Napi::Function::New(env, &ProbeAsync, "probeAsync"));
+  exports.Set("trialJail", Napi::Function::New(env, &TrialJail, "trialJail"));
+  exports.Set("trialJailAsync", Napi::Function::New(env, &TrialJailAsync, "trialJailAsync"));
   exports.Set("setErrorClass", Napi::Function::New(env, &SetErrorClassJs, "setErrorClass"));
   exports.Set("parseRequirements", Napi::Function::New(env, &ParseRequirementsJs, "parseRequirements"));
   exports.Set("parsePipReport", Napi::Function::New(env, &ParsePipReportJs, "parsePipReport"));

@@ -87,10 +87,14 @@ function bypassWarning(source) {
     'Only timeouts, rlimits and output caps apply. Never use this with untrusted code.';
 }
 
-function capabilities(probe, selected, env = process.env, requested = 'auto') {
+// trial: the summary of the trial jail that proved the selected tier (null
+// when none ran: bypass).
+function capabilities(probe, selected, env = process.env, requested = 'auto', trial = null) {
+  const full = { available: fullAvailable(probe), missing: fullAvailable(probe) ? [] : fullMissing(probe) };
+  if (selected === 'full' && trial) full.trial = trial;
   return {
     tiers: {
-      full: { available: fullAvailable(probe), missing: fullAvailable(probe) ? [] : fullMissing(probe) },
+      full,
       reduced: { available: false, missing: [...REDUCED_MISSING] },
       bypass: { available: true, optIn: requested === 'bypass' || (requested === 'auto' && bypassFromEnv(env) !== null) },
     },

@@ -15,6 +15,7 @@ const { BundleManager } = require('./bundles');
 const { Pools } = require('./pools');
 const { Sessions, DEFAULT_MAX_SESSIONS, DEFAULT_IDLE_MS } = require('./sessions');
 const { checkRestrictions, restrictionsEnv } = require('./restrictions');
+const trial = require('./trial');
 
 // The native object and the private state hide behind Symbols so the public
 // surface is exactly the README's API (better-sqlite3's habit).
@@ -179,10 +180,43 @@ function cancelledOutcome() {
 // learned off the JS thread, so the constructor need not block on it.
 let prepared = null;
 
+// The host-facing choices of a Sandbox: the tier, and the native config
+// every pool shares (each adds its binds and environment).
+function planSandbox(opts, probe, python, helperPath) {
+  const { tier, source } = isolation.choose(opts.requested, probe);
+  const profile = profileOf(tier);
+  if (opts.cgroupRoot && profile.cgroupLimits && probe.cgroup2 && !probe.cgroup2.available) {
+    throw new PycageError(`cgroupRoot ${opts.cgroupRoot} cannot be used: ${probe.cgroup2.reason}. ` +
+      'Delegate a cgroup v2 subtree to this service (systemd: Delegate=yes) and pass its directory, or omit cgroupRoot',
+    codes.ERR_ISOLATION_UNAVAILABLE);
+  }
+  const base = {
+    helperPath,
+    runnerDir: native.RUNNER_DIR,
+    python: python.python,
+    pythonPrefixes: python.pythonPrefixes,
+    isolation: tier,
+    concurrency: opts.concurrency,
+    maxQueue: opts.maxQueue,
+    maxSessions: opts.sessions.max,
+    // The jail's cgroup holds every run slot and session (plus two spares
+    // and the zygote): the per-run ceilings times the slots.
+    ...(opts.cgroupRoot && profile.cgroupLimits ? {
+      cgroupRoot: opts.cgroupRoot,
+      cgroupPidsMax: (opts.concurrency + opts.sessions.max + 3) * opts.ceiling.processes + 64,
+      cgroupMemoryMax: (opts.concurrency + opts.sessions.max + 3) * opts.ceiling.memoryBytes,
+    } : {}),
+  };
+  // The stdlib pool's config: what the trial jail proves.
+  const trialConfig = { ...base, extraBinds: [], extraEnv: restrictionsEnv(opts.restrictions, { unrestricted: false }) };
+  return { tier, source, profile, base, trialConfig, needsTrial: profile.namespaces };
+}
+
 class Sandbox extends EventEmitter {
-  // The constructor spawns the jail helper's probe and the interpreter once
-  // and waits for them on the JS thread (a few tens of ms). create() does
-  // both off it, then constructs.
+  // The constructor spawns the jail helper's probe, the interpreter and a
+  // trial jail once and waits for them on the JS thread (tens of ms; a trial
+  // that succeeded is not repeated in this process). create() does all of
+  // it off the JS thread, then constructs.
   static async create(options) {
     const opts = interpretOptions(options);
     const binding = native.load();
@@ -191,7 +225,9 @@ class Sandbox extends EventEmitter {
       native.probeAsync(binding, helperPath, opts.cgroupRoot),
       native.resolvePythonAsync(opts.python),
     ]);
-    prepared = { options, probe, python };
+    const plan = planSandbox(opts, probe, python, helperPath);
+    const tried = plan.needsTrial ? await trial.runAsync(binding, plan.trialConfig) : null;
+    prepared = { options, probe, python, tried };
     try {
       return new this(options);
     } finally {
@@ -209,43 +245,27 @@ class Sandbox extends EventEmitter {
     const binding = native.load();
     const helperPath = native.helperPath();
     const probe = pre ? pre.probe : native.probe(binding, helperPath, opts.cgroupRoot);
-    const { tier, source } = isolation.choose(opts.requested, probe);
-    const profile = profileOf(tier);
-    if (opts.cgroupRoot && profile.cgroupLimits && probe.cgroup2 && !probe.cgroup2.available) {
-      throw new PycageError(`cgroupRoot ${opts.cgroupRoot} cannot be used: ${probe.cgroup2.reason}. ` +
-        'Delegate a cgroup v2 subtree to this service (systemd: Delegate=yes) and pass its directory, or omit cgroupRoot',
-      codes.ERR_ISOLATION_UNAVAILABLE);
-    }
     // 3. find the interpreter (spawns it once; see native.resolvePython)
     const python = pre ? pre.python : native.resolvePython(opts.python);
+    const { tier, source, profile, base, trialConfig, needsTrial } = planSandbox(opts, probe, python, helperPath);
+    // 4. prove the tier with a trial jail: a host that cannot build it fails
+    // here, naming the step, never later as a run error with a wrong cause.
+    const tried = !needsTrial ? null : pre ? pre.tried : trial.runSync(binding, trialConfig);
+    if (tried && !tried.ok) throw trial.trialError(opts.requested, tier, tried);
 
     const { tool, uvPath } = chooseInstallTool(opts.installer);
     binding.setErrorClass(PycageError);
 
     this[kState] = {
-      opts, probe, tier, nextId: 0, closed: false, closing: null, python,
+      opts, probe, tier, nextId: 0, closed: false, closing: null, python, tried,
     };
     // One NativeSandbox (supervisor thread + zygote) per bundle; the stdlib
     // pool has no bundle directory.
     const createNative = (extra) => new binding.NativeSandbox({
-      helperPath,
-      runnerDir: native.RUNNER_DIR,
-      python: python.python,
-      pythonPrefixes: python.pythonPrefixes,
-      isolation: tier,
-      concurrency: opts.concurrency,
-      maxQueue: opts.maxQueue,
-      maxSessions: opts.sessions.max,
+      ...base,
       extraBinds: extra.binds,
       // Every zygote applies the restrictions before its warm-up.
       extraEnv: [...extra.env, ...restrictionsEnv(opts.restrictions, { unrestricted: extra.unrestricted })],
-      // The jail's cgroup holds every run slot and session (plus two spares
-      // and the zygote): the per-run ceilings times the slots.
-      ...(opts.cgroupRoot && profile.cgroupLimits ? {
-        cgroupRoot: opts.cgroupRoot,
-        cgroupPidsMax: (opts.concurrency + opts.sessions.max + 3) * opts.ceiling.processes + 64,
-        cgroupMemoryMax: (opts.concurrency + opts.sessions.max + 3) * opts.ceiling.memoryBytes,
-      } : {}),
       onLog: (line) => this.emit('log', null, String(line)),
     }, PycageError);
     const pools = new Pools(createNative, tier);
@@ -367,11 +387,11 @@ class Sandbox extends EventEmitter {
     return this[kState].bundles.importBundle(buffer, options);
   }
 
-
   capabilities() {
     const state = this[kState];
     if (state.closed) throw new PycageError('This Sandbox is closed', codes.ERR_CLOSED);
-    return isolation.capabilities(state.probe, state.tier, process.env, state.opts.requested);
+    return isolation.capabilities(state.probe, state.tier, process.env, state.opts.requested,
+      trial.summary(state.tried));
   }
 
   // Idempotent: every caller of close() waits for the same shutdown.

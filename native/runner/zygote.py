@@ -743,6 +743,38 @@ class Zygote:
         os._exit(code)
 
 
+def trial(prep, uid_count):
+    """PYCAGE_TRIAL=1: prove the jail instead of serving it. Fork one run
+    child through the same per-run plan a run gets, check it is confined,
+    and exit 0; else log the failed step and exit 3. Nothing is imported
+    from a bundle."""
+    slot = 1 if prep.profile.per_run_uid and uid_count > 2 else 0
+    try:
+        if prep.run_jail is not None:
+            pid = prep.run_jail.fork(slot, child_setup.tmp_options(1 << 20))
+        else:
+            pid = os.fork()
+            if pid == 0:
+                confine.no_new_privs()
+    except confine.ConfineError as e:  # only ever raised in the child
+        log("trial: %s" % e)
+        os._exit(3)
+    except OSError as e:
+        log("trial: fork: %s" % e)
+        return 3
+    if pid == 0:
+        if prep.profile.per_run_namespaces and os.getpid() != 1:
+            log("trial: the run is pid %d, not pid 1 of its own pid namespace" % os.getpid())
+            os._exit(3)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        log("trial: the run child ended with status 0x%x" % status)
+        return 3
+    log("trial ok")
+    return 0
+
+
 def _env_int(name, default):
     try:
         return int(os.environ.get(name, ""))
@@ -763,6 +795,8 @@ def main():
     except (OSError, ValueError) as e:
         log("fatal: startup: %s" % e)
         return 1
+    if os.environ.get("PYCAGE_TRIAL") == "1":
+        return trial(prep, _env_int("PYCAGE_UID_COUNT", 1))
     try:
         sys.stdout.reconfigure(errors="backslashreplace")
         sys.stderr.reconfigure(errors="backslashreplace")

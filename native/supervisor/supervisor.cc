@@ -312,10 +312,16 @@ void Supervisor::OnZygoteDead(const std::string& reason) {
   if (!was_used) {
     ++startup_failures_;
     if (startup_failures_ >= kMaxStartupFailures) {
-      RejectQueued(Status::Error(ErrorCode::kIsolationUnavailable,
-                                 "the jail could not start its Python interpreter (" + reason +
-                                     "); check that the interpreter runs with `python3 -I -S -c pass`, and see "
-                                     "capabilities() for what this host allows"));
+      // A "pycage-jail: <stage>: …" line is a jail setup step that failed
+      // (PROTOCOL.md): say so, rather than blame the interpreter.
+      const bool jail_step = reason.find("pycage-jail: ") != std::string::npos;
+      RejectQueued(Status::Error(
+          ErrorCode::kIsolationUnavailable,
+          jail_step ? "the jail could not be set up on this host (" + reason +
+                          "); the host changed since this Sandbox proved it: see capabilities() for what it allows"
+                    : "the jail could not start its Python interpreter (" + reason +
+                          "); check that the interpreter runs with `python3 -I -S -c pass`, and see "
+                          "capabilities() for what this host allows"));
       return;
     }
   }

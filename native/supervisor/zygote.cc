@@ -196,7 +196,11 @@ void Zygote::ReadControl() {
       return;
     }
     if (n == 0) {
-      MarkDead("the zygote closed its control channel");
+      // The helper closes it by exiting; a failed setup step said why on
+      // stderr first.
+      DrainStderr();
+      MarkDead(recent_log_.empty() ? std::string("the zygote closed its control channel")
+                                   : "the zygote closed its control channel: " + recent_log_.back());
       return;
     }
     if (!decoder_.Feed(std::string_view(buffer, static_cast<size_t>(n))).ok()) {
@@ -264,6 +268,9 @@ void Zygote::OnHelperExit(uv_poll_t* poll, int /*status*/, int /*events*/) {
   if (!ReapHelper(self->helper_.pid, &exit_code, &term_signal)) return;
   self->process_alive_ = false;
   uv_poll_stop(poll);
+  // The helper's last words (a failed setup step) may still sit in the pipe:
+  // the pidfd can turn readable before libuv reads them.
+  self->DrainStderr();
   std::string reason = term_signal ? "the jail helper was killed by signal " + std::to_string(term_signal)
                                    : "the jail helper exited with code " + std::to_string(exit_code);
   if (!self->recent_log_.empty()) reason += ": " + self->recent_log_.back();
@@ -290,15 +297,32 @@ void Zygote::OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* bu
     uv_read_stop(stream);
     return;
   }
-  self->stderr_partial_.append(buf->base, static_cast<size_t>(nread));
+  self->AppendStderr(buf->base, static_cast<size_t>(nread));
+}
+
+void Zygote::AppendStderr(const char* data, size_t size) {
+  stderr_partial_.append(data, size);
   size_t newline;
-  while ((newline = self->stderr_partial_.find('\n')) != std::string::npos) {
-    self->AddLogLine(self->stderr_partial_.substr(0, newline));
-    self->stderr_partial_.erase(0, newline + 1);
+  while ((newline = stderr_partial_.find('\n')) != std::string::npos) {
+    AddLogLine(stderr_partial_.substr(0, newline));
+    stderr_partial_.erase(0, newline + 1);
   }
-  if (self->stderr_partial_.size() > 8192) {  // a line without end: cut it
-    self->AddLogLine(self->stderr_partial_);
-    self->stderr_partial_.clear();
+  if (stderr_partial_.size() > 8192) {  // a line without end: cut it
+    AddLogLine(stderr_partial_);
+    stderr_partial_.clear();
+  }
+}
+
+void Zygote::DrainStderr() {
+  uv_os_fd_t fd = -1;
+  if (!stderr_open_ || uv_fileno(reinterpret_cast<uv_handle_t*>(&stderr_pipe_), &fd) != 0) return;
+  char buffer[4096];
+  ssize_t n;
+  // Non-blocking (libuv set O_NONBLOCK): stops at EAGAIN or EOF.
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) AppendStderr(buffer, static_cast<size_t>(n));
+  if (!stderr_partial_.empty()) {
+    AddLogLine(stderr_partial_);
+    stderr_partial_.clear();
   }
 }
 

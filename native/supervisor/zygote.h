@@ -89,6 +89,8 @@ class Zygote {
   void UpdatePollEvents();
   void MarkDead(const std::string& reason);
   void AddLogLine(const std::string& line);
+  void AppendStderr(const char* data, size_t size);
+  void DrainStderr();
 
   uv_loop_t* loop_;
   ZygoteSpec spec_;

@@ -212,13 +212,83 @@ describe('new Sandbox() with a fake addon', () => {
     const caps = new Sandbox().capabilities();
     assert.deepEqual(caps, {
       tiers: {
-        full: { available: true, missing: [] },
+        full: { available: true, missing: [], trial: { ok: true, wallMs: 1 } },
         reduced: { available: false, missing: ['not implemented in this version'] },
         bypass: { available: true, optIn: false },
       },
       selected: 'full',
       host: FULL_PROBE,
     });
+  });
+});
+
+describe('the trial jail at construction', () => {
+  afterEach(() => mock.restoreAll());
+  const failed = (log, extra = {}) => ({ ok: false, exitCode: 125, signal: 0, timedOut: false, wallMs: 5, log, ...extra });
+
+  it('proves the full tier with the stdlib pool config, once per process and binding', () => {
+    const fake = fakeBinding();
+    const first = new Sandbox({ concurrency: 2 });
+    const second = new Sandbox({ concurrency: 2 });
+    assert.equal(fake.trialCalls.length, 1);
+    const config = fake.trialCalls[0];
+    assert.equal(config.isolation, 'full');
+    assert.equal(config.python, '/fake/bin/python3.11');
+    assert.deepEqual(config.extraBinds, []);
+    assert.equal(config.onLog, undefined);
+    return Promise.all([first.close(), second.close()]);
+  });
+
+  it('runs no trial for bypass', () => {
+    const fake = fakeBinding();
+    const sandbox = new Sandbox({ isolation: 'bypass' });
+    assert.equal(fake.trialCalls.length, 0);
+    assert.equal(sandbox.capabilities().tiers.full.trial, undefined);
+    return sandbox.close();
+  });
+
+  it('turns a failed step into ERR_ISOLATION_UNAVAILABLE with the stage, syscall, errno and a fix', () => {
+    const fake = fakeBinding({ trial: failed(
+      'pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, MS_NOSUID|MS_NODEV|MS_NOEXEC): Operation not permitted (errno 1)\n') });
+    assert.throws(() => new Sandbox(), (err) => {
+      assert.equal(err.code, 'ERR_ISOLATION_UNAVAILABLE');
+      assert.match(err.message, /^Isolation 'auto' is unavailable: a trial full jail failed at step 'mount_ns': mount\(proc, \/newroot\/proc, proc, MS_NOSUID\|MS_NODEV\|MS_NOEXEC\) failed with Operation not permitted \(errno 1\)\./);
+      assert.match(err.message, /How to fix \(\w+\): /);
+      assert.deepEqual(err.step, { stage: 'mount_ns', syscall: 'mount(proc, /newroot/proc, proc, MS_NOSUID|MS_NODEV|MS_NOEXEC)', errno: 1, error: 'Operation not permitted' });
+      return true;
+    });
+    // A failure is not remembered: the next Sandbox tries again.
+    assert.throws(() => new Sandbox(), { code: 'ERR_ISOLATION_UNAVAILABLE' });
+    assert.equal(fake.trialCalls.length, 2);
+    assert.equal(fake.instances.length, 0);
+  });
+
+  it("names a run child's failed plan step, a crash, and a timeout", async () => {
+    fakeBinding({ trial: failed('pycage-zygote: trial: run-userns: unshare(CLONE_NEWUSER): No space left on device (errno 28)\n', { exitCode: 3 }) });
+    assert.throws(() => new Sandbox({ isolation: 'full' }),
+      { code: 'ERR_ISOLATION_UNAVAILABLE', message: /^Isolation 'full' is unavailable: a trial full jail failed at step 'run-userns': unshare\(CLONE_NEWUSER\) failed with No space left on device \(errno 28\)\..*user\.max_user_namespaces/ });
+    mock.restoreAll();
+    fakeBinding({ trial: failed('pycage-zygote: fatal: ImportError: boom\n', { exitCode: 1 }) });
+    assert.throws(() => new Sandbox(), { code: 'ERR_ISOLATION_UNAVAILABLE', message: /failed with no jail step to blame: the trial jail exited with code 1 \(pycage-zygote: fatal: ImportError: boom\)\. How to fix \(\w+\): check that the interpreter starts/ });
+    mock.restoreAll();
+    fakeBinding({ trial: failed('', { exitCode: 0, signal: 9, timedOut: true }) });
+    await assert.rejects(Sandbox.create(), { code: 'ERR_ISOLATION_UNAVAILABLE', message: /did not finish within 30 s/ });
+  });
+
+  it('gives the fix for the platform this most likely is', () => {
+    const trialMod = require('../../js/trial');
+    const proc = failed('pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, 0): Operation not permitted (errno 1)\n');
+    const none = () => false;
+    const docker = trialMod.trialError('auto', 'full', proc, { env: {}, exists: (p) => p === '/.dockerenv' });
+    assert.match(docker.message, /How to fix \(docker\): .*--security-opt seccomp=.*apparmor=unconfined.*systempaths=unconfined/);
+    const k8s = trialMod.trialError('auto', 'full', proc, { env: { KUBERNETES_SERVICE_HOST: '10.0.0.1' }, exists: none });
+    assert.match(k8s.message, /How to fix \(kubernetes\): .*seccompProfile.*procMount: Unmasked/);
+    const cgroup = failed('pycage-jail: cgroup: mkdir(/sys/fs/cgroup/x/pycage-1): Permission denied (errno 13); delegate it\n');
+    const systemd = trialMod.trialError('auto', 'full', cgroup, { env: {}, exists: (p) => p === '/run/systemd/system' });
+    assert.match(systemd.message, /How to fix \(systemd\): delegate it; .*Delegate=yes/);
+    const userns = failed('pycage-jail: userns: unshare(CLONE_NEWUSER): Operation not permitted (errno 1)\n');
+    assert.match(trialMod.trialError('auto', 'full', userns, { env: {}, exists: none }).message,
+      /How to fix \(linux\): sysctl kernel\.unprivileged_userns_clone=1/);
   });
 });
 
@@ -245,6 +315,33 @@ describe('new Sandbox() on a host without user namespaces', () => {
     assert.match(outcome.message, /^Isolation 'auto' is unavailable: this host cannot build the full jail\. Missing: userns; /);
     assert.doesNotMatch(outcome.message, /Missing: [^.]*cgroup2/);
     assert.match(outcome.message, /opt in explicitly with isolation: 'bypass'/);
+  });
+
+  // Docker masks /proc paths with overmounts; the kernel then refuses a new
+  // procfs in a user namespace. The probe cannot see that; the trial jail must.
+  const maskSkip = !(native.ADDON_PATH && fs.existsSync(native.ADDON_PATH)) ? 'the addon is not built'
+    : process.getuid() !== 0 ? 'needs root to overmount /proc'
+      : spawnSync('unshare', ['--version']).status !== 0 ? 'unshare is not installed' : false;
+  it('refuses at construction, naming the /proc mount, when /proc is masked as Docker masks it', { skip: maskSkip }, () => {
+    const script = `
+      const { Sandbox } = require(${JSON.stringify(require.resolve('../..'))});
+      const report = (e) => console.log(JSON.stringify({ code: e.code, message: e.message, step: e.step }));
+      try { new Sandbox({ python: ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')} }); console.log('{}'); }
+      catch (e) { report(e); }
+      Sandbox.create({ python: ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')} }).then(() => console.log('{}'), report);`;
+    const masks = 'mount --bind /dev/null /proc/timer_list && mount --bind /proc/sys /proc/sys && ' +
+      'mount -o remount,bind,ro /proc/sys && exec "$0" -e "$1"';
+    const out = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', masks, process.execPath, script],
+      { encoding: 'utf8', timeout: 60000 });
+    assert.equal(out.status, 0, out.stderr);
+    const outcomes = out.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(outcomes.length, 2, out.stdout);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.code, 'ERR_ISOLATION_UNAVAILABLE', out.stdout);
+      assert.match(outcome.message, /a trial full jail failed at step '\w+': mount\(proc, \/newroot\/proc, proc, [A-Z_|]+\) failed with Operation not permitted \(errno 1\)/);
+      assert.match(outcome.message, /unmasked \/proc|systempaths=unconfined|procMount/);
+      assert.equal(outcome.step.errno, 1);
+    }
   });
 
   it('Sandbox.create() rejects the same way with the real probe', { skip }, () => {

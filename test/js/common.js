@@ -31,8 +31,13 @@ const FULL_PROBE = Object.freeze({
 // Replaces the addon with a recording fake so JS-only behaviour (validation,
 // defaults, signal wiring) is tested without building C++. Returns the fake;
 // call restore() (or rely on mock.restoreAll in afterEach).
-function fakeBinding({ probe = FULL_PROBE, outcome } = {}) {
+const TRIAL_OK = Object.freeze({ ok: true, exitCode: 0, signal: 0, timedOut: false, wallMs: 1, log: 'pycage-zygote: trial ok\n' });
+
+function fakeBinding({ probe = FULL_PROBE, outcome, trial = TRIAL_OK } = {}) {
   const fake = {
+    trialCalls: [],
+    trialJail(config) { fake.trialCalls.push(config); return trial; },
+    trialJailAsync(config) { fake.trialCalls.push(config); return Promise.resolve(trial); },
     probeCalls: [],
     instances: [],
     probe(helperPath) { fake.probeCalls.push(helperPath); return probe; },
