@@ -122,9 +122,9 @@ function fixesFor(cause, platform) {
   return fixes;
 }
 
-// The error a failed trial becomes: the failed step, its syscall and errno,
-// and the fix for the platform this most likely is.
-function trialError(requested, tier, outcome, { env = process.env, exists = fs.existsSync } = {}) {
+// Why a trial failed and what fixes it: the failed step, the platform this
+// most likely is, and the fixes for that platform.
+function explain(outcome, { env = process.env, exists = fs.existsSync } = {}) {
   const step = failedStep(outcome);
   const platform = detectPlatform(env, exists);
   const fixes = fixesFor(step.stage ? causeOf(step) : 'interpreter', platform);
@@ -132,6 +132,12 @@ function trialError(requested, tier, outcome, { env = process.env, exists = fs.e
   const where = step.stage
     ? `at step '${step.stage}': ${step.syscall} failed with ${step.error} (errno ${step.errno})`
     : `with no jail step to blame: ${step.error}${step.line && step.line !== step.error ? ` (${step.line})` : ''}`;
+  return { step, platform, fixes, where };
+}
+
+// The error a failed trial becomes.
+function trialError(requested, tier, outcome, host = {}) {
+  const { step, platform, fixes, where } = explain(outcome, host);
   const message = [
     `Isolation '${requested}' is unavailable: a trial ${tier} jail failed ${where}.`,
     `How to fix (${platform}): ${fixes.join('; ')}.`,
@@ -150,4 +156,4 @@ function summary(outcome) {
   return { ok: false, stage: step.stage, syscall: step.syscall, errno: step.errno, error: step.error };
 }
 
-module.exports = { runSync, runAsync, failedStep, detectPlatform, causeOf, fixesFor, trialError, summary };
+module.exports = { runSync, runAsync, failedStep, detectPlatform, causeOf, fixesFor, explain, trialError, summary };

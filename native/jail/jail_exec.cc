@@ -1,6 +1,7 @@
 #include "jail/jail_exec.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -67,6 +68,24 @@ Result<FilterKind> FilterByName(const std::string& name) {
   return PlainError("seccomp", "unknown filter " + name);
 }
 
+// "CLONE_NEWUSER|CLONE_NEWNS|…" for an error line an operator can read.
+std::string CloneFlagNames(uint64_t flags) {
+  static constexpr struct {
+    uint64_t bit;
+    const char* name;
+  } kNames[] = {{CLONE_NEWUSER, "CLONE_NEWUSER"}, {CLONE_NEWNS, "CLONE_NEWNS"},     {CLONE_NEWPID, "CLONE_NEWPID"},
+                {CLONE_NEWNET, "CLONE_NEWNET"},   {CLONE_NEWIPC, "CLONE_NEWIPC"},   {CLONE_NEWUTS, "CLONE_NEWUTS"},
+                {CLONE_NEWCGROUP, "CLONE_NEWCGROUP"}};
+  std::string out;
+  for (const auto& [bit, name] : kNames) {
+    if ((flags & bit) == 0) continue;
+    out += out.empty() ? name : std::string("|") + name;
+    flags &= ~bit;
+  }
+  if (flags != 0) out += (out.empty() ? "" : "|") + std::to_string(flags);
+  return out.empty() ? "0" : out;
+}
+
 Status CloneChild(Runtime& rt, uint64_t flags) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -76,7 +95,7 @@ Status CloneChild(Runtime& rt, uint64_t flags) {
   // child may keep running ordinary code (malloc included) until execve.
   long pid = syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
   if (pid < 0) {
-    Status s = SysError("clone", "clone(" + std::to_string(flags) + "|SIGCHLD)");
+    Status s = SysError("clone", "clone(" + CloneFlagNames(flags) + "|SIGCHLD)");
     close(sv[0]);
     close(sv[1]);
     return s;
