@@ -62,7 +62,8 @@ bool IsBind(StepKind kind) { return kind == StepKind::kBindReadOnly || kind == S
 cgroup2::CgroupFs CgroupFsOf(const JailOptions& o) { return cgroup2::CgroupFs{o.cgroup_root}; }
 
 Result<FilterKind> FilterByName(const std::string& name) {
-  for (FilterKind k : {FilterKind::kInstaller, FilterKind::kInstallerNoUnixSocket}) {
+  for (FilterKind k : {FilterKind::kInstaller, FilterKind::kInstallerNoUnixSocket, FilterKind::kRun,
+                       FilterKind::kRunNoUnixSocket}) {
     if (name == FilterName(k)) return k;
   }
   return PlainError("seccomp", "unknown filter " + name);
@@ -251,7 +252,9 @@ Status RunStep(Runtime& rt, const Step& s) {
       auto zygote = BuildFilter(FilterKind::kZygote);
       if (!zygote.ok()) return zygote.status();
       rt.filter_bpf = std::move(zygote).value();
-      auto run = BuildFilter(FilterKind::kRun);
+      auto run_kind = FilterByName(s.b.empty() ? FilterName(FilterKind::kRun) : s.b);
+      if (!run_kind.ok()) return run_kind.status();
+      auto run = BuildFilter(run_kind.value());
       if (!run.ok()) return run.status();
       auto fd = SealedMemfd("pycage-run-filter", run.value());
       if (!fd.ok()) return fd.status();

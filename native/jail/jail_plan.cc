@@ -336,6 +336,10 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
   const bool scope_unix = facts.landlock_abi >= landlock::kScopeAbi;
   const std::string filter =
       installer ? FilterName(scope_unix ? FilterKind::kInstaller : FilterKind::kInstallerNoUnixSocket) : "";
+  // Each run scopes its abstract sockets with Landlock where it can; else its
+  // filter refuses AF_UNIX sockets (run_jail.h).
+  const std::string run_filter =
+      installer ? "" : FilterName(scope_unix ? FilterKind::kRun : FilterKind::kRunNoUnixSocket);
 
   add(StepKind::kSetParentDeathSignal, {}, {}, SIGKILL);
   if (o.parent_pid != 0) add(StepKind::kCheckParent, {}, {}, static_cast<uint64_t>(o.parent_pid));
@@ -352,7 +356,7 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
                            "--uid-count " + std::to_string(o.uid_count));
     }
     if (!o.cgroup_root.empty()) add(StepKind::kCheckCgroup, o.cgroup_root);
-    add(StepKind::kCompileSeccomp, filter);
+    add(StepKind::kCompileSeccomp, filter, run_filter);
     add(StepKind::kCloneNamespaces, {}, {}, JailCloneFlags(o.profile));
     phase = Where::kParent;
     // Parent side: the helper stays in the host user namespace, where it may

@@ -15,6 +15,7 @@
 
 #include "jail/capabilities.h"
 #include "jail/id_map_request.h"
+#include "jail/landlock.h"
 #include "jail/seccomp_apply.h"
 #include "jail/sys_error.h"
 
@@ -54,6 +55,9 @@ Status RunStep(const Step& step, const Spec& spec) {
     case StepKind::kNoNewPrivs:
       if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return SysError("no_new_privs", "prctl(PR_SET_NO_NEW_PRIVS, 1)");
       return Status::Ok();
+    case StepKind::kScopeAbstractUnixSockets:
+      if (landlock::AbiVersion() < landlock::kScopeAbi) return Status::Ok();  // the filter's fallback
+      return landlock::ScopeAbstractUnixSockets();
     case StepKind::kApplySeccomp: {
       if (spec.filter == nullptr) return Status::Ok();
       int err = InstallBpf(spec.filter, spec.filter_len);
@@ -80,6 +84,7 @@ const char* StepName(StepKind kind) {
     case StepKind::kSetIdentity: return "set-identity";
     case StepKind::kDropCapabilities: return "drop-capabilities";
     case StepKind::kNoNewPrivs: return "no-new-privs";
+    case StepKind::kScopeAbstractUnixSockets: return "landlock-scope-abstract-unix";
     case StepKind::kApplySeccomp: return "apply-seccomp";
   }
   return "?";
@@ -96,6 +101,7 @@ std::vector<Step> Plan(const Spec& spec) {
       {Phase::kChild, StepKind::kSetIdentity, slot},
       {Phase::kChild, StepKind::kDropCapabilities, "all"},
       {Phase::kChild, StepKind::kNoNewPrivs, {}},
+      {Phase::kChild, StepKind::kScopeAbstractUnixSockets, "(Landlock ABI >= 6; else the filter refuses AF_UNIX)"},
       {Phase::kChild, StepKind::kApplySeccomp, "run"},
   };
 }

@@ -9,7 +9,7 @@
 // Two phases:
 //   fork:  the clone flags (Clone);
 //   child: the uid map, /proc, /tmp, identity, capabilities, no_new_privs,
-//          seccomp (Execute).
+//          Landlock scope, seccomp (Execute).
 #pragma once
 
 #include <linux/filter.h>
@@ -34,6 +34,11 @@ enum class StepKind {
   kSetIdentity,       // setresgid/setresuid to the slot
   kDropCapabilities,  // bounding, permitted, effective, inheritable, ambient: all empty
   kNoNewPrivs,
+  // Landlock (ABI >= 6): the run may not connect to an abstract AF_UNIX socket
+  // made outside its own domain, so runs and sessions, which share the jail's
+  // network namespace, cannot reach each other. On older kernels the run
+  // filter (run-no-unix-socket) refuses AF_UNIX sockets instead.
+  kScopeAbstractUnixSockets,
   kApplySeccomp,  // the run filter; the last step
 };
 

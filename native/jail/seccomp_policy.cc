@@ -48,8 +48,7 @@ const char* const kRunAllowed[] = {
     // waiting on descriptors
     "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
     "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "timerfd_create",
-    "timerfd_settime", "timerfd_gettime", "signalfd", "signalfd4", "inotify_init",
-    "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+    "timerfd_settime", "timerfd_gettime", "signalfd", "signalfd4",
     // memory
     "mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "mincore", "msync", "membarrier",
     // signals
@@ -92,6 +91,10 @@ const char* const kRunEperm[] = {
     "set_mempolicy", "get_mempolicy", "mbind", "migrate_pages", "move_pages", "ioprio_set",
     "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", "seccomp",
     "get_robust_list", "sync", "syncfs", "fanotify_mark", "remap_file_pages",
+    // inotify on the shared read-only root sees a neighbouring run's imports
+    // and the host's execs (a side channel); no Python node needs to watch
+    // files (checked: the stdlib, numpy, pandas and matplotlib never call it).
+    "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
 };
 
 // ENOSYS: callers treat it as "this kernel is too old" and fall back. glibc's
@@ -332,12 +335,13 @@ void AddInstallerRules(Builder& b, bool unix_sockets) {
 
 // What a fork of the zygote does to confine itself (run_jail.h), and so the
 // zygote filter's only additions to the run filter.
-const char* const kConfineSyscalls[] = {"unshare", "mount", "setresuid", "setresgid", "capset", "seccomp"};
+const char* const kConfineSyscalls[] = {"unshare", "mount", "setresuid", "setresgid", "capset", "seccomp",
+                                        "landlock_create_ruleset", "landlock_restrict_self"};
 
 // The run filter; with `zygote`, the same plus the confinement steps, each
 // narrowed by argument. Everything else a run may not do, the zygote (and so
 // a bundle's import-time code) may not do either.
-void AddRunRules(Builder& b, bool zygote) {
+void AddRunRules(Builder& b, bool zygote, bool unix_sockets = true) {
   for (const char* name : kRunAllowed) b.Add(name, SCMP_ACT_ALLOW);
   for (const char* name : kRunEperm) {
     if (zygote && In(kConfineSyscalls, name)) continue;
@@ -346,7 +350,8 @@ void AddRunRules(Builder& b, bool zygote) {
   for (const char* name : kRunEnosys) b.Add(name, SCMP_ACT_ERRNO(ENOSYS));
   AddCommonDenials(b, /*kill_rules=*/false);  // the default action already kills them
   b.Add("personality", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, 0xffffffffULL, 0}});
-  b.Add("socket", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_UNIX, 0}});
+  b.Add("socket", unix_sockets ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EAFNOSUPPORT),
+        {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_UNIX, 0}});
   AddIoctlRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
   // The zygote's fork is a clone into a run's user, mount and pid namespaces.
   constexpr uint64_t kConfineNs = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID;
@@ -371,7 +376,12 @@ void AddRunRules(Builder& b, bool zygote) {
   }
   // The uid switch and the capability drop act on the caller only, and
   // without a capability in the jail's user namespace they cannot raise it.
-  for (const char* name : {"setresuid", "setresgid", "capset", "seccomp"}) b.Add(name, SCMP_ACT_ALLOW);
+  // landlock_create_ruleset and landlock_restrict_self only restrict the caller (a
+  // run's abstract socket scope); landlock_add_rule is not needed for that.
+  for (const char* name : {"setresuid", "setresgid", "capset", "seccomp", "landlock_create_ruleset",
+                           "landlock_restrict_self"}) {
+    b.Add(name, SCMP_ACT_ALLOW);
+  }
 }
 
 Result<Bpf> Export(scmp_filter_ctx ctx) {
@@ -400,7 +410,7 @@ Result<Bpf> Export(scmp_filter_ctx ctx) {
 }
 
 Result<Ctx> Make(FilterKind kind, FilterShape shape = FilterShape::kTree) {
-  const bool run = kind == FilterKind::kRun;
+  const bool run = kind == FilterKind::kRun || kind == FilterKind::kRunNoUnixSocket;
   const bool installer = kind == FilterKind::kInstaller || kind == FilterKind::kInstallerNoUnixSocket;
   // Run and zygote kill what they do not list; the installer answers ENOSYS.
   const uint32_t def = installer ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_KILL_PROCESS;
@@ -427,7 +437,7 @@ Result<Ctx> Make(FilterKind kind, FilterShape shape = FilterShape::kTree) {
   if (installer) {
     AddInstallerRules(b, kind == FilterKind::kInstaller);
   } else {
-    AddRunRules(b, /*zygote=*/!run);
+    AddRunRules(b, /*zygote=*/!run, /*unix_sockets=*/kind != FilterKind::kRunNoUnixSocket);
   }
   if (!b.status().ok()) return b.status();
   return b.Release();
@@ -531,6 +541,7 @@ const char* FilterName(FilterKind kind) {
   switch (kind) {
     case FilterKind::kZygote: return "zygote";
     case FilterKind::kRun: return "run";
+    case FilterKind::kRunNoUnixSocket: return "run-no-unix-socket";
     case FilterKind::kInstaller: return "installer";
     case FilterKind::kInstallerNoUnixSocket: return "installer-no-unix-socket";
   }

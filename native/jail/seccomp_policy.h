@@ -28,9 +28,12 @@
 
 namespace pycage::jail {
 
-enum class FilterKind { kZygote, kRun, kInstaller, kInstallerNoUnixSocket };
+// kRunNoUnixSocket: the run filter for kernels without Landlock's abstract
+// socket scoping (ABI < 6), where runs may not make AF_UNIX sockets at all
+// (socketpair still works), so they cannot reach each other's abstract names.
+enum class FilterKind { kZygote, kRun, kRunNoUnixSocket, kInstaller, kInstallerNoUnixSocket };
 
-const char* FilterName(FilterKind kind);  // "zygote", "run", "installer", "installer-no-unix-socket"
+const char* FilterName(FilterKind kind);  // "zygote", "run", "run-no-unix-socket", "installer", "installer-no-unix-socket"
 
 using Bpf = std::vector<sock_filter>;
 

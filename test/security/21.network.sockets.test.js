@@ -99,4 +99,76 @@ describe('security: abstract unix sockets and other socket families', { skip: sk
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(connections, before);
   });
+  // Every run of a pool shares the jail's network namespace, so abstract
+  // names are shared too: each run's Landlock scope (or, on kernels without
+  // it, a filter that refuses AF_UNIX sockets) keeps them apart.
+  const LISTEN = (label) => [
+    'import socket',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+    `s.bind("\\0${name}-${label}")`,
+    's.listen(4)',
+    's.settimeout(0.05)',
+    'def accepted():',
+    '    try:',
+    '        c, _ = s.accept()',
+    '        return c.recv(100).decode()',
+    '    except OSError:',
+    '        return None',
+    'result = "listening"',
+  ].join('\n');
+  const CONNECT = (label) => [
+    'import socket, errno',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+    'try:',
+    `    s.connect("\\0${name}-${label}")`,
+    '    s.sendall(b"hello from a neighbour")',
+    '    result = "CONNECTED"',
+    'except OSError as e:',
+    '    result = errno.errorcode.get(e.errno, e.errno)',
+  ].join('\n');
+
+  it('a session listening on an abstract name hears from no plain run and no other session', async () => {
+    const listener = await sandbox.runPython(LISTEN('session'), { session: 'listener' });
+    assert.equal(listener.result, 'listening', JSON.stringify(listener.error));
+    const fromRun = await sandbox.runPython(CONNECT('session'));
+    assert.equal(fromRun.status, 'ok', JSON.stringify(fromRun.error));
+    assert.notEqual(fromRun.result, 'CONNECTED');
+    const fromSession = await sandbox.runPython(CONNECT('session'), { session: 'other' });
+    assert.notEqual(fromSession.result, 'CONNECTED');
+    const heard = await sandbox.runPython('accepted()', { session: 'listener' });
+    assert.equal(heard.result, null, 'the listening session received a message from a neighbour');
+    await sandbox.closeSession('listener');
+    await sandbox.closeSession('other');
+  });
+
+  it('a plain run listening on an abstract name hears from no concurrent run', async () => {
+    const listening = sandbox.runPython(`${LISTEN('run')}\nimport time\ntime.sleep(0.6)\nresult = accepted()`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const neighbour = await sandbox.runPython(CONNECT('run'));
+    assert.notEqual(neighbour.result, 'CONNECTED');
+    const listener = await listening;
+    assert.equal(listener.status, 'ok', JSON.stringify(listener.error));
+    assert.equal(listener.result, null);
+  });
+
+  it('a run still talks to itself over an abstract socket and over socketpair', async () => {
+    const run = await sandbox.runPython([
+      'import socket, os',
+      `name = "\\0${name}-self-%d" % os.getpid()`,
+      'try:',
+      '    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+      '    srv.bind(name); srv.listen(1)',
+      '    cli = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+      '    cli.connect(name); cli.sendall(b"ok")',
+      '    own = srv.accept()[0].recv(2).decode()',
+      'except OSError as e:',
+      '    own = "refused: %s" % e',  // kernels without Landlock scopes refuse AF_UNIX sockets
+      'a, b = socket.socketpair()',
+      'a.sendall(b"pair")',
+      'result = [own, b.recv(4).decode()]',
+    ].join('\n'));
+    assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    assert.equal(run.result[1], 'pair');
+    assert.ok(run.result[0] === 'ok' || run.result[0].startsWith('refused: [Errno 97]'), run.result[0]);
+  });
 });

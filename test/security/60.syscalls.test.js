@@ -71,6 +71,10 @@ const REFUSED = [
   ['setuid(0)', 105, [0], EPERM],
   ['seccomp(SET_MODE_FILTER)', 317, [1, 0, 0], EPERM],
   ['prlimit64(1, RLIMIT_NPROC)', 302, [1, 6, 0, 0], EPERM],
+  // inotify on the shared read-only root would show a neighbour's imports
+  ['inotify_init1', 294, [0], EPERM],
+  ['inotify_init', 253, [], EPERM],
+  ['inotify_add_watch', 254, [0, 0, 0], EPERM],
 ];
 
 describe('security: syscalls the run filter kills or refuses', { skip: skipWithoutAddon || skipArch }, () => {
@@ -121,5 +125,15 @@ describe('security: syscalls the run filter kills or refuses', { skip: skipWitho
     ].join('\n'));
     assert.equal(run.status, 'error', `int 0x80 returned ${JSON.stringify(run.result)}`);
     assert.equal(run.error.type, 'SandboxViolation', run.error.message);
+  });
+  it('cannot watch the shared root with inotify (a side channel on its neighbours and the host)', async () => {
+    const run = await sandbox.runPython([
+      'import ctypes, os',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'fd = libc.inotify_init1(0)',
+      'result = [fd, ctypes.get_errno()]',
+    ].join('\n'));
+    assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    assert.deepEqual(run.result, [-1, EPERM]);
   });
 });

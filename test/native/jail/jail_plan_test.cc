@@ -309,14 +309,29 @@ TEST(BuildPlan, InstallerWithoutLandlockScopesRefusesUnixSockets) {
   EXPECT_EQ(lines[lines.size() - 2], "child  apply-seccomp installer-no-unix-socket");
 }
 
+TEST(BuildPlan, RunFilterRefusesUnixSocketsWithoutLandlockScopes) {
+  HostFacts f = RootFacts();
+  f.landlock_abi = 7;
+  auto scoped = BuildPlan(Parse({"--", "/bin/true"}), f);
+  f.landlock_abi = 5;
+  auto unscoped = BuildPlan(Parse({"--", "/bin/true"}), f);
+  ASSERT_TRUE(scoped.ok());
+  ASSERT_TRUE(unscoped.ok());
+  EXPECT_LT(IndexOf(Lines(FormatPlan(scoped.value())), "helper compile-seccomp run"), Lines(FormatPlan(scoped.value())).size());
+  EXPECT_LT(IndexOf(Lines(FormatPlan(unscoped.value())), "helper compile-seccomp run-no-unix-socket"),
+            Lines(FormatPlan(unscoped.value())).size());
+}
+
 TEST(BuildPlan, RunProfileIgnoresTheInstallerFacts) {
+  HostFacts root = RootFacts();
+  root.landlock_abi = InstallerFacts().landlock_abi;  // the run filter depends on it (abstract sockets)
   auto run = BuildPlan(Parse({"--", "/bin/true"}), InstallerFacts());
-  auto plain = BuildPlan(Parse({"--", "/bin/true"}), RootFacts());
+  auto plain = BuildPlan(Parse({"--", "/bin/true"}), root);
   ASSERT_TRUE(run.ok());
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(FormatPlan(run.value()), FormatPlan(plain.value()));
   auto lines = Lines(FormatPlan(run.value()));
-  EXPECT_LT(IndexOf(lines, "helper compile-seccomp"), lines.size());
+  EXPECT_LT(IndexOf(lines, "helper compile-seccomp run"), lines.size());
   EXPECT_LT(IndexOf(lines, "child  setup-fds"), lines.size());
   EXPECT_LT(IndexOf(lines, "child  drop-capabilities"), lines.size());
   EXPECT_NE(JailCloneFlags(Profile::kRun) & CLONE_NEWNET, 0u);

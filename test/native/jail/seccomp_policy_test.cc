@@ -127,6 +127,20 @@ TEST(ZygoteFilter, AllowsWhatTheZygoteDoes) {
   }
 }
 
+TEST(RunFilter, RefusesInotifyAndOnlyTheFallbackRefusesUnixSockets) {
+  for (const char* kind : {"run", "zygote"}) {
+    EXPECT_EQ(Try(kind, "inotify_init1"), "EPERM") << kind;
+    EXPECT_EQ(Try(kind, "inotify_add_watch"), "EPERM") << kind;
+  }
+  EXPECT_TRUE(Allowed(Try("run", "socket_unix")));
+  EXPECT_EQ(Try("run-no-unix-socket", "socket_unix"), "EAFNOSUPPORT");
+  EXPECT_TRUE(Allowed(Try("run-no-unix-socket", "socketpair")));
+  // A run's own Landlock scope is set by its plan under the zygote filter;
+  // the run itself may not add layers.
+  EXPECT_TRUE(Allowed(Try("zygote", "landlock_create_ruleset")));
+  EXPECT_EQ(Try("run", "landlock_create_ruleset"), "EPERM");
+}
+
 TEST(ZygoteFilter, NarrowsNamespacesAndMounts) {
   for (const char* name : {"unshare_newnet", "setns", "setns_pid", "setns_net",
                            "clone_newnet", "mount_bind", "mount_remount",

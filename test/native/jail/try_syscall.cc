@@ -119,6 +119,9 @@ const std::map<std::string, std::function<long()>>& Calls() {
       {"socket_inet6", [] { return syscall(SYS_socket, AF_INET6, SOCK_DGRAM, 0); }},
       {"socket_netlink", [] { return syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 0); }},
       {"socket_unix", [] { return syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0); }},
+      {"inotify_init1", [] { return syscall(SYS_inotify_init1, 0); }},
+      {"inotify_add_watch", [] { return syscall(SYS_inotify_add_watch, -1, kBad, 0); }},
+      {"landlock_create_ruleset", [] { return syscall(SYS_landlock_create_ruleset, nullptr, 0, 1 /*VERSION*/); }},
       {"socket_unix_hibits", [] { return syscall(SYS_socket, (1UL << 32) | AF_INET, SOCK_STREAM, 0); }},
       {"socket_inet_tcp", [] { return syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP); }},
       {"socket_inet6_udp", [] { return syscall(SYS_socket, AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_UDP); }},
@@ -200,7 +203,7 @@ int TryNumbers(const char* list) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s run|zygote|installer|installer-no-unix-socket|none NAME | --exec PROG ARGS...\n",
+    std::fprintf(stderr, "usage: %s run|run-no-unix-socket|zygote|installer|installer-no-unix-socket|none NAME | --exec PROG ARGS...\n",
                  argv[0]);
     return 2;
   }
@@ -219,7 +222,7 @@ int main(int argc, char** argv) {
     using pycage::jail::FilterKind;
     FilterKind kind = FilterKind::kZygote;
     bool known = false;
-    for (FilterKind k : {FilterKind::kZygote, FilterKind::kRun, FilterKind::kInstaller,
+    for (FilterKind k : {FilterKind::kZygote, FilterKind::kRun, FilterKind::kRunNoUnixSocket, FilterKind::kInstaller,
                          FilterKind::kInstallerNoUnixSocket}) {
       if (filter == pycage::jail::FilterName(k)) {
         kind = k;
