@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "jail/landlock.h"
+#include "jail/proc_mask.h"
 #include "jail/run_jail.h"
 #include "jail/rlimits.h"
 #include "jail/seccomp_policy.h"
@@ -196,10 +197,11 @@ const std::vector<std::string>& MaskedPathCandidates() {
 }
 
 const std::vector<std::string>& ProcMaskCandidates() {
-  static const std::vector<std::string> kPaths = {
-      "/proc/sysrq-trigger", "/proc/kcore",   "/proc/kmsg",   "/proc/keys", "/proc/key-users",
-      "/proc/timer_list",    "/proc/latency_stats", "/proc/sched_debug", "/proc/acpi",
-      "/proc/bus",           "/proc/irq",     "/proc/scsi",   "/proc/driver"};
+  static const std::vector<std::string> kPaths = [] {
+    std::vector<std::string> paths;
+    for (const std::string& name : proc_mask::MaskedNames()) paths.push_back("/proc/" + name);
+    return paths;
+  }();
   return kPaths;
 }
 

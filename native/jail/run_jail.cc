@@ -16,6 +16,7 @@
 #include "jail/capabilities.h"
 #include "jail/id_map_request.h"
 #include "jail/landlock.h"
+#include "jail/proc_mask.h"
 #include "jail/seccomp_apply.h"
 #include "jail/sys_error.h"
 
@@ -33,6 +34,8 @@ Status RunStep(const Step& step, const Spec& spec) {
         return SysError("mounts", "mount(proc, /proc)");
       }
       return Status::Ok();
+    case StepKind::kMaskProc:
+      return proc_mask::MaskRunProc("/proc", "/dev/null");
     case StepKind::kMountTmp:
       if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, step.arg.c_str()) < 0) {
         return SysError("mounts", "mount(tmpfs, /tmp, " + step.arg + ")");
@@ -79,6 +82,7 @@ const char* StepName(StepKind kind) {
     case StepKind::kCloneNamespaces: return "clone-user-mount-pid-ns";
     case StepKind::kRequestIdMap: return "request-id-map";
     case StepKind::kMountProc: return "mount-proc";
+    case StepKind::kMaskProc: return "mask-proc";
     case StepKind::kMountTmp: return "mount-tmp";
     case StepKind::kLockSecurebits: return "lock-securebits";
     case StepKind::kSetIdentity: return "set-identity";
@@ -96,6 +100,7 @@ std::vector<Step> Plan(const Spec& spec) {
       {Phase::kFork, StepKind::kCloneNamespaces, {}},
       {Phase::kChild, StepKind::kRequestIdMap, "uid_map/gid_map \"" + slot + " " + slot + " 1\""},
       {Phase::kChild, StepKind::kMountProc, "/proc"},
+      {Phase::kChild, StepKind::kMaskProc, "cmdline kallsyms … sysrq-trigger, acpi bus irq …; /proc/sys read-only"},
       {Phase::kChild, StepKind::kMountTmp, spec.tmp_options},
       {Phase::kChild, StepKind::kLockSecurebits, {}},
       {Phase::kChild, StepKind::kSetIdentity, slot},

@@ -29,6 +29,7 @@ enum class StepKind {
   kCloneNamespaces,   // clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID): pid 1, full capabilities in its own user ns
   kRequestIdMap,      // ask the jail's init to map the slot's uid/gid (id_map_request.h)
   kMountProc,         // a procfs of the run's own pid namespace
+  kMaskProc,          // what it shows of the host kernel hidden (proc_mask.h)
   kMountTmp,          // a = tmpfs options
   kLockSecurebits,    // one recipe with the outer jail (capabilities.h)
   kSetIdentity,       // setresgid/setresuid to the slot

@@ -365,10 +365,13 @@ void AddRunRules(Builder& b, bool zygote, bool unix_sockets = true) {
     uint64_t m = 1ULL << bit;
     if (kRefusedNs & m) b.Add("unshare", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});
   }
-  // mount: a fresh proc and tmpfs. Bind, move, remount and propagation
-  // changes could rearrange what the jail's root shows.
-  constexpr uint64_t kRefusedMountFlags =
-      MS_REMOUNT | MS_BIND | MS_MOVE | MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE | MS_REC;
+  // mount: a fresh proc and tmpfs, and the binds and read-only remounts
+  // that mask that proc (proc_mask.h). Only ever in a mount namespace the
+  // fork made for itself: the zygote has no capability in the jail's own.
+  // A bind shows nothing that was not visible, and a remount cannot clear
+  // the flags locked on the mounts it inherited. Moves, propagation changes
+  // and recursive binds stay refused.
+  constexpr uint64_t kRefusedMountFlags = MS_MOVE | MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE | MS_REC;
   b.Add("mount", SCMP_ACT_ALLOW, {scmp_arg_cmp{3, SCMP_CMP_MASKED_EQ, kRefusedMountFlags, 0}});
   for (unsigned bit = 0; bit < 64; ++bit) {
     uint64_t m = 1ULL << bit;

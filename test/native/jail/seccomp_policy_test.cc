@@ -115,7 +115,7 @@ TEST(ZygoteFilter, AllowsWhatTheZygoteDoes) {
   // The run filter's allowlist plus what a fork needs to confine itself
   // (its fork is a clone into a user, mount and pid namespace).
   for (const char* name : {"read", "clone", "fork", "wait4", "mount", "socket_unix", "unshare_newuser",
-                           "clone_newuser", "clone_newns", "clone_newpid",
+                           "clone_newuser", "clone_newns", "clone_newpid", "mount_bind", "mount_remount",
                            "sendmsg", "recvmsg", "pidfd_open", "capset", "setresuid",
                            "prctl_capbset_drop", "prctl_set_no_new_privs", "seccomp", "clone3",
                            "prlimit64_other", "unshare_bad"}) {
@@ -143,7 +143,7 @@ TEST(RunFilter, RefusesInotifyAndOnlyTheFallbackRefusesUnixSockets) {
 
 TEST(ZygoteFilter, NarrowsNamespacesAndMounts) {
   for (const char* name : {"unshare_newnet", "setns", "setns_pid", "setns_net",
-                           "clone_newnet", "mount_bind", "mount_remount",
+                           "clone_newnet", "mount_move", "mount_rbind", "mount_shared",
                            "umount2", "socket_inet", "ioctl_tiocsti_hibits", "personality"}) {
     std::string r = Try("zygote", name);
     EXPECT_TRUE(r == "EPERM" || r == "EAFNOSUPPORT") << name << " -> " << r;

@@ -1,0 +1,63 @@
+#include "jail/proc_mask.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "jail/sys_error.h"
+
+namespace pycage::jail::proc_mask {
+namespace {
+
+constexpr const char* kStage = "proc-mask";
+
+}  // namespace
+
+const std::vector<std::string>& MaskedNames() {
+  static const std::vector<std::string> kNames = {
+      // the host kernel: boot command line (it can name the VM's control
+      // ports), symbols, build config, modules, memory map
+      "cmdline", "kallsyms", "config.gz", "modules", "iomem", "ioports", "vmallocinfo", "slabinfo",
+      "pagetypeinfo", "kcore", "kmsg",
+      // other processes' activity and key rings
+      "sched_debug", "timer_list", "timer_stats", "latency_stats", "keys", "key-users",
+      // writes that act on the host
+      "sysrq-trigger",
+      // hardware and drivers
+      "acpi", "asound", "bus", "irq", "scsi", "driver"};
+  return kNames;
+}
+
+Status MaskRunProc(const std::string& proc, const std::string& null_node) {
+  for (const std::string& name : MaskedNames()) {
+    const std::string path = proc + "/" + name;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) < 0) {
+      if (errno == ENOENT) continue;  // this kernel has no such entry
+      return SysError(kStage, "lstat(" + path + ")");
+    }
+    if (S_ISDIR(st.st_mode)) {
+      const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+      if (mount("tmpfs", path.c_str(), "tmpfs", flags, "size=4096,mode=0555") < 0) {
+        return SysError(kStage, "mount(tmpfs, " + path + ", tmpfs, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC)");
+      }
+    } else if (!S_ISLNK(st.st_mode)) {
+      // What is written to it goes nowhere; what is read is empty.
+      if (mount(null_node.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
+        return SysError(kStage, "mount(" + null_node + ", " + path + ", NULL, MS_BIND)");
+      }
+    }
+  }
+  const std::string sys = proc + "/sys";
+  if (mount(sys.c_str(), sys.c_str(), nullptr, MS_BIND, nullptr) < 0) {
+    return SysError(kStage, "mount(" + sys + ", " + sys + ", NULL, MS_BIND)");
+  }
+  const unsigned long ro = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (mount(nullptr, sys.c_str(), nullptr, ro, nullptr) < 0) {
+    return SysError(kStage, "mount(NULL, " + sys + ", NULL, MS_BIND|MS_REMOUNT|MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace pycage::jail::proc_mask
