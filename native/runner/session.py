@@ -7,13 +7,15 @@ over the private socket on fd 4: one frame {"limits": {...}} carrying the
 call's [chan, stdout_w, stderr_w]. After each reply the session hands fds 1-3
 back to /dev/null, kills whatever the call started, and tells the zygote
 {"op": "done", "cpuTotalMs": F, "maxRssKb": K} so it can report the call's
-exit. A CPU-limit signal, a kill or a crash ends the process; the next call
+exit. A CPU-limit signal, a kill or a crash ends the process; so does a call
+that leaves a thread running (nothing may run between calls); the next call
 of that session starts a fresh one.
 """
 import json
 import os
 import resource
 import signal
+import time
 import types
 
 import child_setup
@@ -42,6 +44,13 @@ def serve(prep, spare_error, tier):
             execute.serve_call(limits, tier, module, {"sessionStarted": True} if first else {})
             if os.getpid() != pid:
                 return  # a process the node forked finished its copy of the node
+            if _threads_left() > 0:
+                # Python cannot stop a thread, and one left running would use
+                # CPU (or fork) between calls with no limit on it: the
+                # session ends here. Its reply is out; the next call starts
+                # a fresh session and says sessionRestarted.
+                code = execute.EXIT_OK
+                return
             first = False
             _end_call(tier)
             _send_done()
@@ -49,6 +58,23 @@ def serve(prep, spare_error, tier):
         pass
     finally:
         os._exit(code)
+
+
+THREAD_GRACE_S = 0.1
+
+
+def _threads_left():
+    """Threads of this process besides the caller, after a short grace for
+    those that are about to finish."""
+    deadline = time.monotonic() + THREAD_GRACE_S
+    while True:
+        try:
+            others = len(os.listdir("/proc/self/task")) - 1
+        except OSError:
+            return 0
+        if others <= 0 or time.monotonic() >= deadline:
+            return others
+        time.sleep(0.005)
 
 
 def _limits_of(payload):

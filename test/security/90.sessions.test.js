@@ -7,7 +7,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { skipWithoutAddon, fullSandbox } = require('./common');
+const { skipWithoutAddon, fullSandbox, pidsWithMarker } = require('./common');
 
 describe('security: sessions', { skip: skipWithoutAddon }, () => {
   let sandbox;
@@ -103,5 +103,43 @@ describe('security: sessions', { skip: skipWithoutAddon }, () => {
     const later = await sandbox.runPython('import os\nsorted(int(p) for p in os.listdir("/proc") if p.isdigit())',
       { session: 'daemon' });
     assert.deepEqual([later.result, later.sessionRestarted], [[1], false]);
+  });
+  it('cannot keep a thread working between calls, nor fork from it after the call', async () => {
+    const marker = `31.${crypto.randomInt(1e6, 1e7)}`;
+    const started = await sandbox.runPython([
+      'import os, threading, time',
+      'state = "kept"',
+      'def burn():',
+      '    end = time.time() + 0.4',
+      '    while time.time() < end:',
+      '        pass',
+      '    if os.fork() == 0:',
+      `        os.execv("/bin/sleep", ["sleep", "${marker}"])`,
+      '    while True:',
+      '        pass',
+      'threading.Thread(target=burn, daemon=True).start()',
+      '"started"',
+    ].join('\n'), { session: 'worker' });
+    assert.equal(started.status, 'ok', JSON.stringify(started.error));
+    assert.equal(started.result, 'started');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.deepEqual(pidsWithMarker(marker), [], 'a process forked by the thread after the call is running');
+    const later = await sandbox.runPython('globals().get("state")', { session: 'worker' });
+    assert.equal(later.status, 'ok', JSON.stringify(later.error));
+    // The session ended with the call that left its thread running.
+    assert.deepEqual([later.result, later.sessionRestarted], [null, true]);
+  });
+
+  it('keeps its state when a call\'s threads have finished', async () => {
+    const first = await sandbox.runPython([
+      'import threading',
+      'box = []',
+      't = threading.Thread(target=lambda: box.append(1))',
+      't.start(); t.join()',
+      'len(box)',
+    ].join('\n'), { session: 'joined' });
+    assert.equal(first.result, 1, JSON.stringify(first.error));
+    const second = await sandbox.runPython('len(box)', { session: 'joined' });
+    assert.deepEqual([second.result, second.sessionRestarted], [1, false]);
   });
 });
