@@ -234,6 +234,12 @@ export class Sandbox extends EventEmitter {
   /** The same as the constructor, with the probe, the interpreter query and the trial jail off
    * the JS thread. Rejects with the constructor's errors. */
   static create(options?: SandboxOptions): Promise<Sandbox>;
+  /** What this host allows and the tier these options would get, proven by a trial jail, without
+   * constructing a Sandbox. `selected` is null and `error` says why when no tier can run. */
+  static capabilities(options?: SandboxOptions): Promise<Omit<Capabilities, 'selected'> & {
+    selected: IsolationTier | null;
+    error: { code: 'ERR_ISOLATION_UNAVAILABLE'; message: string; step: { stage: string; syscall: string; errno: number; error: string } | null } | null;
+  }>;
   /** The operator's ceiling, which is also the default of every run. */
   readonly limits: Readonly<Limits>;
   /** The tier this Sandbox runs with. */

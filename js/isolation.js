@@ -87,11 +87,18 @@ function bypassWarning(source) {
     'Only timeouts, rlimits and output caps apply. Never use this with untrusted code.';
 }
 
-// trial: the summary of the trial jail that proved the selected tier (null
-// when none ran: bypass).
+// trial: the summary of the trial jail of the full tier (null when none ran:
+// bypass, or a host the probe already ruled out).
 function capabilities(probe, selected, env = process.env, requested = 'auto', trial = null) {
   const full = { available: fullAvailable(probe), missing: fullAvailable(probe) ? [] : fullMissing(probe) };
-  if (selected === 'full' && trial) full.trial = trial;
+  if (trial) {
+    full.trial = trial;
+    if (!trial.ok) {
+      // The probe may say yes; the trial jail is what proves it.
+      full.available = false;
+      full.missing = [trial.stage ? `trial jail failed at ${trial.stage}: ${trial.syscall}: ${trial.error}` : trial.error];
+    }
+  }
   return {
     tiers: {
       full,

@@ -235,6 +235,33 @@ class Sandbox extends EventEmitter {
     }
   }
 
+  // What this host allows and which tier 'auto' (or options.isolation)
+  // settles on, proven by a trial jail, without constructing a Sandbox:
+  // `selected` is null and `error` says why when no tier can run. Rejects
+  // only on bad options or a broken install.
+  static async capabilities(options) {
+    const opts = interpretOptions(options);
+    const binding = native.load();
+    const helperPath = native.helperPath();
+    const [probe, python] = await Promise.all([
+      native.probeAsync(binding, helperPath, opts.cgroupRoot),
+      native.resolvePythonAsync(opts.python),
+    ]);
+    let selected = null;
+    let tried = null;
+    let error = null;
+    try {
+      const plan = planSandbox(opts, probe, python, helperPath);
+      tried = plan.needsTrial ? await trial.runAsync(binding, plan.trialConfig) : null;
+      if (tried && !tried.ok) throw trial.trialError(opts.requested, plan.tier, tried);
+      selected = plan.tier;
+    } catch (err) {
+      if (!(err instanceof PycageError) || err.code !== codes.ERR_ISOLATION_UNAVAILABLE) throw err;
+      error = { code: err.code, message: err.message, step: err.step || null };
+    }
+    return { ...isolation.capabilities(probe, selected, process.env, opts.requested, trial.summary(tried)), error };
+  }
+
   constructor(options) {
     super();
     const pre = prepared !== null && prepared.options === options ? prepared : null;

@@ -275,6 +275,25 @@ describe('the trial jail at construction', () => {
     await assert.rejects(Sandbox.create(), { code: 'ERR_ISOLATION_UNAVAILABLE', message: /did not finish within 30 s/ });
   });
 
+  it('Sandbox.capabilities() answers without constructing: the tier, or why none', async () => {
+    const fake = fakeBinding();
+    const caps = await Sandbox.capabilities();
+    assert.equal(caps.selected, 'full');
+    assert.equal(caps.error, null);
+    assert.deepEqual(caps.tiers.full, { available: true, missing: [], trial: { ok: true, wallMs: 1 } });
+    assert.equal(fake.instances.length, 0);
+    mock.restoreAll();
+    fakeBinding({ trial: failed('pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, 0): Operation not permitted (errno 1)\n') });
+    const refused = await Sandbox.capabilities();
+    assert.equal(refused.selected, null);
+    assert.equal(refused.error.code, 'ERR_ISOLATION_UNAVAILABLE');
+    assert.deepEqual(refused.error.step, { stage: 'mount_ns', syscall: 'mount(proc, /newroot/proc, proc, 0)', errno: 1, error: 'Operation not permitted' });
+    assert.equal(refused.tiers.full.available, false);
+    assert.match(refused.tiers.full.missing[0], /trial jail failed at mount_ns/);
+    assert.equal((await Sandbox.capabilities({ isolation: 'bypass' })).selected, 'bypass');
+    await assert.rejects(Sandbox.capabilities({ isolaton: 'full' }), { code: 'ERR_INVALID_ARGUMENT' });
+  });
+
   it('gives the fix for the platform this most likely is', () => {
     const trialMod = require('../../js/trial');
     const proc = failed('pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, 0): Operation not permitted (errno 1)\n');
@@ -328,14 +347,16 @@ describe('new Sandbox() on a host without user namespaces', () => {
       const report = (e) => console.log(JSON.stringify({ code: e.code, message: e.message, step: e.step }));
       try { new Sandbox({ python: ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')} }); console.log('{}'); }
       catch (e) { report(e); }
-      Sandbox.create({ python: ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')} }).then(() => console.log('{}'), report);`;
+      Sandbox.create({ python: ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')} }).then(() => console.log('{}'), report)
+        .then(() => Sandbox.capabilities({ python: ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')} }))
+        .then((caps) => report(caps.error || {}));`;
     const masks = 'mount --bind /dev/null /proc/timer_list && mount --bind /proc/sys /proc/sys && ' +
       'mount -o remount,bind,ro /proc/sys && exec "$0" -e "$1"';
     const out = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', masks, process.execPath, script],
       { encoding: 'utf8', timeout: 60000 });
     assert.equal(out.status, 0, out.stderr);
     const outcomes = out.stdout.trim().split('\n').map((line) => JSON.parse(line));
-    assert.equal(outcomes.length, 2, out.stdout);
+    assert.equal(outcomes.length, 3, out.stdout);
     for (const outcome of outcomes) {
       assert.equal(outcome.code, 'ERR_ISOLATION_UNAVAILABLE', out.stdout);
       assert.match(outcome.message, /a trial full jail failed at step '\w+': mount\(proc, \/newroot\/proc, proc, [A-Z_|]+\) failed with Operation not permitted \(errno 1\)/);

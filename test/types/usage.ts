@@ -8,6 +8,9 @@ async function main(): Promise<void> {
   sandbox.on('log', (key: string | null, line: string) => { void key; void line; });
   const created: Sandbox = await Sandbox.create({ python: '/usr/bin/python3' });
   await created.close();
+  const hostCaps = await Sandbox.capabilities({ isolation: 'auto' });
+  const tier: string | null = hostCaps.selected;
+  void tier; void (hostCaps.error && hostCaps.error.step);
   const controller = new AbortController();
   const run: RunResult = await sandbox.runPython('result = 1', {
     inputs: { getOrders: { data: [1, 2] } }, limits: { cpuMs: 1000 }, signal: controller.signal,
