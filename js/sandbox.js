@@ -136,9 +136,23 @@ function checkSignal(signal) {
   return signal;
 }
 
+// Python's keywords: a global of that name exists but no code can name it.
+const PYTHON_KEYWORDS = new Set(['False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class',
+  'continue', 'def', 'del', 'elif', 'else', 'except', 'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is',
+  'lambda', 'nonlocal', 'not', 'or', 'pass', 'raise', 'return', 'try', 'while', 'with', 'yield']);
+// A Python identifier (PEP 3131, approximated by Unicode letters, digits and marks).
+const PYTHON_IDENTIFIER = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u;
+
 function serializeInputs(inputs) {
   if (inputs === undefined || inputs === null) return '{}';
   validate.object(inputs, 'inputs');
+  for (const key of Object.keys(inputs)) {
+    if (!PYTHON_IDENTIFIER.test(key) || PYTHON_KEYWORDS.has(key)) {
+      throw invalidArgument(`Expected a Python identifier for each inputs key but received ${JSON.stringify(key)}: ` +
+        'each key becomes a global of the node\'s code, which could not name this one. Rename it ' +
+        '(letters, digits and _, not starting with a digit, not a Python keyword), or pass it inside an object');
+    }
+  }
   try {
     return JSON.stringify(inputs);
   } catch (err) {

@@ -9,8 +9,13 @@ import datetime
 import decimal
 import json
 import math
+import re
 
 MAX_DEPTH = 64
+# Integers beyond JavaScript's exact range (Number.MAX_SAFE_INTEGER) come
+# back as decimal strings, so they keep their value.
+MAX_SAFE_INT = 2 ** 53 - 1
+_LONG_DIGITS = re.compile(r"\d{16,}")
 
 _MIB = 1024 * 1024
 
@@ -95,7 +100,9 @@ class _Converter:
     def conv(self, x, depth):
         # Fast paths first: most results are plain JSON already.
         t = type(x)
-        if t is str or t is int or t is bool or x is None:
+        if t is int:
+            return x if -MAX_SAFE_INT <= x <= MAX_SAFE_INT else str(x)
+        if t is str or t is bool or x is None:
             return x
         if t is float:
             return None if (x != x or x in (math.inf, -math.inf)) else x
@@ -110,7 +117,7 @@ class _Converter:
         if isinstance(x, bool):
             return bool(x)
         if isinstance(x, int):
-            return int(x)
+            return self.conv(int(x), depth)
         if isinstance(x, float):
             return _float(x)
         if isinstance(x, str):
@@ -236,6 +243,8 @@ def dumps(value):
         text = _encode(value)
     except (TypeError, ValueError, RecursionError):
         pass
+    if text is not None and _LONG_DIGITS.search(text):
+        text = None  # maybe an integer JavaScript cannot hold: the converter decides
     if text is None or _nested_deeper_than(value, MAX_DEPTH):
         text = _encode(to_jsonable(value))
     try:

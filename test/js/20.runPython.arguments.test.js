@@ -72,6 +72,15 @@ describe('Sandbox#runPython()', () => {
       'Expected JSON-serialisable values in inputs but serialising them failed: Do not know how to serialize a BigInt');
   });
 
+  it('rejects an inputs key that Python code could not name, naming the key', async () => {
+    fakeBinding();
+    const sandbox = new Sandbox();
+    for (const key of ['my node', '1st', 'class', 'a-b', '']) {
+      await rejects(sandbox.runPython('1', { inputs: { [key]: 1 } }), 'ERR_INVALID_ARGUMENT',
+        new RegExp(`^Expected a Python identifier for each inputs key but received ${JSON.stringify(key).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+    }
+  });
+
   it('rejects raising a limit above the ceiling with ERR_INVALID_ARGUMENT', async () => {
     fakeBinding();
     await rejects(new Sandbox().runPython('1', { limits: { wallMs: 60000 } }), 'ERR_INVALID_ARGUMENT',

@@ -30,6 +30,16 @@ describe('Sandbox#runPython() semantics', { skip: skipWithoutAddon }, () => {
     assert.equal((await ok('x = 1')).result, null);
   });
 
+  it('keeps integers beyond 2^53 exact, as decimal strings', async () => {
+    assert.equal((await ok('2**64')).result, '18446744073709551616');
+    assert.deepEqual((await ok('{"id": 10**20, "n": 2**53 - 1, "m": -(2**53)}')).result,
+      { id: '100000000000000000000', n: 9007199254740991, m: '-9007199254740992' });
+  });
+
+  it('takes any Python identifier as an inputs key, Unicode ones included', async () => {
+    assert.equal((await ok('café + _x1', { inputs: { café: 40, _x1: 2 } })).result, 42);
+  });
+
   it('makes each key of inputs a global', async () => {
     const run = await ok('sum(o["amount"] for o in getOrders["data"])', {
       inputs: { getOrders: { data: [{ amount: 3 }, { amount: 4.5 }] } },

@@ -26,6 +26,17 @@ class Plain(unittest.TestCase):
     def test_compact_and_not_ascii_escaped(self):
         self.assertEqual(convert.dumps({"a": [1, "é"]}), '{"a":[1,"é"]}'.encode())
 
+    def test_integers_beyond_the_javascript_range_become_decimal_strings(self):
+        edge = 2 ** 53 - 1
+        self.assertEqual(enc([2 ** 64, -2 ** 64, 10 ** 20, edge, -edge, edge + 1, -edge - 1]),
+                         ["18446744073709551616", "-18446744073709551616", "100000000000000000000",
+                          edge, -edge, str(edge + 1), str(-edge - 1)])
+        self.assertEqual(enc({"id": 10 ** 20, "n": 3}), {"id": "100000000000000000000", "n": 3})
+
+    def test_long_digit_runs_that_are_not_big_integers_keep_their_json(self):
+        v = {"s": "12345678901234567890", "f": 0.30000000000000004, "i": 1234567890123456}
+        self.assertEqual(enc(v), v)
+
     def test_nan_and_infinity_become_null(self):
         self.assertEqual(enc([math.nan, math.inf, -math.inf, 1.5]), [None, None, None, 1.5])
 
