@@ -8,6 +8,7 @@
 // keep using it until the new one is published.
 
 const path = require('node:path');
+const { redactCredentials } = require('./redact');
 const crypto = require('node:crypto');
 const { PycageError, codes, invalidArgument } = require('./errors');
 const validate = require('./validate');
@@ -199,7 +200,7 @@ class BundleManager {
         if (this.generations.get(key) === generation) {
           await this.setRecord(key, {
             key, status: 'failed', requirements: requirementsText, installId, serving: null,
-            error: String(err && err.message ? err.message : err),
+            error: redactCredentials(String(err && err.message ? err.message : err)),
           });
         }
         return this.publicStatus(key);

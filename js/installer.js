@@ -10,6 +10,7 @@
 // tied to this process with PR_SET_PDEATHSIG, so a killed Node kills the build.
 
 const fsp = require('node:fs/promises');
+const { redactCredentials } = require('./redact');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { profileOf } = require('./profiles');
@@ -104,7 +105,8 @@ function runChild(command, args, { onLine, timeoutMs, env, children }) {
     let tail = '';
     let timedOut = false;
     const take = (chunk) => {
-      const text = chunk.toString('utf8');
+      // The index URL may carry credentials; pip masks only their password.
+      const text = redactCredentials(chunk.toString('utf8'));
       tail = (tail + text).slice(-OUTPUT_TAIL_BYTES);
       for (const line of text.split('\n')) if (line.trim()) onLine(line);
     };

@@ -15,6 +15,7 @@ Exit status: 0 done; 1 the tool failed (its own output is on stderr);
 import compileall
 import json
 import os
+import re
 import py_compile
 import subprocess
 import sys
@@ -184,6 +185,14 @@ def build_font_cache(target):
     return True
 
 
+_URL_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@]+@")
+
+
+def redact(text):
+    """An index URL's credentials never reach a log line."""
+    return _URL_USERINFO.sub(r"\1***@", text)
+
+
 def main(argv):
     if len(argv) != 2:
         log("usage: install.py CONFIG.json")
@@ -193,7 +202,7 @@ def main(argv):
     target = config["target"]
     os.makedirs(target, exist_ok=True)
     command = tool_command(config)
-    log("running %s" % " ".join(command))
+    log("running %s" % redact(" ".join(command)))
     done = subprocess.run(command, env=tool_environment(config), stdin=subprocess.DEVNULL, check=False)
     if done.returncode != 0:
         log("%s failed with exit status %d" % (config["tool"], done.returncode))
@@ -210,5 +219,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv))
     except Exception as e:  # noqa: BLE001 - one clear line for the host, not a traceback
-        log("failed: %s: %s" % (type(e).__name__, e))
+        log("failed: %s: %s" % (type(e).__name__, redact(str(e))))
         sys.exit(2)

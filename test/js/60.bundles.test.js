@@ -48,6 +48,25 @@ describe('bundles', { skip: skipWithoutAddon }, () => {
     });
   });
 
+  it('never shows the credentials of an index URL in a log line, a status or an error', async (t) => {
+    const secret = 's3cret-token-91b2';
+    const withCreds = index.url.replace('http://', `http://pycage-user:${secret}@`);
+    const sandbox = open(t, { index: { url: withCreds } });
+    const lines = [];
+    sandbox.on('log', (key, line) => lines.push(String(line)));
+    const statuses = [];
+    sandbox.on('status', (key, status) => statuses.push(JSON.stringify(status)));
+    const ready = await sandbox.install('wf-creds', 'pycage-hello\n');
+    assert.equal(ready.status, 'ready', ready.error);
+    const failed = await sandbox.install('wf-creds-missing', 'pycage-no-such-package\n');
+    assert.equal(failed.status, 'failed');
+    const everything = [...lines, ...statuses, JSON.stringify(ready), JSON.stringify(failed),
+      (await sandbox.exportBundle('wf-creds')).toString('latin1')].join('\n');
+    assert.ok(lines.some((line) => line.includes('running') && line.includes('***@')), lines.join('\n'));
+    assert.ok(!everything.includes(secret), 'the index credentials leaked');
+    assert.ok(!everything.includes('pycage-user'), 'the index user name leaked');
+  });
+
   it('refuses injected installer options and URLs in C++ before any installer runs, naming the line', async (t) => {
     const sandbox = open(t);
     const before = index.requests.length;
