@@ -258,8 +258,9 @@ export class Sandbox extends EventEmitter {
   importBundle(buffer: Uint8Array, options?: { key?: string }): Promise<{ bundleSha: string; packages: { name: string; version: string }[] }>;
   /** Ends a session once its calls have settled; resolves false for an unknown id. */
   closeSession(id: string): Promise<boolean>;
-  /** Kills every child. Idempotent; afterwards every call rejects with ERR_CLOSED. */
-  close(): Promise<void>;
+  /** New calls reject with ERR_CLOSED at once; runs in flight may finish for up to `drainMs`
+   * (default 0), then every child is killed. Idempotent. */
+  close(options?: { drainMs?: number }): Promise<void>;
 
   on(event: 'log', listener: (key: string | null, line: string) => void): this;
   on(event: 'status', listener: (key: string, status: BundleStatus) => void): this;

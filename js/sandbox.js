@@ -160,6 +160,30 @@ function serializeInputs(inputs) {
   }
 }
 
+const MAX_DRAIN_MS = 3_600_000;
+
+function closeDrainMs(options) {
+  if (options === undefined || options === null) return 0;
+  validate.object(options, 'close options');
+  for (const name of Object.keys(options)) {
+    if (name !== 'drainMs') throw invalidArgument(`Unknown option '${name}' for close(); expected 'drainMs'`);
+  }
+  if (options.drainMs === undefined) return 0;
+  const ms = options.drainMs;
+  if (!Number.isInteger(ms) || ms < 0 || ms > MAX_DRAIN_MS) {
+    throw validate.expected(`an integer number of milliseconds from 0 to ${MAX_DRAIN_MS}`, 'drainMs', ms);
+  }
+  return ms;
+}
+
+// Resolves once every run in flight has settled, or after ms.
+function drain(running, ms) {
+  let timer;
+  const deadline = new Promise((resolve) => { timer = setTimeout(resolve, ms); });
+  const settled = Promise.allSettled([...running]);
+  return Promise.race([settled, deadline]).finally(() => clearTimeout(timer));
+}
+
 function checkOpen(sandbox) {
   if (sandbox[kState].closed) throw new PycageError('This Sandbox is closed', codes.ERR_CLOSED);
 }
@@ -172,9 +196,12 @@ async function runOnPool(pool, request, signal, state) {
   const onAbort = () => { nativeSandbox.cancel(id); };
   if (signal) signal.addEventListener('abort', onAbort, { once: true });
   pool.inFlight++;
+  const running = nativeSandbox.run({ id, ...request });
+  state.running.add(running);
   try {
-    return await nativeSandbox.run({ id, ...request });
+    return await running;
   } finally {
+    state.running.delete(running);
     pool.inFlight--;
     if (signal) signal.removeEventListener('abort', onAbort);
   }
@@ -298,7 +325,7 @@ class Sandbox extends EventEmitter {
     binding.setErrorClass(PycageError);
 
     this[kState] = {
-      opts, probe, tier, nextId: 0, closed: false, closing: null, python, tried,
+      opts, probe, tier, nextId: 0, closed: false, closing: null, python, tried, running: new Set(),
     };
     // One NativeSandbox (supervisor thread + zygote) per bundle; the stdlib
     // pool has no bundle directory.
@@ -436,12 +463,21 @@ class Sandbox extends EventEmitter {
   }
 
   // Idempotent: every caller of close() waits for the same shutdown.
-  close() {
+  // New calls reject with ERR_CLOSED at once; runs already in flight may
+  // finish for up to drainMs (default 0), then every child is killed.
+  close(options) {
     const state = this[kState];
+    let drainMs;
+    try {
+      drainMs = closeDrainMs(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (state.closing === null) {
       state.closed = true;
-      state.sessions.closeAll();
-      state.closing = Promise.resolve()
+      const drained = drainMs > 0 && state.running.size > 0 ? drain(state.running, drainMs) : Promise.resolve();
+      state.closing = drained
+        .then(() => state.sessions.closeAll())
         .then(() => state.bundles.close())
         .then(() => state.pools.closeAll());
     }

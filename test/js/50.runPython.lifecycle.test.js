@@ -104,6 +104,38 @@ describe('Sandbox lifecycle', { skip: skipWithoutAddon }, () => {
     await assert.rejects(sandbox.runPython('1'), { code: 'ERR_CLOSED', message: 'This Sandbox is closed' });
   });
 
+  it('close({ drainMs }) lets runs in flight finish while new calls reject with ERR_CLOSED', async () => {
+    const sandbox = new Sandbox();
+    await sandbox.runPython('1');  // warm
+    const inflight = sandbox.runPython('import time\ntime.sleep(0.4)\n"finished"');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closing = sandbox.close({ drainMs: 10000 });
+    await assert.rejects(sandbox.runPython('1'), { code: 'ERR_CLOSED' });
+    const run = await inflight;
+    assert.deepEqual([run.status, run.result], ['ok', 'finished']);
+    await closing;
+  });
+
+  it('close({ drainMs }) kills what is still running at the deadline', async () => {
+    const sandbox = new Sandbox();
+    const inflight = sandbox.runPython('import time\ntime.sleep(30)').then((r) => r, (e) => e);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    await sandbox.close({ drainMs: 300 });
+    const outcome = await inflight;
+    assert.ok(Date.now() - started >= 250, 'close did not wait for the drain');
+    assert.ok(Date.now() - started < 10000);
+    if (outcome instanceof Error) assert.equal(outcome.code, 'ERR_CLOSED');
+    else assert.equal(outcome.status, 'error');
+  });
+
+  it('close() refuses a bad drainMs', async () => {
+    const sandbox = new Sandbox();
+    await assert.rejects(sandbox.close({ drainMs: -1 }), { code: 'ERR_INVALID_ARGUMENT', message: /drainMs/ });
+    await assert.rejects(sandbox.close({ drain: 5 }), { code: 'ERR_INVALID_ARGUMENT', message: /Unknown option 'drain' for close\(\)/ });
+    await sandbox.close();
+  });
+
   it('reports capabilities() for this host', async () => {
     const sandbox = new Sandbox();
     try {
