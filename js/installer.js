@@ -11,6 +11,7 @@
 
 const fsp = require('node:fs/promises');
 const { redactCredentials } = require('./redact');
+const { diagnose } = require('./install_diagnosis');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { profileOf } = require('./profiles');
@@ -31,7 +32,9 @@ const DEFAULT_TIMEOUT_MS = 15 * 60 * 1000;
 function failureMessage(tool, outputTail, exit) {
   const lines = outputTail.split('\n').map((line) => line.trimEnd()).filter(Boolean);
   const errors = lines.filter((line) => /^\s*(ERROR|error|cause|Caused by|hint)\b|^\s*×|^\s*╰─▶|^\s*Because\b/.test(line));
-  const body = (errors.length > 0 ? errors : lines.slice(-15)).join('\n');
+  // pip states the network cause only in its retry warnings: keep the last one.
+  const retry = lines.filter((line) => /^\s*WARNING: Retrying\b/.test(line)).slice(-1);
+  const body = (errors.length > 0 ? [...retry, ...errors] : lines.slice(-15)).join('\n');
   return `${tool} failed (${exit}):\n${body}`.slice(0, 8192);
 }
 
@@ -164,7 +167,11 @@ async function build({ store, tier, helperPath, python, runnerDir, canonicalText
     }
     if (exit.code !== 0) {
       const how = exit.code === null ? `killed by ${exit.signal}` : `exit status ${exit.code}`;
-      throw new Error(failureMessage(tool, exit.tail, how));
+      // "no version found" hides five different causes: ask the index which.
+      const why = await diagnose({ pipOutput: exit.tail, index, abi: python.abi, pythonVersion: python.version })
+        .catch(() => null);
+      const message = failureMessage(tool, exit.tail, how);
+      throw new Error(why ? `${why}.\n${message}` : message);
     }
     await fsp.rm(path.join(buildDir, 'tmp'), { recursive: true, force: true });
     const result = JSON.parse(await fsp.readFile(path.join(buildDir, 'install.json'), 'utf8'));

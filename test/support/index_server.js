@@ -1,6 +1,6 @@
 'use strict';
 // A PEP 503 "simple" package index over node:http on 127.0.0.1, serving the
-// wheels found in some directories. For tests: pip/uv get `url` as their
+// wheels (and source distributions, *.tar.gz) found in some directories. For tests: pip/uv get `url` as their
 // index URL, and `requests` records every path asked for.
 //
 //   GET /simple/              one link per project (PEP 503 normalised names)
@@ -40,12 +40,14 @@ async function scan(wheelDirs) {
   const files = new Map();
   for (const dir of wheelDirs) {
     for (const filename of fs.readdirSync(dir).sort()) {
-      if (!filename.endsWith('.whl') || files.has(filename)) continue;
+      const sdist = filename.endsWith('.tar.gz');
+      if ((!filename.endsWith('.whl') && !sdist) || files.has(filename)) continue;
       const file = path.join(dir, filename);
       if (!fs.statSync(file).isFile()) continue;
       const wheel = { filename, file, sha256: await sha256File(file) };
       files.set(filename, wheel);
-      const project = normalizeName(filename.split('-')[0]);
+      // A wheel's name has no "-"; an sdist's ends at its last "-" (name-version.tar.gz).
+      const project = normalizeName(sdist ? filename.slice(0, filename.lastIndexOf('-')) : filename.split('-')[0]);
       if (!projects.has(project)) projects.set(project, []);
       projects.get(project).push(wheel);
     }
