@@ -66,8 +66,13 @@ def tool_command(config):
                    "-r", requirements]
         command += ["--cache-dir", config["cache"]] if config.get("cache") else ["--no-cache"]
         return command + index_args_uv(index)
+    # --target makes pip's resolver ignore what the interpreter has installed;
+    # --no-warn-conflicts stops its last step, a check of the new packages
+    # against the host's site-packages (a Debian scipy that wants an older
+    # numpy, say), which is none of the bundle's business.
     command = [sys.executable, "-I", "-m", "pip", "install", "--target", target, "--only-binary=:all:",
                "--no-input", "--disable-pip-version-check", "--no-compile", "--no-warn-script-location",
+               "--no-warn-conflicts",
                "--progress-bar", "off", "--report", config["report"], "-r", requirements]
     command += ["--cache-dir", config["cache"]] if config.get("cache") else ["--no-cache-dir"]
     return command + index_args_pip(index)

@@ -22,11 +22,13 @@ describe('real packages under the default limits', { skip: skipWithoutAddon }, (
   let sandbox;
   let dataDir;
   let status;
+  const installLog = [];
   before(async () => {
     const { dir } = await ensureWheels({ real: true });
     index = await startIndex([dir]);
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-real-'));
     sandbox = new Sandbox({ dataDir, index: { url: index.url }, installer: { tool: 'pip' } });
+    sandbox.on('log', (key, line) => { if (key === 'wf-real') installLog.push(String(line)); });
     status = await sandbox.install('wf-real', SIX);
   });
   after(async () => {
@@ -45,6 +47,13 @@ describe('real packages under the default limits', { skip: skipWithoutAddon }, (
     const [only] = fs.readdirSync(installs);
     const fonts = fs.readdirSync(path.join(installs, only, 'site', '.pycage-mplconfig'));
     assert.ok(fonts.some((f) => /^fontlist-.*\.json$/.test(f)), fonts.join(', '));
+  });
+
+  it("does not judge the bundle against the host's own site-packages", () => {
+    // This host's Debian scipy wants an older numpy than the bundle's.
+    assert.ok(installLog.some((line) => /running .*pip install/.test(line)), installLog.join('\n'));
+    const conflicts = installLog.filter((line) => /but you have|dependency conflicts|which is not installed/.test(line));
+    assert.deepEqual(conflicts, []);
   });
 
   it('runs numpy, pandas, scipy, pydash and requests code, with the modules preloaded', async () => {
