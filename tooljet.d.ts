@@ -42,7 +42,9 @@ export interface BundleService {
   /** Builds again from the stored requirements; the old bundle serves meanwhile. */
   rebuildBundle(appVersionId: string): Promise<BundleStatus>;
   getBundleStatus(appVersionId: string): Promise<BundleStatus>;
-  /** The bundle a run of this version uses now, or null (standard library only). */
+  /** The bundle a run of this version uses now; null when the version has no packages (standard
+   * library only). Rejects with ERR_BUNDLE_NOT_READY, saying why, when its packages failed to
+   * install or are still building with no earlier build to serve. */
   getBundleForExecution(appVersionId: string): Promise<BundleForExecution | null>;
 }
 

@@ -3,6 +3,7 @@
 const { performance } = require('node:perf_hooks');
 const { Sandbox } = require('./sandbox');
 const validate = require('./validate');
+const { PycageError, codes } = require('./errors');
 
 // ToolJet's executor shape over Sandbox#runPython. Caller faults (bad
 // arguments, closed sandbox, overload) still reject with PycageError; what the
@@ -41,7 +42,9 @@ function createPythonExecutor(sandbox) {
 // Every method returns the Sandbox's BundleStatus, except
 // getBundleForExecution, which says which bundle a run of that version uses:
 // { bundleId, bundleSha } while a ready bundle serves it (also during a
-// rebuild), else null (no packages: the standard library only).
+// rebuild), null when the version has no packages (the standard library
+// only), and ERR_BUNDLE_NOT_READY, saying why, when its packages failed or
+// are still building with nothing older to serve.
 function createBundleService(sandbox) {
   if (!(sandbox instanceof Sandbox)) throw validate.expected('Sandbox instance', 'sandbox', sandbox);
   return {
@@ -54,7 +57,16 @@ function createBundleService(sandbox) {
       if (status.bundleSha && (status.status === 'ready' || status.status === 'building')) {
         return { bundleId: appVersionId, bundleSha: status.bundleSha };
       }
-      return null;
+      if (status.status === 'none') return null;  // no packages: the standard library
+      // A run without the version's packages would only fail later with a
+      // ModuleNotFoundError that hides the cause: say it now.
+      const why = status.status === 'failed'
+        ? `failed to install: ${String(status.error || 'no reason recorded').split('\n').slice(0, 3).join(' ')}. ` +
+          'Fix the requirements and save them again (updatePackages), or rebuild (rebuildBundle)'
+        : 'are still being installed and no earlier build of this version can serve meanwhile. ' +
+          'Retry when getBundleStatus() says ready';
+      throw new PycageError(`The Python packages of app version ${JSON.stringify(appVersionId)} ${why}`,
+        codes.ERR_BUNDLE_NOT_READY);
     },
   };
 }

@@ -77,3 +77,39 @@ describe('createPythonExecutor() with the real addon', { skip: skipWithoutAddon 
     }
   });
 });
+
+describe('createBundleService() when a version has no usable packages', { skip: skipWithoutAddon }, () => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const { ensureWheels } = require('../support/wheels');
+  const { startIndex } = require('../support/index_server');
+  const { createBundleService } = require('../../js/tooljet');
+
+  it('says the packages failed (and why) or are still building, instead of serving the standard library', async (t) => {
+    const { dir } = await ensureWheels();
+    const index = await startIndex([dir]);
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-tooljet-'));
+    const sandbox = new Sandbox({ dataDir, index: { url: index.url }, installer: { tool: 'pip' } });
+    t.after(async () => {
+      await sandbox.close();
+      await index.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    });
+    const service = createBundleService(sandbox);
+    assert.equal(await service.getBundleForExecution('v-without-packages'), null);
+    const building = service.updatePackages('v-building', 'pycage-hello\n');
+    await assert.rejects(service.getBundleForExecution('v-building'), {
+      code: 'ERR_BUNDLE_NOT_READY',
+      message: /^The Python packages of app version "v-building" are still being installed and no earlier build/,
+    });
+    assert.equal((await building).status, 'ready');
+    assert.equal((await service.getBundleForExecution('v-building')).bundleId, 'v-building');
+    const failed = await service.updatePackages('v-failed', 'pycage-no-such-package\n');
+    assert.equal(failed.status, 'failed');
+    await assert.rejects(service.getBundleForExecution('v-failed'), {
+      code: 'ERR_BUNDLE_NOT_READY',
+      message: /^The Python packages of app version "v-failed" failed to install: there is no package named 'pycage-no-such-package'.*Fix the requirements/,
+    });
+  });
+});
