@@ -10,6 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const trial = require('./trial');
 const isolation = require('./isolation');
+const { requestFor } = require('./index_url');
 
 const SUPPORTED_NODE = Object.freeze([22, 24]);  // package.json "engines"
 const INDEX_TIMEOUT_MS = 10_000;
@@ -82,24 +83,15 @@ function checkDataDir(dir, fsys = fs) {
 }
 
 async function checkIndex(url, fetchFn) {
-  let parsed;
+  let request;
   try {
-    parsed = new URL(url);
+    request = requestFor(url);
   } catch {
     return check('index', false, `'${url}' is not a URL`, 'pass the index as http(s)://host/simple/');
   }
-  const shown = `${parsed.protocol}//${parsed.host}${parsed.pathname}`;  // never print credentials
-  // fetch refuses a URL with credentials: they go in the header, as pip sends them.
-  const headers = {};
-  if (parsed.username || parsed.password) {
-    const user = decodeURIComponent(parsed.username);
-    const pass = decodeURIComponent(parsed.password);
-    headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-    parsed.username = '';
-    parsed.password = '';
-  }
+  const { shown } = request;  // never print credentials
   try {
-    const res = await fetchFn(parsed.href, { method: 'GET', redirect: 'follow', headers,
+    const res = await fetchFn(request.href, { method: 'GET', redirect: 'follow', headers: request.headers,
       signal: AbortSignal.timeout(INDEX_TIMEOUT_MS) });
     if (res.status === 401 || res.status === 403) {
       return check('index', false, `${shown} refused access (HTTP ${res.status})`, 'check the credentials in the index URL');

@@ -7,6 +7,8 @@
 // which pycage never builds. This asks the index itself, from the host (the
 // installer jail shares the host's network), and says which it was.
 
+const { requestFor } = require('./index_url');
+
 const TIMEOUT_MS = 10_000;
 const DEFAULT_INDEX = 'https://pypi.org/simple/';
 
@@ -25,20 +27,6 @@ function unsatisfied(pipOutput) {
 
 function normalizeName(name) {
   return name.replace(/[-_.]+/g, '-').toLowerCase();
-}
-
-// The URL to fetch (credentials moved into a header) and how to show it.
-function target(url) {
-  const parsed = new URL(url);
-  const headers = {};
-  if (parsed.username || parsed.password) {
-    const user = decodeURIComponent(parsed.username);
-    const pass = decodeURIComponent(parsed.password);
-    headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-    parsed.username = '';
-    parsed.password = '';
-  }
-  return { href: parsed.href, headers, shown: `${parsed.protocol}//${parsed.host}${parsed.pathname}` };
 }
 
 const CAUSES = {
@@ -102,7 +90,7 @@ async function diagnose({ pipOutput, index, abi, pythonVersion, fetchFn = global
   const base = (index && index.url) || DEFAULT_INDEX;
   let root;
   try {
-    root = target(base.endsWith('/') ? base : `${base}/`);
+    root = requestFor(base.endsWith('/') ? base : `${base}/`);
   } catch {
     return null;
   }

@@ -253,6 +253,17 @@ function planSandbox(opts, probe, python, helperPath) {
   return { tier, source, profile, base, trialConfig, needsTrial: profile.namespaces };
 }
 
+// The host probe and the interpreter query, off the JS thread.
+async function lookAtHost(opts) {
+  const binding = native.load();
+  const helperPath = native.helperPath();
+  const [probe, python] = await Promise.all([
+    native.probeAsync(binding, helperPath, opts.cgroupRoot),
+    native.resolvePythonAsync(opts.python),
+  ]);
+  return { binding, helperPath, probe, python };
+}
+
 class Sandbox extends EventEmitter {
   // The constructor spawns the jail helper's probe, the interpreter and a
   // trial jail once and waits for them on the JS thread (tens of ms; a trial
@@ -260,12 +271,7 @@ class Sandbox extends EventEmitter {
   // it off the JS thread, then constructs.
   static async create(options) {
     const opts = interpretOptions(options);
-    const binding = native.load();
-    const helperPath = native.helperPath();
-    const [probe, python] = await Promise.all([
-      native.probeAsync(binding, helperPath, opts.cgroupRoot),
-      native.resolvePythonAsync(opts.python),
-    ]);
+    const { binding, helperPath, probe, python } = await lookAtHost(opts);
     const plan = planSandbox(opts, probe, python, helperPath);
     const tried = plan.needsTrial ? await trial.runAsync(binding, plan.trialConfig) : null;
     prepared = { options, probe, python, tried };
@@ -282,12 +288,7 @@ class Sandbox extends EventEmitter {
   // only on bad options or a broken install.
   static async capabilities(options) {
     const opts = interpretOptions(options);
-    const binding = native.load();
-    const helperPath = native.helperPath();
-    const [probe, python] = await Promise.all([
-      native.probeAsync(binding, helperPath, opts.cgroupRoot),
-      native.resolvePythonAsync(opts.python),
-    ]);
+    const { binding, helperPath, probe, python } = await lookAtHost(opts);
     let selected = null;
     let tried = null;
     let error = null;

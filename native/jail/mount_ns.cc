@@ -4,7 +4,6 @@
 #include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "jail/remount.h"
 #include "jail/sys_error.h"
 
 namespace pycage::jail::mount_ns {
@@ -58,27 +58,7 @@ std::vector<std::string> MountsUnder(const std::string& path) {
 }
 
 // Remounts one bind mount with nosuid, nodev and (when `read_only`) read-only.
-Status RemountOne(const std::string& path, bool read_only) {
-  struct statvfs sv {};
-  if (statvfs(path.c_str(), &sv) < 0) return SysError(kStage, "statvfs(" + path + ")");
-  // A bind remount must restate every flag the kernel locked when the mount
-  // was copied into our user namespace, or it fails with EPERM.
-  unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV;
-  if (read_only) flags |= MS_RDONLY;
-  const struct {
-    unsigned long st, ms;
-  } kMap[] = {{ST_NOSUID, MS_NOSUID},       {ST_NODEV, MS_NODEV},
-              {ST_NOEXEC, MS_NOEXEC},       {ST_NOATIME, MS_NOATIME},
-              {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
-              {ST_RDONLY, MS_RDONLY}};
-  for (const auto& m : kMap) {
-    if (sv.f_flag & m.st) flags |= m.ms;
-  }
-  if (mount(nullptr, path.c_str(), nullptr, flags, nullptr) < 0) {
-    return SysError(kStage, "mount(NULL, " + path + ", NULL, " + Hex(flags) + ")");
-  }
-  return Status::Ok();
-}
+Status RemountOne(const std::string& path, bool read_only) { return remount::Bind(path, read_only, kStage); }
 
 // mount_setattr(RDONLY?|NOSUID|NODEV) with the MS_REMOUNT fallback.
 Status SetAttrs(const std::string& path, bool recursive, bool read_only) {

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "jail/remount.h"
 #include "jail/sys_error.h"
 
 namespace pycage::jail::proc_mask {
@@ -43,21 +44,18 @@ Status MaskRunProc(const std::string& proc, const std::string& null_node) {
         return SysError(kStage, "mount(tmpfs, " + path + ", tmpfs, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC)");
       }
     } else if (!S_ISLNK(st.st_mode)) {
-      // What is written to it goes nowhere; what is read is empty.
+      // Reads are empty; read-only, so nothing can be written to it either.
       if (mount(null_node.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
         return SysError(kStage, "mount(" + null_node + ", " + path + ", NULL, MS_BIND)");
       }
+      if (Status s = remount::Bind(path, /*read_only=*/true, kStage); !s.ok()) return s;
     }
   }
   const std::string sys = proc + "/sys";
   if (mount(sys.c_str(), sys.c_str(), nullptr, MS_BIND, nullptr) < 0) {
     return SysError(kStage, "mount(" + sys + ", " + sys + ", NULL, MS_BIND)");
   }
-  const unsigned long ro = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  if (mount(nullptr, sys.c_str(), nullptr, ro, nullptr) < 0) {
-    return SysError(kStage, "mount(NULL, " + sys + ", NULL, MS_BIND|MS_REMOUNT|MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC)");
-  }
-  return Status::Ok();
+  return remount::Bind(sys, /*read_only=*/true, kStage);
 }
 
 }  // namespace pycage::jail::proc_mask
