@@ -159,6 +159,7 @@ class BundleManager {
     }
     // Throws ERR_REQUIREMENTS_INVALID naming the line, before anything runs.
     const parsed = this.binding.parseRequirements(requirementsText);
+    if (this.store.readOnly) throw this.store.refuseWrite(`install bundle ${JSON.stringify(key)}`);
     return this.build(key, requirementsText, parsed, false);
   }
 
@@ -169,6 +170,9 @@ class BundleManager {
     validate.knownKeys(options, ['rebuild'], 'sandbox.bundle()');
     if (options.rebuild !== undefined && typeof options.rebuild !== 'boolean') {
       throw validate.expected('boolean', 'options.rebuild', options.rebuild);
+    }
+    if (this.store.readOnly && (options.rebuild || this.status(key).status !== 'ready')) {
+      throw this.store.refuseWrite(`build bundle ${JSON.stringify(key)}`);
     }
     const record = this.records.get(key);
     if (record === undefined || typeof record.requirements !== 'string') {
@@ -338,6 +342,7 @@ class BundleManager {
   }
 
   async collectGarbage() {
+    if (this.store.readOnly) return [];
     const referenced = this.referencedDirs();
     const { removed } = await this.store.collectGarbage(this.diskCapBytes, referenced, this.lastUsed);
     for (const dir of removed) {
@@ -374,6 +379,7 @@ class BundleManager {
     validate.object(options, 'options of sandbox.importBundle()');
     validate.knownKeys(options, ['key'], 'sandbox.importBundle()');
     if (options.key !== undefined) checkKey(options.key);
+    if (this.store.readOnly) throw this.store.refuseWrite('import a bundle');
     const work = await this.store.makeTempDir('import');
     try {
       // Parsed, verified and extracted in C++ off the JS thread; refuses

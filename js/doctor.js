@@ -11,6 +11,7 @@ const path = require('node:path');
 const trial = require('./trial');
 const isolation = require('./isolation');
 const { requestFor } = require('./index_url');
+const { makeDirs } = require('./dirs');
 
 const SUPPORTED_NODE = Object.freeze([22, 24]);  // package.json "engines"
 const INDEX_TIMEOUT_MS = 10_000;
@@ -55,24 +56,10 @@ function fixFrom(err, fallback) {
   return fixes.length > 0 ? fixes.join('; ') : fallback;
 }
 
-// mkdir -p, one level at a time: Node's recursive mkdirSync spins forever
-// below some pseudo filesystems (/proc/x).
-function makeDirs(dir, fsys) {
-  const missing = [];
-  let at = dir;
-  while (!fsys.existsSync(at)) {
-    missing.unshift(at);
-    const parent = path.dirname(at);
-    if (parent === at) break;
-    at = parent;
-  }
-  for (const level of missing) fsys.mkdirSync(level);
-}
-
 function checkDataDir(dir, fsys = fs) {
   const probeFile = path.join(dir, `.pycage-doctor-${process.pid}`);
   try {
-    makeDirs(dir, fsys);
+    makeDirs(dir, { fsys });
     fsys.writeFileSync(probeFile, 'ok');
     fsys.unlinkSync(probeFile);
     return check('dataDir', true, `${dir} is writable`);

@@ -16,9 +16,20 @@ const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
 const crypto = require('node:crypto');
+const { makeDirs } = require('./dirs');
+const { PycageError, codes } = require('./errors');
 
 const INSTALL_META = 'pycage-install.json';
 const RECORD_VERSION = 1;
+
+function writable(dir) {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function sha256Hex(text) {
   return crypto.createHash('sha256').update(text).digest('hex');
@@ -32,15 +43,36 @@ class BundleStore {
     this.importsDir = path.join(this.root, 'imports');
     this.tmpDir = path.join(this.root, 'tmp');
     this.cacheDir = path.join(this.root, 'cache');
-    for (const dir of [this.keysDir, this.installsDir, this.importsDir, this.tmpDir, this.cacheDir]) {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    this.dataDir = dataDir;
+    // A dataDir that already holds every directory but may not be written is
+    // an image with bundles baked in: it serves runs, and refuses to build.
+    const dirs = [this.keysDir, this.installsDir, this.importsDir, this.tmpDir, this.cacheDir];
+    this.readOnly = dirs.every((dir) => fs.existsSync(dir)) && !dirs.every(writable);
+    if (!this.readOnly) {
+      try {
+        for (const dir of dirs) makeDirs(dir);
+        for (const dir of dirs) fs.accessSync(dir, fs.constants.W_OK);
+      } catch (err) {
+        throw new PycageError([
+          `dataDir ${dataDir} cannot be used: ${err.code || err.message} on ${err.path || dataDir}.`,
+          `Make it a directory that uid ${process.getuid()} can write, or pass another dataDir (or PYCAGE_DATA_DIR).`,
+          'A read-only dataDir works only when it already holds the bundles/ tree of a build (an image with bundles baked in).',
+        ].join(' '), codes.ERR_INVALID_ARGUMENT);
+      }
     }
     this.tmpSerial = 0;
+  }
+
+  // Why a read-only store refuses `what`.
+  refuseWrite(what) {
+    return new PycageError(`Cannot ${what}: dataDir ${this.dataDir} is read-only (it serves the bundles it holds). ` +
+      'Build bundles with a writable dataDir, then ship that directory', codes.ERR_INVALID_ARGUMENT);
   }
 
   // Startup only (synchronous, like opening a database): what a crash left
   // in tmp/ is half a build or half an import, never anything published.
   clearLeftovers() {
+    if (this.readOnly) return;
     for (const entry of fs.readdirSync(this.tmpDir)) {
       fs.rmSync(path.join(this.tmpDir, entry), { recursive: true, force: true });
     }

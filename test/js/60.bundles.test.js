@@ -67,6 +67,53 @@ describe('bundles', { skip: skipWithoutAddon }, () => {
     assert.ok(!everything.includes('pycage-user'), 'the index user name leaked');
   });
 
+  it('names an unusable dataDir and the fix, at construction, without hanging', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-baddata-'));
+    try {
+      const file = path.join(dir, 'a-file');
+      fs.writeFileSync(file, '');
+      for (const dataDir of [path.join(file, 'data'), '/proc/pycage-data']) {
+        assert.throws(() => new Sandbox({ dataDir, installer: { tool: 'pip' } }), (err) => {
+          assert.equal(err.code, 'ERR_INVALID_ARGUMENT');
+          assert.match(err.message, new RegExp(`^dataDir ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be used: E[A-Z]+ on `));
+          assert.match(err.message, /Make it a directory that uid \d+ can write, or pass another dataDir/);
+          return true;
+        });
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const roSkip = process.getuid() !== 0 ? 'needs root for a read-only bind mount'
+    : require('node:child_process').spawnSync('unshare', ['--version']).status !== 0 ? 'unshare is not installed' : false;
+  it('serves runs from a read-only dataDir that holds built bundles, and refuses to build there', { skip: roSkip }, async (t) => {
+    const dataDir = tempDataDir(t);
+    const builder = new Sandbox({ dataDir, index: { url: index.url }, installer: { tool: 'pip' } });
+    assert.equal((await builder.install('wf-baked', 'pycage-hello\n')).status, 'ready');
+    await builder.close();
+    const script = `
+      const { Sandbox } = require(${JSON.stringify(require.resolve('../..'))});
+      (async () => {
+        const s = new Sandbox({ dataDir: ${JSON.stringify(dataDir)} });
+        const out = { status: s.status('wf-baked').status };
+        const run = await s.runPython('import pycage_hello\\npycage_hello.greet("ro")', { bundle: 'wf-baked' });
+        out.run = [run.status, run.result];
+        await s.install('wf-new', 'pycage-hello\\n').then(() => { out.install = 'built'; }, (e) => { out.install = [e.code, e.message]; });
+        await s.close();
+        console.log(JSON.stringify(out));
+      })().catch((e) => { console.log(JSON.stringify({ thrown: e.code, message: e.message })); });`;
+    const sh = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" -e "$3"';
+    const out = require('node:child_process').spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh',
+      dataDir, process.execPath, script], { encoding: 'utf8', timeout: 60000 });
+    assert.equal(out.status, 0, out.stderr);
+    const result = JSON.parse(out.stdout.trim().split('\n').pop());
+    assert.equal(result.status, 'ready', out.stdout);
+    assert.deepEqual(result.run, ['ok', 'hello ro']);
+    assert.equal(result.install[0], 'ERR_INVALID_ARGUMENT');
+    assert.match(result.install[1], /^Cannot install bundle "wf-new": dataDir .* is read-only/);
+  });
+
   it('refuses injected installer options and URLs in C++ before any installer runs, naming the line', async (t) => {
     const sandbox = open(t);
     const before = index.requests.length;
