@@ -49,6 +49,11 @@ export interface PackageIndexOptions {
   extraUrls?: string[];
   findLinks?: string[];
   trustedHosts?: string[];
+  /** http(s):// proxy URL for the installer (credentials allowed, never logged). The host's own
+   * HTTP(S)_PROXY variables never reach the installer. */
+  proxy?: string;
+  /** Absolute path of a PEM bundle of the CAs that the index's TLS certificate chains to. */
+  caBundle?: string;
 }
 
 export interface SandboxOptions {

@@ -39,6 +39,7 @@ function failureMessage(tool, outputTail, exit) {
 }
 
 const JAIL_LINKS = '/pycage/links';
+const JAIL_CA_BUNDLE = '/pycage/ca-bundle.pem';
 
 // Operator findLinks that are local directories are bound read-only at
 // /pycage/links/N (the jail's own /tmp would hide a bind under /tmp), so the
@@ -54,10 +55,10 @@ function localFindLinks(index) {
 
 // The index configuration as the jail sees it.
 function jailIndex(index) {
-  if (!index || !index.findLinks) return index || {};
+  if (!index) return {};
   let n = 0;
-  const findLinks = index.findLinks.map((link) => (localDir(link) === null ? link : `${JAIL_LINKS}/${n++}`));
-  return { ...index, findLinks };
+  const findLinks = (index.findLinks || []).map((link) => (localDir(link) === null ? link : `${JAIL_LINKS}/${n++}`));
+  return { ...index, findLinks, ...(index.caBundle ? { caBundle: JAIL_CA_BUNDLE } : {}) };
 }
 
 function installerArgs({ tier, helperPath, python, runnerDir, buildDir, cacheDir, uvPath, index }) {
@@ -76,6 +77,7 @@ function installerArgs({ tier, helperPath, python, runnerDir, buildDir, cacheDir
   }
   if (uvPath) args.push('--ro-bind', `${path.dirname(uvPath)}:${JAIL_UV_DIR}`);
   localFindLinks(index).forEach((dir, n) => args.push('--ro-bind', `${dir}:${JAIL_LINKS}/${n}`));
+  if (index && index.caBundle) args.push('--ro-bind', `${index.caBundle}:${JAIL_CA_BUNDLE}`);
   // The installer unpacks wheels in TMPDIR: on the build directory's disk,
   // not the jail's small /tmp tmpfs.
   for (const variable of ['HOME=/tmp', 'LANG=C.UTF-8', 'PATH=/usr/local/bin:/usr/bin:/bin', `TMPDIR=${JAIL_BUILD}/tmp`]) {

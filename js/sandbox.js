@@ -1,6 +1,7 @@
 'use strict';
 
 const os = require('node:os');
+const fs = require('node:fs');
 const path = require('node:path');
 const { EventEmitter } = require('node:events');
 const { PycageError, codes, invalidArgument, withCallerStack } = require('./errors');
@@ -16,6 +17,7 @@ const { Pools } = require('./pools');
 const { Sessions, DEFAULT_MAX_SESSIONS, DEFAULT_IDLE_MS } = require('./sessions');
 const { checkRestrictions, restrictionsEnv } = require('./restrictions');
 const trial = require('./trial');
+const { redactCredentials } = require('./redact');
 
 // The native object and the private state hide behind Symbols so the public
 // surface is exactly the README's API (better-sqlite3's habit).
@@ -29,7 +31,7 @@ const MAX_SESSIONS = 10_000;
 const INSTALLER_OPTIONS = Object.freeze(['tool', 'uvPath', 'timeoutMs']);
 const DEFAULT_DISK_CAP_BYTES = 20 * 1024 ** 3;
 const RUN_OPTIONS = Object.freeze(['bundle', 'inputs', 'limits', 'session', 'signal']);
-const INDEX_OPTIONS = Object.freeze(['url', 'extraUrls', 'findLinks', 'trustedHosts']);
+const INDEX_OPTIONS = Object.freeze(['url', 'extraUrls', 'findLinks', 'trustedHosts', 'proxy', 'caBundle']);
 const MAX_CODE_BYTES = 1024 * 1024;
 const MAX_KEY_LENGTH = 200;
 const MAX_CONCURRENCY = 64;
@@ -45,6 +47,20 @@ function checkIndex(index) {
   validate.object(index, 'index');
   validate.knownKeys(index, INDEX_OPTIONS, 'index of new Sandbox()');
   if (index.url !== undefined) validate.string(index.url, 'index.url');
+  if (index.proxy !== undefined) {
+    // The installer's only way out: the host's environment never reaches it.
+    let scheme = null;
+    try { scheme = new URL(validate.string(index.proxy, 'index.proxy')).protocol; } catch { /* refused below */ }
+    if (scheme !== 'http:' && scheme !== 'https:') {
+      throw validate.expected('an http:// or https:// proxy URL', 'index.proxy', redactCredentials(index.proxy));
+    }
+  }
+  if (index.caBundle !== undefined) {
+    const file = validate.string(index.caBundle, 'index.caBundle');
+    let ok = path.isAbsolute(file);
+    try { ok = ok && fs.statSync(file).isFile(); } catch { ok = false; }
+    if (!ok) throw validate.expected('the absolute path of a readable PEM file', 'index.caBundle', file);
+  }
   for (const name of ['extraUrls', 'findLinks', 'trustedHosts']) {
     const list = index[name];
     if (list === undefined) continue;

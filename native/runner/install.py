@@ -40,6 +40,10 @@ def index_args_pip(index):
         args += ["--find-links", link]
     for host in index.get("trustedHosts") or []:
         args += ["--trusted-host", host]
+    if index.get("proxy"):
+        args += ["--proxy", index["proxy"]]
+    if index.get("caBundle"):
+        args += ["--cert", index["caBundle"]]
     return args
 
 
@@ -86,6 +90,14 @@ def tool_environment(config):
     env["PIP_NO_INPUT"] = "1"
     env["PIP_ROOT_USER_ACTION"] = "ignore"
     env["UV_NO_CONFIG"] = "1"
+    # The operator's proxy and CA (pip also gets them as options); nothing of
+    # the host's own proxy settings reaches the installer.
+    index = config.get("index") or {}
+    if index.get("proxy"):
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            env[name] = index["proxy"]
+    if index.get("caBundle"):
+        env["SSL_CERT_FILE"] = index["caBundle"]
     return env
 
 

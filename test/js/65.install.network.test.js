@@ -1,0 +1,103 @@
+'use strict';
+
+// The operator's proxy and CA bundle reach the installer, and nothing of the
+// host's own proxy settings does.
+
+const { describe, it, before, after, afterEach, mock } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const http = require('node:http');
+const https = require('node:https');
+const os = require('node:os');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { Sandbox } = require('../..');
+const { skipWithoutAddon, fakeBinding } = require('./common');
+const { ensureWheels } = require('../support/wheels');
+const { startIndex } = require('../support/index_server');
+
+// Forwards one request to the index, whatever host it names.
+function forward(indexUrl, req, res, pathname) {
+  const target = new URL(pathname, indexUrl);
+  const upstream = http.request(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (up) => {
+    res.writeHead(up.statusCode, up.headers);
+    up.pipe(res);
+  });
+  upstream.on('error', () => { res.statusCode = 502; res.end(); });
+  req.pipe(upstream);
+}
+
+describe('the operator\'s proxy and CA bundle', () => {
+  afterEach(() => mock.restoreAll());
+  it('refuses a proxy that is not an http(s) URL and a CA bundle that is not a readable file', () => {
+    fakeBinding();
+    assert.throws(() => new Sandbox({ index: { proxy: 'socks5://u:secret@p:1080' } }),
+      (err) => err.code === 'ERR_INVALID_ARGUMENT' && /index\.proxy/.test(err.message) && !/secret/.test(err.message));
+    assert.throws(() => new Sandbox({ index: { caBundle: 'relative.pem' } }), { code: 'ERR_INVALID_ARGUMENT', message: /index\.caBundle/ });
+    assert.throws(() => new Sandbox({ index: { caBundle: '/nonexistent/ca.pem' } }), { code: 'ERR_INVALID_ARGUMENT', message: /readable PEM file/ });
+  });
+});
+
+describe('installs through the operator\'s proxy and CA', { skip: skipWithoutAddon }, () => {
+  let index;
+  let work;
+  const sandboxes = [];
+  before(async () => {
+    const { dir } = await ensureWheels();
+    index = await startIndex([dir]);
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-net-'));
+  });
+  after(async () => {
+    await Promise.all(sandboxes.map((s) => s.close()));
+    await index.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+  const open = (indexOptions) => {
+    const sandbox = new Sandbox({ dataDir: fs.mkdtempSync(path.join(work, 'data-')), index: indexOptions, installer: { tool: 'pip' } });
+    sandboxes.push(sandbox);
+    return sandbox;
+  };
+
+  it('reaches an index that only the proxy can route, and ignores the host\'s proxy variables', async (t) => {
+    const seen = [];
+    const proxy = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      forward(index.url, req, res, new URL(req.url).pathname);
+    });
+    await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise((resolve) => proxy.close(resolve)));
+    const saved = { HTTP_PROXY: process.env.HTTP_PROXY, HTTPS_PROXY: process.env.HTTPS_PROXY };
+    process.env.HTTP_PROXY = 'http://127.0.0.1:9/';   // the host's own setting, which must not leak in
+    process.env.HTTPS_PROXY = 'http://127.0.0.1:9/';
+    t.after(() => {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    });
+    const sandbox = open({ url: 'http://pycage-index.invalid/simple/', trustedHosts: ['pycage-index.invalid'],
+      proxy: `http://u:proxy-secret@127.0.0.1:${proxy.address().port}` });
+    const lines = [];
+    sandbox.on('log', (key, line) => lines.push(String(line)));
+    const status = await sandbox.install('wf-proxy', 'pycage-hello\n');
+    assert.equal(status.status, 'ready', `${status.error}\nproxy saw: ${seen.join(', ')}\n${lines.join('\n')}`);
+    assert.ok(seen.some((r) => r.startsWith('GET http://pycage-index.invalid/simple/pycage-hello/')), seen.join('\n'));
+    assert.ok(!lines.join('\n').includes('proxy-secret'));
+  });
+
+  const noOpenssl = spawnSync('openssl', ['version']).status !== 0 ? 'openssl is not installed' : false;
+  it('trusts an index whose certificate only the operator\'s CA bundle vouches for', { skip: noOpenssl }, async (t) => {
+    const key = path.join(work, 'key.pem');
+    const cert = path.join(work, 'cert.pem');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+      '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const tls = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) },
+      (req, res) => forward(index.url, req, res, req.url));
+    await new Promise((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise((resolve) => tls.close(resolve)));
+    const url = `https://127.0.0.1:${tls.address().port}/simple/`;
+    const untrusted = await open({ url }).install('wf-tls', 'pycage-hello\n');
+    assert.equal(untrusted.status, 'failed');
+    assert.match(untrusted.error, /CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLError/i);
+    const trusted = await open({ url, caBundle: cert }).install('wf-tls', 'pycage-hello\n');
+    assert.equal(trusted.status, 'ready', trusted.error);
+  });
+});
