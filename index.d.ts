@@ -44,6 +44,16 @@ export interface Limits {
   openFiles: number;
 }
 
+/** A `log` event. `debug` is the installer's own output; `warn` and `error` need a look. */
+export interface LogEntry {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  /** Who said it: the jail helper, the warm interpreter, the installer, the bundle store or the Sandbox. */
+  source: 'jail' | 'zygote' | 'installer' | 'bundles' | 'sandbox';
+  /** The bundle key it concerns, or null. */
+  key: string | null;
+  message: string;
+}
+
 export interface PackageIndexOptions {
   url?: string;
   extraUrls?: string[];
@@ -267,9 +277,9 @@ export class Sandbox extends EventEmitter {
    * (default 0), then every child is killed. Idempotent. */
   close(options?: { drainMs?: number }): Promise<void>;
 
-  on(event: 'log', listener: (key: string | null, line: string) => void): this;
+  on(event: 'log', listener: (entry: LogEntry) => void): this;
   on(event: 'status', listener: (key: string, status: BundleStatus) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
-  once(event: 'log', listener: (key: string | null, line: string) => void): this;
+  once(event: 'log', listener: (entry: LogEntry) => void): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this;
 }

@@ -9,6 +9,7 @@
 
 const path = require('node:path');
 const { redactCredentials } = require('./redact');
+const { fromInstaller } = require('./log');
 const crypto = require('node:crypto');
 const { PycageError, codes, invalidArgument } = require('./errors');
 const validate = require('./validate');
@@ -249,7 +250,7 @@ class BundleManager {
       if (existing) return existing;
     }
     const started = Date.now();
-    const log = (line) => this.emitLog(key, line);
+    const log = (line) => this.emitLog(key, fromInstaller(line));
     const built = await installer.build({
       store: this.store, tier: this.tier, helperPath: this.helperPath, python: this.python,
       runnerDir: this.runnerDir, canonicalText: parsed.canonical, index: this.index, tool: this.tool,
@@ -347,7 +348,7 @@ class BundleManager {
     const { removed } = await this.store.collectGarbage(this.diskCapBytes, referenced, this.lastUsed);
     for (const dir of removed) {
       await this.pools.drop(dir);
-      this.emitLog(null, `pycage: garbage-collected unreferenced install ${path.basename(dir)}`);
+      this.emitLog(null, { level: 'info', source: 'bundles', message: `pycage: garbage-collected unreferenced install ${path.basename(dir)}` });
     }
     return removed;
   }

@@ -67,7 +67,7 @@ async function main() {
   let t = performance.now();
   const sandbox = new Sandbox();
   console.log(`Sandbox ready in ${(performance.now() - t).toFixed(1)} ms`);
-  sandbox.on('log', (key, line) => console.log(`[log] ${line}`));
+  sandbox.on('log', (entry) => { if (entry.level !== 'debug') console.log(`[${entry.level}] ${entry.source}: ${entry.message}`); });
 
   const caps = sandbox.capabilities();
   console.log(`isolation tier: ${caps.selected}`);

@@ -17,6 +17,7 @@ const { Pools } = require('./pools');
 const { Sessions, DEFAULT_MAX_SESSIONS, DEFAULT_IDLE_MS } = require('./sessions');
 const { checkRestrictions, restrictionsEnv } = require('./restrictions');
 const trial = require('./trial');
+const log = require('./log');
 const { redactCredentials } = require('./redact');
 
 // The native object and the private state hide behind Symbols so the public
@@ -351,7 +352,7 @@ class Sandbox extends EventEmitter {
       extraBinds: extra.binds,
       // Every zygote applies the restrictions before its warm-up.
       extraEnv: [...extra.env, ...restrictionsEnv(opts.restrictions, { unrestricted: extra.unrestricted })],
-      onLog: (line) => this.emit('log', null, String(line)),
+      onLog: (line) => this.emit('log', log.entry(null, log.fromJail(line))),
     }, PycageError);
     const pools = new Pools(createNative, tier);
     this[kState].pools = pools;
@@ -372,7 +373,7 @@ class Sandbox extends EventEmitter {
       uvPath,
       installTimeoutMs: opts.installer.timeoutMs,
       emitStatus: (key, status) => this.emit('status', key, status),
-      emitLog: (key, line) => this.emit('log', key, line),
+      emitLog: (key, record) => this.emit('log', log.entry(key, record)),
     });
 
     if (!profile.namespaces && !profile.seccomp) {
@@ -380,7 +381,7 @@ class Sandbox extends EventEmitter {
       // after construction still see it.
       const message = isolation.bypassWarning(source);
       process.emitWarning(message, { type: 'PycageWarning', code: 'PYCAGE_SANDBOX_BYPASS' });
-      process.nextTick(() => this.emit('log', null, message));
+      process.nextTick(() => this.emit('log', log.entry(null, { level: 'warn', source: 'sandbox', message })));
     }
   }
 

@@ -129,13 +129,27 @@ describe('new Sandbox() with a fake addon', () => {
     assert.equal(sandbox.isolation, 'full');
   });
 
-  it('forwards native diagnostics as log events', () => {
+  it('forwards native diagnostics as log entries with a level and a source', () => {
     const fake = fakeBinding();
     const sandbox = new Sandbox();
-    const lines = [];
-    sandbox.on('log', (key, line) => lines.push([key, line]));
-    fake.instances[0].options.onLog('zygote ready');
-    assert.deepEqual(lines, [[null, 'zygote ready']]);
+    const entries = [];
+    sandbox.on('log', (entry) => entries.push(entry));
+    fake.instances[0].options.onLog('pycage-zygote: preload of x failed: ImportError: no');
+    fake.instances[0].options.onLog('pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, 0): Operation not permitted (errno 1)');
+    assert.deepEqual(entries, [
+      { level: 'warn', source: 'zygote', key: null, message: 'pycage-zygote: preload of x failed: ImportError: no' },
+      { level: 'error', source: 'jail', key: null,
+        message: 'pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, 0): Operation not permitted (errno 1)' },
+    ]);
+  });
+
+  it('grades installer output: pip chatter is debug, warnings warn, errors error', () => {
+    const { fromInstaller } = require('../../js/log');
+    assert.equal(fromInstaller('Collecting numpy').level, 'debug');
+    assert.equal(fromInstaller('WARNING: Retrying (Retry(total=4)) after connection broken').level, 'warn');
+    assert.equal(fromInstaller('ERROR: No matching distribution found for x').level, 'error');
+    assert.equal(fromInstaller('pycage-install: running pip install').level, 'info');
+    assert.equal(fromInstaller('x').source, 'installer');
   });
 
   it('uses ToolJet defaults and lets the operator raise the ceiling', () => {
@@ -179,7 +193,7 @@ describe('new Sandbox() with a fake addon', () => {
       mock.method(process, 'emitWarning', (msg, opts) => warnings.push([msg, opts]));
       const sandbox = new Sandbox();
       const logs = [];
-      sandbox.on('log', (key, line) => logs.push(line));
+      sandbox.on('log', (entry) => logs.push(entry));
       await new Promise((resolve) => setImmediate(resolve));
       assert.equal(fake.instances[0].options.isolation, 'bypass');
       assert.equal(sandbox.isolation, 'bypass');
@@ -187,7 +201,7 @@ describe('new Sandbox() with a fake addon', () => {
       assert.equal(warnings[0][1].code, 'PYCAGE_SANDBOX_BYPASS');
       assert.match(warnings[0][0], new RegExp(`SANDBOX BYPASS ENABLED by ${name}=true in the environment`));
       assert.equal(logs.length, 1);
-      assert.equal(logs[0], warnings[0][0]);
+      assert.deepEqual(logs[0], { level: 'warn', source: 'sandbox', key: null, message: warnings[0][0] });
       assert.equal(sandbox.capabilities().tiers.bypass.optIn, true);
     });
   }

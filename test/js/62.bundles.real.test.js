@@ -28,7 +28,7 @@ describe('real packages under the default limits', { skip: skipWithoutAddon }, (
     index = await startIndex([dir]);
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-real-'));
     sandbox = new Sandbox({ dataDir, index: { url: index.url }, installer: { tool: 'pip' } });
-    sandbox.on('log', (key, line) => { if (key === 'wf-real') installLog.push(String(line)); });
+    sandbox.on('log', (entry) => { if (entry.key === 'wf-real') installLog.push(entry.message); });
     status = await sandbox.install('wf-real', SIX);
   });
   after(async () => {

@@ -75,7 +75,7 @@ describe('installs through the operator\'s proxy and CA', { skip: skipWithoutAdd
     const sandbox = open({ url: 'http://pycage-index.invalid/simple/', trustedHosts: ['pycage-index.invalid'],
       proxy: `http://u:proxy-secret@127.0.0.1:${proxy.address().port}` });
     const lines = [];
-    sandbox.on('log', (key, line) => lines.push(String(line)));
+    sandbox.on('log', (entry) => lines.push(entry.message));
     const status = await sandbox.install('wf-proxy', 'pycage-hello\n');
     assert.equal(status.status, 'ready', `${status.error}\nproxy saw: ${seen.join(', ')}\n${lines.join('\n')}`);
     assert.ok(seen.some((r) => r.startsWith('GET http://pycage-index.invalid/simple/pycage-hello/')), seen.join('\n'));

@@ -1,11 +1,11 @@
 // Compiled with tsc --noEmit by test/js/95.types.test.js: it must type-check,
 // and the lines marked @ts-expect-error must not.
-import { Sandbox, PycageError, RunResult, Capabilities, Limits } from 'pycage';
+import { Sandbox, PycageError, RunResult, Capabilities, Limits, LogEntry } from 'pycage';
 import { createPythonExecutor, ExecutionResult } from 'pycage/tooljet';
 
 async function main(): Promise<void> {
   const sandbox = new Sandbox({ isolation: 'auto', limits: { wallMs: 5000 }, python: '/usr/bin/python3' });
-  sandbox.on('log', (key: string | null, line: string) => { void key; void line; });
+  sandbox.on('log', (entry: LogEntry) => { void entry.key; void entry.message; const level: 'debug' | 'info' | 'warn' | 'error' = entry.level; void level; });
   const created: Sandbox = await Sandbox.create({ python: '/usr/bin/python3' });
   await created.close();
   const hostCaps = await Sandbox.capabilities({ isolation: 'auto' });
