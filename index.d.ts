@@ -44,6 +44,30 @@ export interface Limits {
   openFiles: number;
 }
 
+/** The `run` event, after each run. */
+export interface RunSummary {
+  bundle: string | null;
+  session: string | null;
+  tier: IsolationTier;
+  status: 'ok' | 'error';
+  errorType: string | null;
+  wallMs: number;
+  cpuMs: number;
+  peakMemoryKb: number;
+  queueMs: number;
+  coldStart: boolean;
+}
+
+/** A metric as prom-client's Registry reads it (registerMetric). */
+export interface PromMetric {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  aggregator: 'sum';
+  get(): Promise<{ name: string; help: string; type: string; aggregator: string;
+    values: { value: number; labels: Record<string, string | number>; metricName?: string }[] }>;
+}
+
 /** A `log` event. `debug` is the installer's own output; `warn` and `error` need a look. */
 export interface LogEntry {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -204,7 +228,10 @@ export interface RunResult {
   truncated: { stdout: boolean; stderr: boolean; figures: boolean };
   /** Restrictions mode 'warn' only: the denied accesses of this run (at most 256). */
   audit: AuditEntry[];
-  usage: { wallMs: number; cpuMs: number; peakMemoryKb: number };
+  /** wallMs, cpuMs and peakMemoryKb are the run's own; queueMs is the host time before it started
+   * (its wait in the queue, and for a cold start the warm interpreter's start), coldStart says
+   * whether it waited for its pool's warm interpreter to start. */
+  usage: { wallMs: number; cpuMs: number; peakMemoryKb: number; queueMs: number; coldStart: boolean };
   isolation: IsolationTier;
   /** Session calls only: true when the session's earlier state was lost (timeout, crash, bundle change) and this call started afresh. */
   sessionRestarted?: boolean;
@@ -277,7 +304,12 @@ export class Sandbox extends EventEmitter {
    * (default 0), then every child is killed. Idempotent. */
   close(options?: { drainMs?: number }): Promise<void>;
 
+  /** Counters and histograms in prom-client's shape: `for (const m of sandbox.metrics()) register.registerMetric(m)`. */
+  metrics(): PromMetric[];
+
   on(event: 'log', listener: (entry: LogEntry) => void): this;
+  on(event: 'run', listener: (summary: RunSummary) => void): this;
+  on(event: 'restart', listener: (info: { installId: string | null; reason: string }) => void): this;
   on(event: 'status', listener: (key: string, status: BundleStatus) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'log', listener: (entry: LogEntry) => void): this;

@@ -235,6 +235,8 @@ Napi::Object OutcomeToJs(Napi::Env env, const RunOutcome& outcome) {
   object.Set("cpuMs", Napi::Number::New(env, outcome.cpu_ms));
   object.Set("peakMemoryKb", Napi::Number::New(env, static_cast<double>(outcome.peak_memory_kb)));
   object.Set("sessionStarted", Napi::Boolean::New(env, outcome.session_started));
+  object.Set("queueMs", Napi::Number::New(env, outcome.queue_ms));
+  object.Set("coldStart", Napi::Boolean::New(env, outcome.cold_start));
   return object;
 }
 

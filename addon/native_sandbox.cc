@@ -52,6 +52,12 @@ void CallJs(Napi::Env env, Napi::Function /*callback*/, SandboxState* state, Eve
         if (env.IsExceptionPending()) env.GetAndClearPendingException();  // a throwing listener must not kill runs
       }
       return;
+    case Event::Kind::kRestart:
+      if (!state->on_restart.IsEmpty()) {
+        state->on_restart.Call({Napi::String::New(env, event->line)});
+        if (env.IsExceptionPending()) env.GetAndClearPendingException();
+      }
+      return;
     case Event::Kind::kClosed: {
       if (state->supervisor) state->supervisor->Join();  // the thread is on its way out
       state->supervisor.reset();
@@ -97,6 +103,8 @@ NativeSandbox::NativeSandbox(const Napi::CallbackInfo& info) : ObjectWrap<Native
   }
   const Napi::Value on_log = config_object.Get("onLog");
   if (on_log.IsFunction()) state->on_log = Napi::Persistent(on_log.As<Napi::Function>());
+  const Napi::Value on_restart = config_object.Get("onRestart");
+  if (on_restart.IsFunction()) state->on_restart = Napi::Persistent(on_restart.As<Napi::Function>());
 
   SandboxState* raw = state.release();
   raw->events = EventChannel::New(env, "pycage.supervisor", 0, 1, raw,
@@ -116,6 +124,9 @@ NativeSandbox::NativeSandbox(const Napi::CallbackInfo& info) : ObjectWrap<Native
   };
   config->on_log = [raw](std::string line) {
     raw->events.NonBlockingCall(new Event{Event::Kind::kLog, {}, std::move(line)});
+  };
+  config->on_restart = [raw](std::string reason) {
+    raw->events.NonBlockingCall(new Event{Event::Kind::kRestart, {}, std::move(reason)});
   };
   auto supervisor = Supervisor::Start(std::move(config).value());
   if (!supervisor.ok()) {

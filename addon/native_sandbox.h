@@ -15,7 +15,7 @@ namespace pycage::addon {
 
 // Something the supervisor thread hands to the JS thread.
 struct Event {
-  enum class Kind { kOutcome, kLog, kClosed } kind;
+  enum class Kind { kOutcome, kLog, kRestart, kClosed } kind;
   RunOutcome outcome;
   std::string line;
 };
@@ -32,6 +32,7 @@ struct SandboxState {
   EventChannel events;
   Napi::FunctionReference error_class;
   Napi::FunctionReference on_log;
+  Napi::FunctionReference on_restart;
   std::map<uint64_t, Napi::Promise::Deferred> pending;
   std::optional<Napi::Promise::Deferred> close_deferred;
   size_t in_flight = 0;

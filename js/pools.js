@@ -32,7 +32,7 @@ class Pools {
     let pool = this.pools.get(dir);
     if (pool === undefined) {
       const extra = dir === '' ? { binds: [], env: [] } : this.bundleConfig(siteDir, preload);
-      pool = { native: this.createNative(extra), lastUsed: 0, inFlight: 0 };
+      pool = { native: this.createNative({ ...extra, dir }), lastUsed: 0, inFlight: 0 };
       this.pools.set(dir, pool);
       this.evict();
     }

@@ -39,6 +39,10 @@ function toRunResult(outcome, isolation) {
       wallMs: Number(outcome.wallMs) || 0,
       cpuMs: Number(outcome.cpuMs) || 0,
       peakMemoryKb: Number(outcome.peakMemoryKb) || 0,
+      // Host time before the run started: its place in the queue, and for a
+      // cold start the warm interpreter's start.
+      queueMs: Number(outcome.queueMs) || 0,
+      coldStart: Boolean(outcome.coldStart),
     },
     isolation,
   };
@@ -61,7 +65,7 @@ function cancelledBeforeStart(isolation) {
     },
     truncated: { stdout: false, stderr: false, figures: false },
     audit: [],
-    usage: { wallMs: 0, cpuMs: 0, peakMemoryKb: 0 },
+    usage: { wallMs: 0, cpuMs: 0, peakMemoryKb: 0, queueMs: 0, coldStart: false },
     isolation,
   };
 }

@@ -18,6 +18,7 @@ const { Sessions, DEFAULT_MAX_SESSIONS, DEFAULT_IDLE_MS } = require('./sessions'
 const { checkRestrictions, restrictionsEnv } = require('./restrictions');
 const trial = require('./trial');
 const log = require('./log');
+const { SandboxMetrics } = require('./metrics');
 const { redactCredentials } = require('./redact');
 
 // The native object and the private state hide behind Symbols so the public
@@ -344,6 +345,7 @@ class Sandbox extends EventEmitter {
 
     this[kState] = {
       opts, probe, tier, nextId: 0, closed: false, closing: null, python, tried, running: new Set(),
+      metrics: new SandboxMetrics(),
     };
     // One NativeSandbox (supervisor thread + zygote) per bundle; the stdlib
     // pool has no bundle directory.
@@ -353,6 +355,10 @@ class Sandbox extends EventEmitter {
       // Every zygote applies the restrictions before its warm-up.
       extraEnv: [...extra.env, ...restrictionsEnv(opts.restrictions, { unrestricted: extra.unrestricted })],
       onLog: (line) => this.emit('log', log.entry(null, log.fromJail(line))),
+      onRestart: (reason) => {
+        this[kState].metrics.recordRestart();
+        this.emit('restart', { installId: extra.dir ? path.basename(extra.dir) : null, reason: String(reason) });
+      },
     }, PycageError);
     const pools = new Pools(createNative, tier);
     this[kState].pools = pools;
@@ -427,17 +433,26 @@ class Sandbox extends EventEmitter {
 
     if (signal && signal.aborted) return cancelledBeforeStart(state.tier);
 
+    let result;
     try {
       if (session === undefined) {
-        const outcome = await runOnPool(pool, { code, inputsJson, limits }, signal, state);
-        return toRunResult(outcome, state.tier);
+        result = toRunResult(await runOnPool(pool, { code, inputsJson, limits }, signal, state), state.tier);
+      } else {
+        const { outcome, restarted } = await state.sessions.call(session, poolKey, pool,
+          (token, sessionPool) => runOnPool(sessionPool, { code, inputsJson, limits, session: token }, signal, state));
+        result = { ...toRunResult(outcome, state.tier), sessionRestarted: restarted };
       }
-      const { outcome, restarted } = await state.sessions.call(session, poolKey, pool,
-        (token, sessionPool) => runOnPool(sessionPool, { code, inputsJson, limits, session: token }, signal, state));
-      return { ...toRunResult(outcome, state.tier), sessionRestarted: restarted };
     } catch (err) {
       throw withCallerStack(err, caller);
     }
+    const summary = {
+      bundle: options.bundle ?? null, session: session ?? null, tier: state.tier, status: result.status,
+      errorType: result.error ? result.error.type : null, ...result.usage,
+    };
+    state.metrics.recordRun(summary);
+    // After the caller has its result; a throwing listener is the host's own error.
+    process.nextTick(() => this.emit('run', summary));
+    return result;
   }
 
   // Ends a session: its process and state go. Resolves true when it existed.
@@ -471,6 +486,12 @@ class Sandbox extends EventEmitter {
   async importBundle(buffer, options) {
     checkOpen(this);
     return this[kState].bundles.importBundle(buffer, options);
+  }
+
+  // Counters and histograms in prom-client's shape (js/metrics.js):
+  // for (const m of sandbox.metrics()) register.registerMetric(m).
+  metrics() {
+    return this[kState].metrics.all();
   }
 
   capabilities() {

@@ -316,6 +316,8 @@ void Run::OnHandleClosed(uv_handle_t* handle) {
 RunOutcome Run::TakeOutcome() {
   RunOutcome outcome = DecideOutcome(facts_);
   outcome.id = request_.id;
+  outcome.queue_ms = request_.queue_ms;
+  outcome.cold_start = request_.cold_start;
   outcome.stdout_data = std::move(stdout_.data);
   outcome.stderr_data = std::move(stderr_.data);
   outcome.truncated_stdout = stdout_.truncated;

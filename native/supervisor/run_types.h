@@ -32,6 +32,12 @@ struct RunRequest {
   // that keeps its globals between calls). At most one call of a session is
   // in flight; the JS layer orders them.
   std::string session;
+  // Set by the supervisor: when it was submitted (uv_hrtime ns), and at its
+  // start how long it queued and whether it waited for a warm interpreter
+  // to start (a cold start).
+  uint64_t submitted_ns = 0;
+  double queue_ms = 0;
+  bool cold_start = false;
 };
 
 // What JS gets back. `rejection` not ok means the promise rejects (a fault of
@@ -56,6 +62,8 @@ struct RunOutcome {
   uint64_t peak_memory_kb = 0;
   // A session call that was served by a freshly started session process.
   bool session_started = false;
+  double queue_ms = 0;      // from submission to its start
+  bool cold_start = false;  // it waited for its pool's warm interpreter to start
 };
 
 struct SupervisorConfig {
@@ -84,6 +92,8 @@ struct SupervisorConfig {
   // Called on the supervisor thread. The addon forwards them to JS.
   std::function<void(RunOutcome)> on_outcome;
   std::function<void(std::string)> on_log;
+  // A warm interpreter that had served runs died (it is replaced when work comes).
+  std::function<void(std::string reason)> on_restart;
 };
 
 }  // namespace pycage

@@ -67,6 +67,7 @@ Status Supervisor::Submit(RunRequest request) {
                                                      " runs waiting); retry later or raise maxQueue");
   }
   ++queued_;
+  request.submitted_ns = uv_hrtime();
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     inbox_.push_back(Command{Command::Kind::kSubmit, std::move(request), 0, nullptr});
@@ -195,6 +196,7 @@ void Supervisor::EnsureZygote() {
   callbacks.on_ready = [this] {
     startup_failures_ = 0;
     zygote_was_used_ = true;
+    zygote_ready_ns_ = uv_hrtime();
     Dispatch();
   };
   callbacks.on_exit_report = [this](const protocol::ControlMessage& exit) {
@@ -241,6 +243,8 @@ void Supervisor::Dispatch() {
 void Supervisor::StartRun(RunRequest request) {
   const uint32_t slot = *free_slots_.begin();
   free_slots_.erase(free_slots_.begin());
+  request.queue_ms = static_cast<double>(uv_hrtime() - request.submitted_ns) / 1e6;
+  request.cold_start = zygote_ready_ns_ > request.submitted_ns;
   const uint64_t id = request.id;
   const RunLimits limits = request.limits;
   const std::string session = request.session;
@@ -309,6 +313,7 @@ void Supervisor::OnZygoteDead(const std::string& reason) {
   dead->Close();
   retiring_.push_back(std::move(dead));
   if (shutting_down_) return;
+  if (was_used && config_.on_restart) config_.on_restart(reason);
   if (!was_used) {
     ++startup_failures_;
     if (startup_failures_ >= kMaxStartupFailures) {

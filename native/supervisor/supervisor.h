@@ -100,6 +100,7 @@ class Supervisor {
   std::vector<std::unique_ptr<Run>> finished_runs_;
   std::vector<std::unique_ptr<Zygote>> closed_zygotes_;
   bool zygote_was_used_ = false;
+  uint64_t zygote_ready_ns_ = 0;  // when the current warm interpreter became ready (uv_hrtime)
   int startup_failures_ = 0;
   bool shutting_down_ = false;
   std::vector<std::function<void()>> shutdown_waiters_;

@@ -120,7 +120,7 @@ describe('Sandbox#runPython()', () => {
         figures: [{ type: 'image/png', data: 'iVBORw0KGgo=' }],
         audit: [{ kind: 'module', name: 'socket', message: 'no network' }],
         error: { type: 'ZeroDivisionError', message: 'division by zero', traceback: 'Traceback…', line: 3 },
-        wallMs: 2.5, cpuMs: 1.25, peakMemoryKb: 9000,
+        wallMs: 2.5, cpuMs: 1.25, peakMemoryKb: 9000, queueMs: 0.75, coldStart: true,
       },
     });
     const result = await new Sandbox().runPython('1/0');
@@ -130,7 +130,7 @@ describe('Sandbox#runPython()', () => {
       error: { type: 'ZeroDivisionError', message: 'division by zero', traceback: 'Traceback…', line: 3 },
       truncated: { stdout: true, stderr: false, figures: true },
       audit: [{ kind: 'module', name: 'socket', message: 'no network' }],
-      usage: { wallMs: 2.5, cpuMs: 1.25, peakMemoryKb: 9000 },
+      usage: { wallMs: 2.5, cpuMs: 1.25, peakMemoryKb: 9000, queueMs: 0.75, coldStart: true },
       isolation: 'full',
     });
   });

@@ -136,6 +136,52 @@ describe('Sandbox lifecycle', { skip: skipWithoutAddon }, () => {
     await sandbox.close();
   });
 
+  it('says which run was a cold start and how long it queued, in the result, the run event and metrics()', async () => {
+    const sandbox = new Sandbox();
+    const events = [];
+    sandbox.on('run', (summary) => events.push(summary));
+    const first = await sandbox.runPython('1');
+    const second = await sandbox.runPython('raise KeyError("k")');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(first.usage.coldStart, true);
+    assert.ok(first.usage.queueMs > first.usage.wallMs, JSON.stringify(first.usage));
+    assert.equal(second.usage.coldStart, false);
+    assert.ok(second.usage.queueMs >= 0 && second.usage.queueMs < first.usage.queueMs, JSON.stringify(second.usage));
+    assert.equal(events.length, 2);
+    assert.deepEqual({ ...events[1], wallMs: 0, cpuMs: 0, peakMemoryKb: 0, queueMs: 0 }, {
+      bundle: null, session: null, tier: sandbox.isolation, status: 'error', errorType: 'KeyError',
+      wallMs: 0, cpuMs: 0, peakMemoryKb: 0, queueMs: 0, coldStart: false,
+    });
+    const metrics = Object.fromEntries(await Promise.all(sandbox.metrics().map(async (m) => [m.name, await m.get()])));
+    const runs = metrics.pycage_runs_total.values;
+    assert.deepEqual(runs.map((v) => [v.labels.status, v.labels.error_type, v.value]).sort(), [['error', 'KeyError', 1], ['ok', '', 1]]);
+    assert.equal(metrics.pycage_cold_starts_total.values[0].value, 1);
+    const wallCount = metrics.pycage_run_wall_seconds.values.find((v) => v.metricName === 'pycage_run_wall_seconds_count');
+    assert.equal(wallCount.value, 2);
+    const inf = metrics.pycage_run_wall_seconds.values.find((v) => v.labels.le === '+Inf');
+    assert.equal(inf.value, 2);
+    await sandbox.close();
+  });
+
+  it('emits restart when a warm interpreter that served runs dies, and runs on', async () => {
+    const sandbox = new Sandbox();
+    await sandbox.runPython('1');
+    const restarted = new Promise((resolve) => sandbox.once('restart', resolve));
+    // The jail helper is this process's child; killing it ends the warm interpreter.
+    for (const pid of liveChildren()) {
+      try {
+        if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('pycage-jail')) process.kill(pid, 'SIGKILL');
+      } catch { /* gone */ }
+    }
+    const info = await restarted;
+    assert.equal(info.installId, null);
+    assert.match(info.reason, /killed by signal 9|closed its control channel/);
+    assert.equal((await sandbox.runPython('6 * 7')).result, 42);
+    const restarts = await sandbox.metrics().find((m) => m.name === 'pycage_interpreter_restarts_total').get();
+    assert.equal(restarts.values[0].value, 1);
+    await sandbox.close();
+  });
+
   it('reports capabilities() for this host', async () => {
     const sandbox = new Sandbox();
     try {
