@@ -10,6 +10,7 @@
 const path = require('node:path');
 const { redactCredentials } = require('./redact');
 const { fromInstaller } = require('./log');
+const owners = require('./owners');
 const crypto = require('node:crypto');
 const { PycageError, codes, invalidArgument } = require('./errors');
 const validate = require('./validate');
@@ -79,15 +80,20 @@ class BundleManager {
     this.flights = new Map();      // installId -> Promise<{ dir, meta }>
     this.generations = new Map();  // key -> counter: only the newest request for a key may write its record
     this.lastUsed = new Map();     // published dir -> ms
+    this.marked = new Set();       // dirs this process marked in use (store.markInUse)
     store.clearLeftovers();
     this.records = store.loadRecords();
     this.recoverInterrupted();
   }
 
   // A record that says 'building' was written by a process that died mid-build.
+  // With a shared dataDir, another live process may be the builder: its
+  // record is left as it is.
   recoverInterrupted() {
     for (const record of this.records.values()) {
       if (record.status !== 'building') continue;
+      if (record.builder && record.builder !== owners.SELF &&
+          owners.ownerAlive(record.builder, owners.mtimeOf(this.store.recordPath(record.key)), 24 * 3600 * 1000)) continue;
       if (record.serving) {
         Object.assign(record, record.serving, { status: 'ready', serving: null });
       } else {
@@ -137,7 +143,18 @@ class BundleManager {
 
   status(key) {
     checkKey(key);
+    this.refresh(key);
     return this.publicStatus(key);
+  }
+
+  // Another process on the same dataDir may have changed the key's record
+  // since: take the newer one, unless this process is building it.
+  refresh(key) {
+    const mine = this.records.get(key);
+    if (mine && mine.status === 'building' && mine.builder === owners.SELF) return;
+    const onDisk = this.store.readRecord(key);
+    if (onDisk === null) return;
+    if (!mine || String(onDisk.updatedAt || '') > String(mine.updatedAt || '')) this.records.set(key, onDisk);
   }
 
   async setRecord(key, record) {
@@ -197,7 +214,7 @@ class BundleManager {
     let published = rebuild ? null : this.publishedInstall(dir);
     if (published === null) {
       await this.setRecord(key, {
-        key, status: 'building', requirements: requirementsText, installId, serving, error: null,
+        key, status: 'building', requirements: requirementsText, installId, serving, error: null, builder: owners.SELF,
       });
       try {
         published = await this.flight(installId, dir, parsed, rebuild, key);
@@ -249,6 +266,29 @@ class BundleManager {
       const existing = this.publishedInstall(dir);
       if (existing) return existing;
     }
+    // One build of a set across every process on this dataDir: wait for the
+    // holder of its lock, then take its result (or the lock, if it died).
+    const waitUntil = Date.now() + this.installTimeoutMs + 60_000;
+    while (!this.store.tryLockBuild(installId)) {
+      if (this.closed) throw new PycageError('The Sandbox was closed during the build', codes.ERR_CLOSED);
+      if (Date.now() > waitUntil) {
+        throw new Error(`another process has been building install ${installId} for too long; ` +
+          `remove ${this.store.locksDir}/${installId} if no process builds it`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const theirs = this.publishedInstall(dir);
+      if (theirs && !rebuild) return theirs;
+    }
+    try {
+      const published = rebuild ? null : this.publishedInstall(dir);
+      if (published) return published;  // finished by another process as we took the lock
+      return await this.buildUnderLock(installId, dir, parsed, key);
+    } finally {
+      this.store.unlockBuild(installId);
+    }
+  }
+
+  async buildUnderLock(installId, dir, parsed, key) {
     const started = Date.now();
     const log = (line) => this.emitLog(key, fromInstaller(line));
     const built = await installer.build({
@@ -329,6 +369,10 @@ class BundleManager {
         codes.ERR_BUNDLE_NOT_READY);
     }
     this.lastUsed.set(ready.dir, Date.now());
+    if (!this.marked.has(ready.dir)) {
+      this.marked.add(ready.dir);
+      this.store.markInUse(ready.dir, true);  // so another process's GC keeps it
+    }
     return ready;
   }
 
@@ -356,6 +400,8 @@ class BundleManager {
   // Kills every installer in flight and waits for the builds to unwind.
   async close() {
     this.closed = true;
+    for (const dir of this.marked) this.store.markInUse(dir, false);
+    this.marked.clear();
     for (const child of this.children) {
       try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
     }

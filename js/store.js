@@ -7,6 +7,8 @@
 //   bundles/imports/<bundleSha>/       imported archives, same shape, never reused by install()
 //   bundles/tmp/                       builds and imports in progress; emptied at startup
 //   bundles/cache/                     the installer's download cache
+//   bundles/locks/<installId>/         a build in progress, by its owner (one per set, across processes)
+//   bundles/in-use/<dir name>/<owner>  a process serving runs from that install or import
 //
 // A key is the host's string and never a path component: it is hashed.
 // Every file that must survive a crash is written to tmp/ first and renamed
@@ -17,10 +19,14 @@ const fsp = require('node:fs/promises');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { makeDirs } = require('./dirs');
+const owners = require('./owners');
 const { PycageError, codes } = require('./errors');
 
 const INSTALL_META = 'pycage-install.json';
 const RECORD_VERSION = 1;
+// How long a mark of an owner on another host counts as alive: longer than
+// any install may take.
+const FOREIGN_OWNER_MAX_AGE_MS = 24 * 3600 * 1000;
 
 function writable(dir) {
   try {
@@ -43,10 +49,12 @@ class BundleStore {
     this.importsDir = path.join(this.root, 'imports');
     this.tmpDir = path.join(this.root, 'tmp');
     this.cacheDir = path.join(this.root, 'cache');
+    this.locksDir = path.join(this.root, 'locks');
+    this.inUseDir = path.join(this.root, 'in-use');
     this.dataDir = dataDir;
     // A dataDir that already holds every directory but may not be written is
     // an image with bundles baked in: it serves runs, and refuses to build.
-    const dirs = [this.keysDir, this.installsDir, this.importsDir, this.tmpDir, this.cacheDir];
+    const dirs = [this.keysDir, this.installsDir, this.importsDir, this.tmpDir, this.cacheDir, this.locksDir, this.inUseDir];
     this.readOnly = dirs.every((dir) => fs.existsSync(dir)) && !dirs.every(writable);
     if (!this.readOnly) {
       try {
@@ -71,10 +79,71 @@ class BundleStore {
 
   // Startup only (synchronous, like opening a database): what a crash left
   // in tmp/ is half a build or half an import, never anything published.
+  // Another process's work in progress (a shared dataDir) is left alone.
   clearLeftovers() {
     if (this.readOnly) return;
     for (const entry of fs.readdirSync(this.tmpDir)) {
-      fs.rmSync(path.join(this.tmpDir, entry), { recursive: true, force: true });
+      const full = path.join(this.tmpDir, entry);
+      const owner = owners.ownerOfName(entry);
+      if (owner !== null && owners.ownerAlive(owner, owners.mtimeOf(full), FOREIGN_OWNER_MAX_AGE_MS)) continue;
+      fs.rmSync(full, { recursive: true, force: true });
+    }
+  }
+
+  // The cross-process build lock of one install: true when this process now
+  // holds it, false while a live owner does. A dead owner's lock is taken over.
+  tryLockBuild(installId) {
+    const lock = path.join(this.locksDir, installId);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.mkdirSync(lock);
+        fs.writeFileSync(path.join(lock, 'owner'), owners.SELF);
+        return true;
+      } catch (err) {
+        if (err.code !== 'EEXIST') throw err;
+      }
+      let owner = '';
+      try { owner = fs.readFileSync(path.join(lock, 'owner'), 'utf8'); } catch { /* being written */ }
+      if (owner === '' && Date.now() - owners.mtimeOf(lock) < 5000) return false;
+      if (owner !== '' && owners.ownerAlive(owner, owners.mtimeOf(lock), FOREIGN_OWNER_MAX_AGE_MS)) return false;
+      fs.rmSync(lock, { recursive: true, force: true });  // its owner died mid-build
+    }
+    return false;
+  }
+
+  unlockBuild(installId) {
+    fs.rmSync(path.join(this.locksDir, installId), { recursive: true, force: true });
+  }
+
+  // Marks (or unmarks) an install or import directory as served by this process.
+  markInUse(dir, inUse) {
+    if (this.readOnly) return;
+    const marker = path.join(this.inUseDir, path.basename(dir), owners.SELF);
+    try {
+      if (inUse) {
+        fs.mkdirSync(path.dirname(marker), { recursive: true });
+        fs.writeFileSync(marker, '');
+      } else {
+        fs.rmSync(marker, { force: true });
+      }
+    } catch { /* a marker is a courtesy to other processes' GC */ }
+  }
+
+  // Whether another live process serves runs from `dir`.
+  servedElsewhere(dir) {
+    let names = [];
+    try { names = fs.readdirSync(path.join(this.inUseDir, path.basename(dir))); } catch { return false; }
+    return names.some((owner) => owner !== owners.SELF &&
+      owners.ownerAlive(owner, owners.mtimeOf(path.join(this.inUseDir, path.basename(dir), owner)), FOREIGN_OWNER_MAX_AGE_MS));
+  }
+
+  // A key's record as another process may have rewritten it, or null.
+  readRecord(key) {
+    try {
+      const record = JSON.parse(fs.readFileSync(this.recordPath(key), 'utf8'));
+      return record && record.version === RECORD_VERSION && record.key === key ? record : null;
+    } catch {
+      return null;
     }
   }
 
@@ -104,7 +173,7 @@ class BundleStore {
   }
 
   async writeAtomic(file, text) {
-    const tmp = path.join(this.tmpDir, `write-${process.pid}-${++this.tmpSerial}-${path.basename(file)}`);
+    const tmp = path.join(this.tmpDir, `write-${owners.SELF}-${++this.tmpSerial}_${path.basename(file)}`);
     const handle = await fsp.open(tmp, 'w', 0o644);
     try {
       await handle.writeFile(text);
@@ -116,7 +185,9 @@ class BundleStore {
   }
 
   async makeTempDir(prefix) {
-    return fsp.mkdtemp(path.join(this.tmpDir, `${prefix}-`));
+    if (this.readOnly) throw this.refuseWrite('write to its tmp directory');
+    // Named by its owner, so another process's startup leaves it alone.
+    return fsp.mkdtemp(path.join(this.tmpDir, `${prefix}-${owners.SELF}-`));
   }
 
   installDir(installId) {
@@ -192,8 +263,14 @@ class BundleStore {
     for (const entry of published) entry.lastUsed = Math.max(entry.lastUsed, lastUsedByDir.get(entry.dir) || 0);
     let total = published.reduce((sum, entry) => sum + (entry.meta.sizeBytes || 0), 0);
     const removed = [];
+    // Installs another process references (its keys' records on disk) or
+    // serves (an in-use marker of a live process) stay too.
+    const onDisk = new Set();
+    for (const record of this.loadRecords().values()) {
+      for (const dir of [record.dir, record.serving && record.serving.dir]) if (dir) onDisk.add(dir);
+    }
     const candidates = published
-      .filter((entry) => !referencedDirs.has(entry.dir))
+      .filter((entry) => !referencedDirs.has(entry.dir) && !onDisk.has(entry.dir) && !this.servedElsewhere(entry.dir))
       .sort((a, b) => a.lastUsed - b.lastUsed);
     for (const entry of candidates) {
       if (total <= capBytes) break;

@@ -64,14 +64,21 @@ function page(title, links) {
 /**
  * Starts the index on an ephemeral port.
  * @param {string|string[]} wheelDirs directories holding *.whl files
+ * @param {{delayMs?: number}} [options] delayMs: answer every request that much later
  * @returns {Promise<{url: string, requests: string[], close: () => Promise<void>}>}
  */
-async function startIndex(wheelDirs) {
+async function startIndex(wheelDirs, { delayMs = 0 } = {}) {
   const dirs = Array.isArray(wheelDirs) ? wheelDirs : [wheelDirs];
   const { projects, files } = await scan(dirs);
   const requests = [];
 
   const server = http.createServer((req, res) => {
+    if (delayMs > 0 && !req.pycageDelayed) {
+      // A slow index, so that concurrent installs overlap in tests.
+      req.pycageDelayed = true;
+      setTimeout(() => server.emit('request', req, res), delayMs);
+      return;
+    }
     let pathname;
     try {
       pathname = decodeURIComponent(new URL(req.url, 'http://index').pathname);

@@ -1,0 +1,112 @@
+'use strict';
+
+// One dataDir, several processes (Node's cluster mode, PM2, two replicas on
+// one volume): builds are single-flight across them, a starting process
+// leaves another's build alone, and statuses stay coherent.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { Sandbox } = require('../..');
+const { skipWithoutAddon } = require('./common');
+const { ensureWheels } = require('../support/wheels');
+const { startIndex } = require('../support/index_server');
+
+const ROOT = require.resolve('../..');
+
+// A child process that installs `requirements` under `key` and prints what
+// happened as one JSON line.
+function installer(dataDir, url, key, requirements) {
+  const script = `
+    const { Sandbox } = require(${JSON.stringify(ROOT)});
+    (async () => {
+      const s = new Sandbox({ dataDir: ${JSON.stringify(dataDir)}, index: { url: ${JSON.stringify(url)} }, installer: { tool: 'pip' } });
+      let ranPip = false;
+      s.on('log', (e) => { if (/running .*pip install/.test(e.message)) ranPip = true; });
+      const status = await s.install(${JSON.stringify(key)}, ${JSON.stringify(requirements)});
+      const run = status.status === 'ready' ? await s.runPython('import pycage_hello\\npycage_hello.greet("x")', { bundle: ${JSON.stringify(key)} }) : null;
+      await s.close();
+      console.log(JSON.stringify({ status: status.status, error: status.error, ranPip, result: run && run.result }));
+    })().catch((e) => { console.log(JSON.stringify({ thrown: e.code, message: e.message })); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  return new Promise((resolve) => child.on('close', () => resolve(JSON.parse(out.trim().split('\n').pop() || '{}'))));
+}
+
+describe('a dataDir shared by several processes', { skip: skipWithoutAddon }, () => {
+  let index;
+  let dataDir;
+  before(async () => {
+    const { dir } = await ensureWheels();
+    index = await startIndex([dir], { delayMs: 150 });
+  });
+  after(() => index.close());
+
+  it('builds a set once when two processes install it at the same time, and both serve it', async (t) => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-shared-'));
+    t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const [a, b] = await Promise.all([
+      installer(dataDir, index.url, 'wf-a', 'pycage-hello\n'),
+      installer(dataDir, index.url, 'wf-b', 'pycage-hello\n'),
+    ]);
+    assert.equal(a.status, 'ready', JSON.stringify(a));
+    assert.equal(b.status, 'ready', JSON.stringify(b));
+    assert.deepEqual([a.result, b.result], ['hello x', 'hello x']);
+    assert.equal([a.ranPip, b.ranPip].filter(Boolean).length, 1, 'both processes ran pip');
+    assert.equal(fs.readdirSync(path.join(dataDir, 'bundles', 'installs')).length, 1);
+  });
+
+  it("a process that starts during another's build leaves it alone and sees its status", async (t) => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-shared-'));
+    t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const building = installer(dataDir, index.url, 'wf-slow', 'pycage-hello\n');
+    // Wait until the other process has started its build.
+    const deadline = Date.now() + 30000;
+    while (Date.now() < deadline) {
+      const tmp = path.join(dataDir, 'bundles', 'tmp');
+      if (fs.existsSync(tmp) && fs.readdirSync(tmp).some((e) => e.startsWith('build-'))) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const observer = new Sandbox({ dataDir, installer: { tool: 'pip' } });  // its startup clears only dead processes' work
+    t.after(() => observer.close());
+    assert.equal(observer.status('wf-slow').status, 'building');
+    const done = await building;
+    assert.equal(done.status, 'ready', JSON.stringify(done));
+    const seen = observer.status('wf-slow');
+    assert.equal(seen.status, 'ready');
+    assert.equal((await observer.runPython('import pycage_hello\npycage_hello.greet("b")', { bundle: 'wf-slow' })).result, 'hello b');
+  });
+
+  it("GC keeps what another live process serves or records, and collects the rest", async (t) => {
+    const { BundleStore, INSTALL_META } = require('../../js/store');
+    const owners = require('../../js/owners');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-shared-gc-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const store = new BundleStore(dir);
+    const publish = (name) => {
+      const d = path.join(store.installsDir, name);
+      fs.mkdirSync(d);
+      fs.writeFileSync(path.join(d, INSTALL_META), JSON.stringify({ sizeBytes: 1000, createdAt: new Date().toISOString() }));
+      return d;
+    };
+    const served = publish('served');
+    const recorded = publish('recorded');
+    const dead = publish('dead-owner');
+    const unused = publish('unused');
+    // Another live process on this host serves `served`; a dead one served `dead-owner`.
+    const other = spawn('sleep', ['30']);
+    t.after(() => other.kill('SIGKILL'));
+    for (const [d, pid] of [[served, other.pid], [dead, 2 ** 22 + 12345]]) {
+      fs.mkdirSync(path.join(store.inUseDir, path.basename(d)), { recursive: true });
+      fs.writeFileSync(path.join(store.inUseDir, path.basename(d), `${owners.HOST}~${pid}`), '');
+    }
+    await store.saveRecord({ key: 'k', status: 'ready', dir: recorded });
+    const { removed } = await store.collectGarbage(0, new Set());
+    assert.deepEqual(removed.map((d) => path.basename(d)).sort(), ['dead-owner', 'unused']);
+    assert.ok(fs.existsSync(served) && fs.existsSync(recorded));
+  });
+});
