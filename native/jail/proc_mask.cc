@@ -32,7 +32,9 @@ const std::vector<std::string>& MaskedNames() {
 
 Status MaskRunProc(const std::string& proc, const std::string& null_node) {
   for (const std::string& name : MaskedNames()) {
-    const std::string path = proc + "/" + name;
+    std::string path = proc;
+    path += '/';
+    path += name;
     struct stat st {};
     if (lstat(path.c_str(), &st) < 0) {
       if (errno == ENOENT) continue;  // this kernel has no such entry
@@ -46,12 +48,18 @@ Status MaskRunProc(const std::string& proc, const std::string& null_node) {
     } else if (!S_ISLNK(st.st_mode)) {
       // Reads are empty; read-only, so nothing can be written to it either.
       if (mount(null_node.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
-        return SysError(kStage, "mount(" + null_node + ", " + path + ", NULL, MS_BIND)");
+        std::string call = "mount(";
+        call += null_node;
+        call += ", ";
+        call += path;
+        call += ", NULL, MS_BIND)";
+        return SysError(kStage, call);
       }
       if (Status s = remount::Bind(path, /*read_only=*/true, kStage); !s.ok()) return s;
     }
   }
-  const std::string sys = proc + "/sys";
+  std::string sys = proc;
+  sys += "/sys";
   if (mount(sys.c_str(), sys.c_str(), nullptr, MS_BIND, nullptr) < 0) {
     return SysError(kStage, "mount(" + sys + ", " + sys + ", NULL, MS_BIND)");
   }

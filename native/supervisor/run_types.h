@@ -45,24 +45,24 @@ struct RunRequest {
 struct RunOutcome {
   uint64_t id = 0;
   Status rejection;
-  bool ok = false;
   std::string result_json;
   std::string stdout_data;
   std::string stderr_data;
-  bool truncated_stdout = false;
-  bool truncated_stderr = false;
   std::optional<protocol::RunError> error;
   // From the run's reply (ok or error): matplotlib figures, whether some were
   // dropped at the runner's caps, and the restrictions audit (warn mode).
   std::vector<protocol::Figure> figures;
-  bool truncated_figures = false;
   std::vector<protocol::AuditEntry> audit;
   double wall_ms = 0;
   double cpu_ms = 0;
+  double queue_ms = 0;  // from submission to its start
   uint64_t peak_memory_kb = 0;
+  bool ok = false;
+  bool truncated_stdout = false;
+  bool truncated_stderr = false;
+  bool truncated_figures = false;
   // A session call that was served by a freshly started session process.
   bool session_started = false;
-  double queue_ms = 0;      // from submission to its start
   bool cold_start = false;  // it waited for its pool's warm interpreter to start
 };
 
