@@ -166,7 +166,11 @@ describe('Sandbox lifecycle', { skip: skipWithoutAddon }, () => {
   it('emits restart when a warm interpreter that served runs dies, and runs on', async () => {
     const sandbox = new Sandbox();
     await sandbox.runPython('1');
-    const restarted = new Promise((resolve) => sandbox.once('restart', resolve));
+    // An idle Sandbox does not hold the event loop open: the timer does, meanwhile.
+    const restarted = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no restart event within 15 s')), 15000);
+      sandbox.once('restart', (info) => { clearTimeout(timer); resolve(info); });
+    });
     // The jail helper is this process's child; killing it ends the warm interpreter.
     for (const pid of liveChildren()) {
       try {
