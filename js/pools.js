@@ -18,6 +18,7 @@ class Pools {
     this.maxPools = maxPools;
     this.pools = new Map();  // dir ('' for stdlib) -> { native, lastUsed, inFlight }
     this.closing = [];
+    this.useClock = 0;  // recency as a counter: a clock ties within a millisecond
   }
 
   // The extra jail configuration of a bundle's zygote.
@@ -34,9 +35,10 @@ class Pools {
       const extra = dir === '' ? { binds: [], env: [] } : this.bundleConfig(siteDir, preload);
       pool = { native: this.createNative({ ...extra, dir }), lastUsed: 0, inFlight: 0 };
       this.pools.set(dir, pool);
-      this.evict();
     }
-    pool.lastUsed = Date.now();
+    // Marked used before eviction runs, so a new pool is never its victim.
+    pool.lastUsed = ++this.useClock;
+    this.evict();
     return pool;
   }
 

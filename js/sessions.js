@@ -17,6 +17,9 @@ class Sessions {
     this.idleMs = idleMs;
     this.entries = new Map();  // user id -> entry
     this.nextToken = 0;
+    // Recency as a counter, not a clock: calls finish within the same
+    // millisecond, and a tie would evict the wrong session.
+    this.useClock = 0;
     this.closed = false;
   }
 
@@ -42,7 +45,7 @@ class Sessions {
       this.makeRoom();
       entry = {
         token: `s${++this.nextToken}`, poolKey, pool, tail: Promise.resolve(), pending: 0,
-        used: false, lastUsed: Date.now(), timer: null,
+        used: false, lastUsed: ++this.useClock, timer: null,
       };
       pool.sessions = (pool.sessions || 0) + 1;
       this.entries.set(id, entry);
@@ -53,7 +56,7 @@ class Sessions {
       current.timer = null;
     }
     current.pending++;
-    current.lastUsed = Date.now();
+    current.lastUsed = ++this.useClock;
     const turn = current.tail.then(() => start(current.token, current.pool));
     current.tail = turn.then(() => undefined, () => undefined);
     try {
@@ -63,7 +66,7 @@ class Sessions {
       return { outcome, restarted };
     } finally {
       current.pending--;
-      current.lastUsed = Date.now();
+      current.lastUsed = ++this.useClock;
       if (current.pending === 0 && this.entries.get(id) === current) this.armIdleTimer(id, current);
     }
   }
