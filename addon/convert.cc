@@ -72,10 +72,18 @@ Status ReadStringList(const Napi::Object& object, const char* key, const std::st
 
 // "SRC:DST", both absolute; the jail side under /pycage/ so a bundle can
 // never shadow a system directory.
+// "/host/path:/pycage/name" (a bind, full tier) or "/host/path" (granted
+// where it is, reduced tier).
 std::string CheckBind(const std::string& bind) {
   const size_t colon = bind.find(':');
-  if (colon == std::string::npos || bind[0] != '/' || bind.compare(colon + 1, 8, "/pycage/") != 0) {
-    return "expected \"/host/path:/pycage/name\"";
+  if (colon == std::string::npos) {
+    if (bind.empty() || bind[0] != '/' || bind.find('\0') != std::string::npos) {
+      return "expected \"/host/path:/pycage/name\" or \"/host/path\"";
+    }
+    return "";
+  }
+  if (bind[0] != '/' || bind.compare(colon + 1, 8, "/pycage/") != 0) {
+    return "expected \"/host/path:/pycage/name\" or \"/host/path\"";
   }
   if (bind.find(':', colon + 1) != std::string::npos || bind.find('\0') != std::string::npos) return "a path contains ':'";
   return "";
@@ -143,7 +151,7 @@ Result<SupervisorConfig> ConfigFromJs(const Napi::Object& object) {
   std::string isolation;
   if (Status s = ReadString(object, "isolation", where, &isolation); !s.ok()) return s;
   if (const IsolationProfile* profile = ProfileNamed(isolation); profile != nullptr) config.tier = profile->tier;
-  else return Invalid("Expected 'full' or 'bypass' for native config.isolation but received '" + isolation + "'");
+  else return Invalid("Expected 'full', 'reduced' or 'bypass' for native config.isolation but received '" + isolation + "'");
   uint64_t number = 0;
   if (Status s = ReadPositive(object, "concurrency", where, &number, 64); !s.ok()) return s;
   config.concurrency = number;

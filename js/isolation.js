@@ -5,21 +5,11 @@ const validate = require('./validate');
 
 const TIERS = Object.freeze(['auto', 'full', 'reduced', 'bypass']);
 const BYPASS_ENV = Object.freeze(['PYCAGE_SANDBOX_BYPASS', 'TOOLJET_WORKFLOW_SANDBOX_BYPASS']);
-const REDUCED_MISSING = Object.freeze(['not implemented in this version']);
 
 function checkRequested(value) {
   if (value === undefined) return 'auto';
   if (typeof value !== 'string' || !TIERS.includes(value)) {
     throw validate.expected(`one of ${TIERS.map((t) => `'${t}'`).join(', ')}`, 'isolation', value);
-  }
-  // 'reduced' fails the same way on every host, so say so before any native
-  // work: no probe result could change the answer.
-  if (value === 'reduced') {
-    throw new PycageError(
-      "Isolation tier 'reduced' is not implemented in this version of pycage. " +
-      "Use isolation 'full' (needs unprivileged user namespaces or root) or, " +
-      "knowingly, 'bypass' (no jail at all)",
-      codes.ERR_ISOLATION_UNAVAILABLE);
   }
   return value;
 }
@@ -55,30 +45,51 @@ function fullMissing(probe) {
   return missing;
 }
 
+// The reduced tier needs seccomp and Landlock (any ABI; scoping of signals
+// and abstract sockets needs ABI 6, and older kernels get the filter's
+// fallback). No namespace at all.
+function reducedAvailable(probe) {
+  return Boolean(probe && probe.seccomp && probe.landlockAbi >= 1);
+}
+
+function reducedMissing(probe) {
+  if (!probe) return ['host probe unavailable'];
+  const missing = [];
+  if (!probe.seccomp) missing.push('seccomp filters');
+  if (!(probe.landlockAbi >= 1)) {
+    missing.push('Landlock (Linux 5.13 or later with landlock in the kernel\'s lsm= list)');
+  }
+  return missing;
+}
+
 function unavailable(requested, probe) {
-  const missing = fullMissing(probe);
-  const fix = probe && Array.isArray(probe.fix) ? probe.fix.map(String) : [];
-  const lines = [
-    `Isolation '${requested}' is unavailable: this host cannot build the full jail.`,
-    `Missing: ${missing.length ? missing.join('; ') : 'unknown (the probe reported no reason)'}.`,
-  ];
-  if (fix.length) lines.push(`How to fix: ${fix.join('; ')}.`);
-  lines.push("The 'reduced' tier (seccomp + Landlock, no user namespaces) is not implemented in this version.");
+  const lines = [`Isolation '${requested}' is unavailable on this host.`];
+  if (requested !== 'reduced') {
+    const missing = fullMissing(probe);
+    lines.push(`The full jail lacks: ${missing.length ? missing.join('; ') : 'unknown (the probe reported no reason)'}.`);
+    const fix = probe && Array.isArray(probe.fix) ? probe.fix.map(String) : [];
+    if (fix.length) lines.push(`How to fix: ${fix.join('; ')}.`);
+  }
+  if (requested !== 'full') lines.push(`The reduced jail lacks: ${reducedMissing(probe).join('; ')}.`);
   lines.push("To run without any jail, opt in explicitly with isolation: 'bypass' or PYCAGE_SANDBOX_BYPASS=true.");
   return new PycageError(lines.join(' '), codes.ERR_ISOLATION_UNAVAILABLE);
 }
 
 // requested: the validated option value ('auto' when omitted). Returns the
-// tier handed to the native side and, for bypass, where the opt-in came from.
-// An explicit 'full' beats the environment; bypass is never a silent fallback.
-function choose(requested, probe, env = process.env) {
-  if (requested === 'bypass') return { tier: 'bypass', source: "the isolation: 'bypass' option" };
+// tiers to prove with a trial jail, strongest first, and, for bypass, where
+// the opt-in came from. 'auto' tries full, then reduced; an explicit tier
+// beats the environment; bypass is never a fallback.
+function candidates(requested, probe, env = process.env) {
+  if (requested === 'bypass') return { tiers: ['bypass'], source: "the isolation: 'bypass' option" };
   if (requested === 'auto') {
     const fromEnv = bypassFromEnv(env);
-    if (fromEnv) return { tier: 'bypass', source: `${fromEnv}=true in the environment` };
+    if (fromEnv) return { tiers: ['bypass'], source: `${fromEnv}=true in the environment` };
   }
-  if (fullAvailable(probe)) return { tier: 'full', source: null };
-  throw unavailable(requested, probe);
+  const tiers = [];
+  if (requested !== 'reduced' && fullAvailable(probe)) tiers.push('full');
+  if (requested !== 'full' && reducedAvailable(probe)) tiers.push('reduced');
+  if (tiers.length === 0) throw unavailable(requested, probe);
+  return { tiers, source: null };
 }
 
 function bypassWarning(source) {
@@ -87,22 +98,26 @@ function bypassWarning(source) {
     'Only timeouts, rlimits and output caps apply. Never use this with untrusted code.';
 }
 
-// trial: the summary of the trial jail of the full tier (null when none ran:
-// bypass, or a host the probe already ruled out).
-function capabilities(probe, selected, env = process.env, requested = 'auto', trial = null) {
-  const full = { available: fullAvailable(probe), missing: fullAvailable(probe) ? [] : fullMissing(probe) };
+// trials: the summary of each tier's trial jail, by tier (absent when none
+// ran: bypass, a host the probe already ruled out, or a stronger tier won).
+function tierEntry(available, missing, trial) {
+  const entry = { available, missing: available ? [] : missing };
   if (trial) {
-    full.trial = trial;
+    entry.trial = trial;
     if (!trial.ok) {
       // The probe may say yes; the trial jail is what proves it.
-      full.available = false;
-      full.missing = [trial.stage ? `trial jail failed at ${trial.stage}: ${trial.syscall}: ${trial.error}` : trial.error];
+      entry.available = false;
+      entry.missing = [trial.stage ? `trial jail failed at ${trial.stage}: ${trial.syscall}: ${trial.error}` : trial.error];
     }
   }
+  return entry;
+}
+
+function capabilities(probe, selected, env = process.env, requested = 'auto', trials = {}) {
   return {
     tiers: {
-      full,
-      reduced: { available: false, missing: [...REDUCED_MISSING] },
+      full: tierEntry(fullAvailable(probe), fullMissing(probe), trials.full),
+      reduced: tierEntry(reducedAvailable(probe), reducedMissing(probe), trials.reduced),
       bypass: { available: true, optIn: requested === 'bypass' || (requested === 'auto' && bypassFromEnv(env) !== null) },
     },
     selected,
@@ -110,4 +125,7 @@ function capabilities(probe, selected, env = process.env, requested = 'auto', tr
   };
 }
 
-module.exports = { TIERS, BYPASS_ENV, checkRequested, bypassFromEnv, fullAvailable, choose, bypassWarning, capabilities };
+module.exports = {
+  TIERS, BYPASS_ENV, checkRequested, bypassFromEnv, fullAvailable, reducedAvailable, candidates, bypassWarning,
+  capabilities,
+};

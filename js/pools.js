@@ -23,10 +23,15 @@ class Pools {
 
   // The extra jail configuration of a bundle's zygote.
   bundleConfig(siteDir, preload) {
-    const inJail = profileOf(this.tier).bindsPaths;
+    const profile = profileOf(this.tier);
+    const inJail = profile.bindsPaths;
     const env = [`PYCAGE_SITE=${inJail ? JAIL_SITE : siteDir}`];
     if (preload && preload.length > 0) env.push(`PYCAGE_PRELOAD=${preload.join(',')}`);
-    return { binds: inJail ? [`${siteDir}:${JAIL_SITE}`] : [], env };
+    // Bound at a fixed place in full; granted read-only where it is in reduced.
+    let binds = [];
+    if (inJail) binds = [`${siteDir}:${JAIL_SITE}`];
+    else if (profile.landlockFs) binds = [siteDir];
+    return { binds, env };
   }
 
   acquire(dir, siteDir, preload) {

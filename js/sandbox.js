@@ -239,10 +239,9 @@ function cancelledOutcome() {
 // learned off the JS thread, so the constructor need not block on it.
 let prepared = null;
 
-// The host-facing choices of a Sandbox: the tier, and the native config
+// The host-facing choices of a Sandbox for one tier: the native config
 // every pool shares (each adds its binds and environment).
-function planSandbox(opts, probe, python, helperPath) {
-  const { tier, source } = isolation.choose(opts.requested, probe);
+function planSandbox(opts, tier, source, probe, python, helperPath) {
   const profile = profileOf(tier);
   if (opts.cgroupRoot && profile.cgroupLimits && probe.cgroup2 && !probe.cgroup2.available) {
     throw new PycageError(`cgroupRoot ${opts.cgroupRoot} cannot be used: ${probe.cgroup2.reason}. ` +
@@ -268,7 +267,47 @@ function planSandbox(opts, probe, python, helperPath) {
   };
   // The stdlib pool's config: what the trial jail proves.
   const trialConfig = { ...base, extraBinds: [], extraEnv: restrictionsEnv(opts.restrictions, { unrestricted: false }) };
-  return { tier, source, profile, base, trialConfig, needsTrial: profile.namespaces };
+  return { tier, source, profile, base, trialConfig, needsTrial: profile.namespaces || profile.landlockFs };
+}
+
+// Settles the tier: each candidate, strongest first, is proven by a trial
+// jail, and the first that starts wins. A generator, so the constructor
+// (sync trials) and create()/capabilities() (async) share one sequence:
+// it yields a trial config and is resumed with that trial's outcome.
+// Returns { plan, trials } with each tier's outcome; throws when none starts.
+function* settleTier(opts, probe, python, helperPath) {
+  const { tiers, source } = isolation.candidates(opts.requested, probe);
+  const trials = {};
+  const failures = [];
+  for (const tier of tiers) {
+    const plan = planSandbox(opts, tier, source, probe, python, helperPath);
+    if (!plan.needsTrial) return { plan, trials };
+    const outcome = yield plan.trialConfig;
+    trials[tier] = outcome;
+    if (outcome.ok) return { plan, trials };
+    failures.push({ tier, outcome });
+  }
+  const error = trial.trialError(opts.requested, failures);
+  error.trials = trials;
+  throw error;
+}
+
+function settleSync(opts, probe, python, helperPath, binding) {
+  const steps = settleTier(opts, probe, python, helperPath);
+  let next = steps.next();
+  while (!next.done) next = steps.next(trial.runSync(binding, next.value));
+  return next.value;
+}
+
+async function settleAsync(opts, probe, python, helperPath, binding) {
+  const steps = settleTier(opts, probe, python, helperPath);
+  let next = steps.next();
+  while (!next.done) next = steps.next(await trial.runAsync(binding, next.value));
+  return next.value;
+}
+
+function trialSummaries(trials) {
+  return Object.fromEntries(Object.entries(trials || {}).map(([tier, outcome]) => [tier, trial.summary(outcome)]));
 }
 
 // The host probe and the interpreter query, off the JS thread.
@@ -290,9 +329,8 @@ class Sandbox extends EventEmitter {
   static async create(options) {
     const opts = interpretOptions(options);
     const { binding, helperPath, probe, python } = await lookAtHost(opts);
-    const plan = planSandbox(opts, probe, python, helperPath);
-    const tried = plan.needsTrial ? await trial.runAsync(binding, plan.trialConfig) : null;
-    prepared = { options, probe, python, tried };
+    const settled = await settleAsync(opts, probe, python, helperPath, binding);
+    prepared = { options, probe, python, settled };
     try {
       return new this(options);
     } finally {
@@ -301,25 +339,25 @@ class Sandbox extends EventEmitter {
   }
 
   // What this host allows and which tier 'auto' (or options.isolation)
-  // settles on, proven by a trial jail, without constructing a Sandbox:
+  // settles on, proven by trial jails, without constructing a Sandbox:
   // `selected` is null and `error` says why when no tier can run. Rejects
   // only on bad options or a broken install.
   static async capabilities(options) {
     const opts = interpretOptions(options);
     const { binding, helperPath, probe, python } = await lookAtHost(opts);
     let selected = null;
-    let tried = null;
+    let trials = {};
     let error = null;
     try {
-      const plan = planSandbox(opts, probe, python, helperPath);
-      tried = plan.needsTrial ? await trial.runAsync(binding, plan.trialConfig) : null;
-      if (tried && !tried.ok) throw trial.trialError(opts.requested, plan.tier, tried);
-      selected = plan.tier;
+      const settled = await settleAsync(opts, probe, python, helperPath, binding);
+      selected = settled.plan.tier;
+      trials = settled.trials;
     } catch (err) {
       if (!(err instanceof PycageError) || err.code !== codes.ERR_ISOLATION_UNAVAILABLE) throw err;
+      trials = err.trials || {};
       error = { code: err.code, message: err.message, step: err.step || null };
     }
-    return { ...isolation.capabilities(probe, selected, process.env, opts.requested, trial.summary(tried)), error };
+    return { ...isolation.capabilities(probe, selected, process.env, opts.requested, trialSummaries(trials)), error };
   }
 
   constructor(options) {
@@ -328,23 +366,24 @@ class Sandbox extends EventEmitter {
     prepared = null;
     // 1. validate and interpret options (pure)
     const opts = interpretOptions(options);
-    // 2. look at the host and choose the tier
+    // 2. look at the host
     const binding = native.load();
     const helperPath = native.helperPath();
     const probe = pre ? pre.probe : native.probe(binding, helperPath, opts.cgroupRoot);
     // 3. find the interpreter (spawns it once; see native.resolvePython)
     const python = pre ? pre.python : native.resolvePython(opts.python);
-    const { tier, source, profile, base, trialConfig, needsTrial } = planSandbox(opts, probe, python, helperPath);
-    // 4. prove the tier with a trial jail: a host that cannot build it fails
-    // here, naming the step, never later as a run error with a wrong cause.
-    const tried = !needsTrial ? null : pre ? pre.tried : trial.runSync(binding, trialConfig);
-    if (tried && !tried.ok) throw trial.trialError(opts.requested, tier, tried);
+    // 4. choose the tier and prove it with a trial jail: a host that cannot
+    // build it fails here, naming the step, never later as a run error with
+    // a wrong cause.
+    const settled = pre ? pre.settled : settleSync(opts, probe, python, helperPath, binding);
+    const { tier, source, profile, base } = settled.plan;
+    const trials = settled.trials;
 
     const { tool, uvPath } = chooseInstallTool(opts.installer);
     binding.setErrorClass(PycageError);
 
     this[kState] = {
-      opts, probe, tier, nextId: 0, closed: false, closing: null, python, tried, running: new Set(),
+      opts, probe, tier, nextId: 0, closed: false, closing: null, python, trials, running: new Set(),
       metrics: new SandboxMetrics(),
     };
     // One NativeSandbox (supervisor thread + zygote) per bundle; the stdlib
@@ -498,7 +537,7 @@ class Sandbox extends EventEmitter {
     const state = this[kState];
     if (state.closed) throw new PycageError('This Sandbox is closed', codes.ERR_CLOSED);
     return isolation.capabilities(state.probe, state.tier, process.env, state.opts.requested,
-      trial.summary(state.tried));
+      trialSummaries(state.trials));
   }
 
   // Idempotent: every caller of close() waits for the same shutdown.

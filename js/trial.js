@@ -135,16 +135,19 @@ function explain(outcome, { env = process.env, exists = fs.existsSync } = {}) {
   return { step, platform, fixes, where };
 }
 
-// The error a failed trial becomes.
-function trialError(requested, tier, outcome, host = {}) {
-  const { step, platform, fixes, where } = explain(outcome, host);
-  const message = [
-    `Isolation '${requested}' is unavailable: a trial ${tier} jail failed ${where}.`,
+// The error failed trials become: `failures` is [{ tier, outcome }],
+// strongest tier first; the first names the step and the fix, the others
+// (the reduced tier after full, under 'auto') add why they failed too.
+function trialError(requested, failures, host = {}) {
+  const [first, ...others] = failures;
+  const { step, platform, fixes, where } = explain(first.outcome, host);
+  const lines = [
+    `Isolation '${requested}' is unavailable: a trial ${first.tier} jail failed ${where}.`,
     `How to fix (${platform}): ${fixes.join('; ')}.`,
-    "The 'reduced' tier (seccomp + Landlock, no user namespaces) is not implemented in this version.",
-    "To run without any jail, opt in explicitly with isolation: 'bypass' or PYCAGE_SANDBOX_BYPASS=true.",
-  ].join(' ');
-  const error = new PycageError(message, codes.ERR_ISOLATION_UNAVAILABLE);
+  ];
+  for (const other of others) lines.push(`A trial ${other.tier} jail failed too, ${explain(other.outcome, host).where}.`);
+  lines.push("To run without any jail, opt in explicitly with isolation: 'bypass' or PYCAGE_SANDBOX_BYPASS=true.");
+  const error = new PycageError(lines.join(' '), codes.ERR_ISOLATION_UNAVAILABLE);
   error.step = step.stage ? { stage: step.stage, syscall: step.syscall, errno: step.errno, error: step.error } : null;
   return error;
 }

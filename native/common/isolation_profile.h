@@ -17,7 +17,7 @@ struct IsolationProfile {
   Tier tier;
   std::string_view name;  // "full", "bypass": --tier, PYCAGE_TIER, RunResult.isolation
   // namespaces, per_run_namespaces, per_run_uid, drops_capabilities, seccomp,
-  // cgroup_limits, binds_paths, installer_jail: see the table's "properties".
+  // cgroup_limits, binds_paths, installer_jail, landlock_fs: see the table's "properties".
   PYCAGE_PROFILE_FIELDS
 };
 

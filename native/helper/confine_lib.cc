@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "jail/reduced_run.h"
 #include "jail/run_jail.h"
 
 namespace {
@@ -45,6 +46,22 @@ __attribute__((visibility("default"))) int pycage_run_confine(int init_fd, unsig
   spec.filter = static_cast<const sock_filter*>(bpf);
   spec.filter_len = bpf != nullptr ? bpf_bytes / sizeof(sock_filter) : 0;
   pycage::Status s = pycage::jail::run_jail::Execute(spec);
+  return s.ok() ? 0 : Fail(s, err, err_len);
+}
+
+// The reduced tier's confinement of a run (reduced_run.h), in the forked
+// child: Landlock narrowed to `read_fds` (read) and `write_fds` (its scratch
+// directory and /dev/null), then the filter. 0, or -1 with the failed step in err.
+__attribute__((visibility("default"))) int pycage_reduced_confine(const int* read_fds, size_t read_count,
+                                                                  const int* write_fds, size_t write_count,
+                                                                  const void* bpf, size_t bpf_bytes, char* err,
+                                                                  size_t err_len) {
+  pycage::jail::reduced_run::Spec spec;
+  if (read_fds != nullptr) spec.read_fds.assign(read_fds, read_fds + read_count);
+  if (write_fds != nullptr) spec.write_fds.assign(write_fds, write_fds + write_count);
+  spec.filter = static_cast<const sock_filter*>(bpf);
+  spec.filter_len = bpf != nullptr ? bpf_bytes / sizeof(sock_filter) : 0;
+  pycage::Status s = pycage::jail::reduced_run::Execute(spec);
   return s.ok() ? 0 : Fail(s, err, err_len);
 }
 

@@ -63,7 +63,7 @@ cgroup2::CgroupFs CgroupFsOf(const JailOptions& o) { return cgroup2::CgroupFs{o.
 
 Result<FilterKind> FilterByName(const std::string& name) {
   for (FilterKind k : {FilterKind::kInstaller, FilterKind::kInstallerNoUnixSocket, FilterKind::kRun,
-                       FilterKind::kRunNoUnixSocket}) {
+                       FilterKind::kRunNoUnixSocket, FilterKind::kRunContained, FilterKind::kRunContainedNoUnixSocket}) {
     if (name == FilterName(k)) return k;
   }
   return PlainError("seccomp", "unknown filter " + name);
@@ -219,6 +219,34 @@ Status StartInit(Runtime& rt, const Step& s) {
   const UidLayout uids = UidLayoutOf(rt.plan->options);
   jail_init::SlotRange range{uids.first_slot, uids.last_slot, static_cast<uid_t>(s.n)};
   jail_init::Serve(sock, zygote, range);
+}
+
+// The reduced tier's zygote: Landlock rules from ':'-separated path lists.
+// A path that vanished since the plan was made is skipped; it grants nothing.
+Status RestrictToPaths(const std::string& read, const std::string& write) {
+  landlock::FsRules rules;
+  std::vector<int> opened;
+  auto open_all = [&](const std::string& list, std::vector<int>& into) -> Status {
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t end = list.find(':', start);
+      if (end == std::string::npos) end = list.size();
+      std::string path = list.substr(start, end - start);
+      start = end + 1;
+      if (path.empty()) continue;
+      if (access(path.c_str(), F_OK) != 0 && errno == ENOENT) continue;
+      auto fd = landlock::OpenPath(path);
+      if (!fd.ok()) return fd.status();
+      opened.push_back(fd.value());
+      into.push_back(fd.value());
+    }
+    return Status::Ok();
+  };
+  Status st = open_all(read, rules.read);
+  if (st.ok()) st = open_all(write, rules.write);
+  if (st.ok()) st = landlock::RestrictFilesystem(rules);
+  for (int fd : opened) close(fd);
+  return st;
 }
 
 Status RunStep(Runtime& rt, const Step& s) {
@@ -393,6 +421,8 @@ Status RunStep(Runtime& rt, const Step& s) {
       return Status::Ok();
     case StepKind::kLandlockScope:
       return landlock::ScopeAbstractUnixSockets();
+    case StepKind::kLandlockFilesystem:
+      return RestrictToPaths(s.a, s.b);
     case StepKind::kApplySeccomp:
     case StepKind::kExec: {
       // Both in one place so nothing runs between the filter and execve.

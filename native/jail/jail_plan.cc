@@ -12,6 +12,7 @@
 
 #include "jail/landlock.h"
 #include "jail/proc_mask.h"
+#include "jail/reduced_run.h"
 #include "jail/run_jail.h"
 #include "jail/rlimits.h"
 #include "jail/seccomp_policy.h"
@@ -73,21 +74,21 @@ Result<JailOptions> ParseArgs(const std::vector<std::string>& args) {
         "--tier",        "--profile",      "--uid-base",      "--uid-count",     "--ro-bind",
         "--bind",        "--tmpfs-bytes",  "--setenv",        "--control-fd",    "--parent-pid",
         "--rlimit-as",   "--rlimit-cpu",   "--rlimit-fsize",  "--rlimit-nofile", "--cgroup-root",
-        "--cgroup-pids-max", "--cgroup-memory-max"};
+        "--cgroup-pids-max", "--cgroup-memory-max", "--scratch-dir"};
     bool known = false;
     for (const char* k : kWithValue) known = known || a == k;
     if (!known) {
       return BadArg("the command line", "an option (--tier, --profile, --uid-base, --uid-count, --ro-bind, "
                     "--bind, --tmpfs-bytes, --setenv, --control-fd, --parent-pid, --rlimit-as, --rlimit-cpu, "
                     "--rlimit-fsize, --rlimit-nofile, --cgroup-root, --cgroup-pids-max, --cgroup-memory-max, "
-                    "--probe, --print-plan) or --",
+                    "--scratch-dir, --probe, --print-plan) or --",
                     a);
     }
     auto v = value();
     if (!v) return BadArg(a, "a value", "nothing");
     if (a == "--tier") {
       const IsolationProfile* profile = ProfileNamed(*v);
-      if (profile == nullptr) return BadArg(a, "full or bypass", *v);
+      if (profile == nullptr) return BadArg(a, "full, reduced or bypass", *v);
       o.tier = profile->tier;
     } else if (a == "--profile") {
       if (*v == "run") {
@@ -148,6 +149,9 @@ Result<JailOptions> ParseArgs(const std::vector<std::string>& args) {
       if (!IsAbsoluteClean(*v) || *v == "/") return BadArg(a, "an absolute directory path, no '..', not /", *v);
       o.cgroup_root = *v;
       while (o.cgroup_root.size() > 1 && o.cgroup_root.back() == '/') o.cgroup_root.pop_back();
+    } else if (a == "--scratch-dir") {
+      if (!IsAbsoluteClean(*v) || *v == "/") return BadArg(a, "an absolute directory path, no '..', not /", *v);
+      o.scratch_dir = *v;
     } else if (a == "--cgroup-pids-max") {
       uint64_t n = 0;
       if (!ParseNumber(*v, n) || n == 0) return BadArg(a, "a process count above 0", *v);
@@ -295,6 +299,7 @@ const char* StepName(StepKind kind) {
     case StepKind::kDropCapabilities: return "drop-capabilities";
     case StepKind::kNoNewPrivs: return "no-new-privs";
     case StepKind::kLandlockScope: return "landlock-scope-abstract-unix";
+    case StepKind::kLandlockFilesystem: return "landlock-filesystem";
     case StepKind::kApplySeccomp: return "apply-seccomp";
     case StepKind::kExec: return "execve";
   }
@@ -340,8 +345,34 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
       installer ? FilterName(scope_unix ? FilterKind::kInstaller : FilterKind::kInstallerNoUnixSocket) : "";
   // Each run scopes its abstract sockets with Landlock where it can; else its
   // filter refuses AF_UNIX sockets (run_jail.h).
-  const std::string run_filter =
-      installer ? "" : FilterName(scope_unix ? FilterKind::kRun : FilterKind::kRunNoUnixSocket);
+  FilterKind run_kind = scope_unix ? FilterKind::kRun : FilterKind::kRunNoUnixSocket;
+  if (profile.landlock_fs) run_kind = scope_unix ? FilterKind::kRunContained : FilterKind::kRunContainedNoUnixSocket;
+  const std::string run_filter = installer ? "" : FilterName(run_kind);
+  const bool reduced_runs = !installer && profile.landlock_fs;
+  if (reduced_runs) {
+    if (o.scratch_dir.empty()) {
+      return Status::Error(ErrorCode::kInvalidArgument,
+                           "Expected --scratch-dir with --tier " + std::string(profile.name) +
+                               " (the only tree its runs may write) but received none");
+    }
+    if (facts.landlock_abi < 1) {
+      return Status::Error(ErrorCode::kIsolationUnavailable,
+                           "Expected Landlock (Linux 5.13 or later, with landlock in the lsm= boot list) for --tier " +
+                               std::string(profile.name) + " but this kernel has none");
+    }
+    if (facts.confine_lib.empty()) {
+      return Status::Error(ErrorCode::kIsolationUnavailable,
+                           "Expected pycage-confine.so beside pycage-jail (each run's own confinement) but it is "
+                           "missing; rebuild with `npx pycage build` or reinstall the package");
+    }
+    for (const auto& b : o.ro_binds) {
+      if (b.src != b.dst) {
+        return Status::Error(ErrorCode::kInvalidArgument,
+                             "Expected --ro-bind PATH without :DST with --tier " + std::string(profile.name) +
+                                 " (paths are granted where they are, not bound) but received " + b.src + ":" + b.dst);
+      }
+    }
+  }
 
   add(StepKind::kSetParentDeathSignal, {}, {}, SIGKILL);
   if (o.parent_pid != 0) add(StepKind::kCheckParent, {}, {}, static_cast<uint64_t>(o.parent_pid));
@@ -428,6 +459,9 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
     add(StepKind::kSetHostname, "pycage");
   }
 
+  // The reduced tier builds no namespace: the helper compiles the filters
+  // itself and the zygote gets the run filter on fd 4 as in full.
+  if (reduced_runs) add(StepKind::kCompileSeccomp, filter, run_filter);
   add(StepKind::kSetupFds, installer ? "keep-stdio" : "");
   add(StepKind::kSetsid);
   add(StepKind::kRlimitCore);
@@ -446,9 +480,24 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
     // capability; with the securebits locked, not even an execve as uid 0
     // hands any back.
     add(StepKind::kLockSecurebits);
+    // Reduced tier as host root: the zygote and its runs take a uid of their
+    // own, so nothing they reach is theirs by ownership.
+    if (reduced_runs && o.uid_base) add(StepKind::kSetIdentity, {}, {}, *o.uid_base + o.uid_count - 1);
     add(StepKind::kDropCapabilities);
   }
   add(StepKind::kNoNewPrivs);
+  if (reduced_runs) {
+    std::string read, write;
+    auto join = [](std::string& list, const std::string& path) { list += (list.empty() ? "" : ":") + path; };
+    for (const auto& p : facts.system_paths) join(read, p);
+    for (const auto& b : o.ro_binds) join(read, b.src);
+    join(read, facts.confine_lib);
+    for (const char* node : {"/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"}) join(read, node);
+    join(write, "/dev/null");
+    join(write, o.scratch_dir);
+    add(StepKind::kLandlockFilesystem, read, write);
+    plan.landlock_read = read;
+  }
   if (profile.seccomp && installer && scope_unix) add(StepKind::kLandlockScope);
   if (profile.seccomp) add(StepKind::kApplySeccomp, filter);
   add(StepKind::kExec, o.argv.empty() ? std::string() : o.argv[0]);
@@ -459,11 +508,17 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
   std::vector<std::string> env;
   for (const auto& kv : o.setenv) {
     std::string key = kv.substr(0, kv.find('='));
-    if (key == "PYCAGE_TIER" && !installer) continue;
+    if ((key == "PYCAGE_TIER" || key == "PYCAGE_LANDLOCK_READ" || key == "PYCAGE_SCRATCH") && !installer) continue;
     std::erase_if(env, [&](const std::string& e) { return e.compare(0, key.size() + 1, key + "=") == 0; });
     env.push_back(kv);
   }
   if (!installer) env.push_back("PYCAGE_TIER=" + std::string(profile.name));
+  if (reduced_runs) {
+    // What each run re-grants itself when it narrows the zygote's domain
+    // (reduced_run.h): the same read-only paths, and its own scratch tree.
+    env.push_back("PYCAGE_LANDLOCK_READ=" + plan.landlock_read);
+    env.push_back("PYCAGE_SCRATCH=" + o.scratch_dir);
+  }
   plan.env = std::move(env);
   return plan;
 }
@@ -484,6 +539,7 @@ std::string FormatStep(const Step& s) {
     case StepKind::kSetRlimit: out << " " << s.a << " " << s.n; break;
     case StepKind::kStartInit: out << " run-slots " << s.a << " zygote-uid " << s.n; break;
     case StepKind::kSetIdentity: out << " " << s.n; break;
+    case StepKind::kLandlockFilesystem: out << " read " << s.a << " write " << s.b; break;
     default:
       if (!s.a.empty()) out << " " << s.a;
       if (!s.b.empty()) out << " " << s.b;
@@ -506,6 +562,10 @@ std::string FormatPlan(const JailPlan& plan) {
     out += "# each run, in the zygote's fork (slot " + std::to_string(uids.first_slot) + ".." +
            std::to_string(uids.last_slot) + "):\n";
     out += run_jail::FormatPlan(run_jail::Plan(spec));
+  }
+  if (ProfileOf(plan.options.tier).landlock_fs && plan.options.profile == Profile::kRun) {
+    out += "# each run, in the zygote's fork (after setsid, in " + plan.options.scratch_dir + "/<run>):\n";
+    out += reduced_run::FormatPlan();
   }
   return out;
 }

@@ -42,6 +42,7 @@ struct JailOptions {
   std::vector<BindSpec> rw_binds;    // --bind: read-write binds, after /tmp is mounted
   std::vector<RlimitSpec> rlimits;   // one per name, in first-given order (a later value wins)
   std::string cgroup_root;           // --cgroup-root; empty: no cgroup
+  std::string scratch_dir;           // --scratch-dir (reduced tier): the zygote's only writable tree
   uint64_t cgroup_pids_max = 0;
   uint64_t cgroup_memory_max = 0;
   uint64_t tmpfs_bytes = 16ULL << 20;
@@ -133,6 +134,7 @@ enum class StepKind {
   kDropCapabilities,   // every set empty: bounding, permitted, effective, inheritable, ambient
   kNoNewPrivs,
   kLandlockScope,      // abstract AF_UNIX sockets confined to the jail (installer)
+  kLandlockFilesystem, // reduced tier: a = read-only paths, b = writable paths, each ':'-separated
   kApplySeccomp,       // the compiled filter (a as for kCompileSeccomp); the last step before execve
   kExec,               // a = program
 };
@@ -152,6 +154,7 @@ struct JailPlan {
   JailOptions options;
   std::vector<Step> steps;
   std::vector<std::string> env;  // the program's whole environment
+  std::string landlock_read;     // reduced tier: the read-only paths, ':'-separated
 };
 
 Result<JailPlan> BuildPlan(const JailOptions& options, const HostFacts& facts);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string_view>
 
@@ -335,14 +336,20 @@ void AddInstallerRules(Builder& b, bool unix_sockets) {
 
 // What a fork of the zygote does to confine itself (run_jail.h), and so the
 // zygote filter's only additions to the run filter.
-const char* const kConfineSyscalls[] = {"unshare", "mount", "setresuid", "setresgid", "capset", "seccomp",
-                                        "landlock_create_ruleset", "landlock_restrict_self"};
+const char* const kConfineSyscalls[] = {"unshare",        "mount",
+                                        "setresuid",      "setresgid",
+                                        "capset",         "seccomp",
+                                        "landlock_create_ruleset", "landlock_add_rule",
+                                        "landlock_restrict_self"};
 
 // The run filter; with `zygote`, the same plus the confinement steps, each
 // narrowed by argument. Everything else a run may not do, the zygote (and so
 // a bundle's import-time code) may not do either.
-void AddRunRules(Builder& b, bool zygote, bool unix_sockets = true) {
-  for (const char* name : kRunAllowed) b.Add(name, SCMP_ACT_ALLOW);
+void AddRunRules(Builder& b, bool zygote, bool unix_sockets = true, bool contained = false) {
+  for (const char* name : kRunAllowed) {
+    const bool leaves_group = std::strcmp(name, "setsid") == 0 || std::strcmp(name, "setpgid") == 0;
+    b.Add(name, contained && leaves_group ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_ALLOW);
+  }
   for (const char* name : kRunEperm) {
     if (zygote && In(kConfineSyscalls, name)) continue;
     b.Add(name, SCMP_ACT_ERRNO(EPERM));
@@ -379,10 +386,10 @@ void AddRunRules(Builder& b, bool zygote, bool unix_sockets = true) {
   }
   // The uid switch and the capability drop act on the caller only, and
   // without a capability in the jail's user namespace they cannot raise it.
-  // landlock_create_ruleset and landlock_restrict_self only restrict the caller (a
-  // run's abstract socket scope); landlock_add_rule is not needed for that.
+  // Landlock only ever restricts the caller: a run's abstract socket scope,
+  // and in the reduced tier its filesystem rules (landlock_add_rule).
   for (const char* name : {"setresuid", "setresgid", "capset", "seccomp", "landlock_create_ruleset",
-                           "landlock_restrict_self"}) {
+                           "landlock_add_rule", "landlock_restrict_self"}) {
     b.Add(name, SCMP_ACT_ALLOW);
   }
 }
@@ -413,7 +420,8 @@ Result<Bpf> Export(scmp_filter_ctx ctx) {
 }
 
 Result<Ctx> Make(FilterKind kind, FilterShape shape = FilterShape::kTree) {
-  const bool run = kind == FilterKind::kRun || kind == FilterKind::kRunNoUnixSocket;
+  const bool contained = kind == FilterKind::kRunContained || kind == FilterKind::kRunContainedNoUnixSocket;
+  const bool run = kind == FilterKind::kRun || kind == FilterKind::kRunNoUnixSocket || contained;
   const bool installer = kind == FilterKind::kInstaller || kind == FilterKind::kInstallerNoUnixSocket;
   // Run and zygote kill what they do not list; the installer answers ENOSYS.
   const uint32_t def = installer ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_KILL_PROCESS;
@@ -440,7 +448,8 @@ Result<Ctx> Make(FilterKind kind, FilterShape shape = FilterShape::kTree) {
   if (installer) {
     AddInstallerRules(b, kind == FilterKind::kInstaller);
   } else {
-    AddRunRules(b, /*zygote=*/!run, /*unix_sockets=*/kind != FilterKind::kRunNoUnixSocket);
+    const bool unix_sockets = kind != FilterKind::kRunNoUnixSocket && kind != FilterKind::kRunContainedNoUnixSocket;
+    AddRunRules(b, /*zygote=*/!run, unix_sockets, contained);
   }
   if (!b.status().ok()) return b.status();
   return b.Release();
@@ -545,6 +554,8 @@ const char* FilterName(FilterKind kind) {
     case FilterKind::kZygote: return "zygote";
     case FilterKind::kRun: return "run";
     case FilterKind::kRunNoUnixSocket: return "run-no-unix-socket";
+    case FilterKind::kRunContained: return "run-contained";
+    case FilterKind::kRunContainedNoUnixSocket: return "run-contained-no-unix-socket";
     case FilterKind::kInstaller: return "installer";
     case FilterKind::kInstallerNoUnixSocket: return "installer-no-unix-socket";
   }

@@ -31,9 +31,22 @@ namespace pycage::jail {
 // kRunNoUnixSocket: the run filter for kernels without Landlock's abstract
 // socket scoping (ABI < 6), where runs may not make AF_UNIX sockets at all
 // (socketpair still works), so they cannot reach each other's abstract names.
-enum class FilterKind { kZygote, kRun, kRunNoUnixSocket, kInstaller, kInstallerNoUnixSocket };
+// kRunContained*: the run filters of the reduced tier, where a run has no pid
+// namespace and its processes are found by its process group: setsid and
+// setpgid, the ways out of that group, are refused (EPERM).
+enum class FilterKind {
+  kZygote,
+  kRun,
+  kRunNoUnixSocket,
+  kRunContained,
+  kRunContainedNoUnixSocket,
+  kInstaller,
+  kInstallerNoUnixSocket
+};
 
-const char* FilterName(FilterKind kind);  // "zygote", "run", "run-no-unix-socket", "installer", "installer-no-unix-socket"
+// "zygote", "run", "run-no-unix-socket", "run-contained", "run-contained-no-unix-socket",
+// "installer", "installer-no-unix-socket"
+const char* FilterName(FilterKind kind);
 
 using Bpf = std::vector<sock_filter>;
 

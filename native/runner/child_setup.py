@@ -40,7 +40,12 @@ class Prepared:
                              "sock_filter[] of 1..4096 instructions" % len(bpf))
         # Loaded before any bundle import (zygote.main), with the library's
         # own copy of the filter.
-        self.run_jail = confine.RunJail(bpf) if self.profile.per_run_namespaces else None
+        if self.profile.per_run_namespaces:
+            self.run_jail = confine.RunJail(bpf)
+        elif self.profile.landlock_fs:
+            self.run_jail = confine.ReducedRunJail(bpf)
+        else:
+            self.run_jail = None
 
 
 def tmp_options(tmp_bytes):
@@ -57,6 +62,8 @@ def tmp_options(tmp_bytes):
 
 
 def _session():
+    if os.getsid(0) == os.getpid():
+        return  # the fork made it a session leader already (reduced tier)
     try:
         os.setsid()
     except OSError as e:

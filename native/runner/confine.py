@@ -10,6 +10,8 @@ docs/ARCHITECTURE.md, "No privilege near bundle code".
 import ctypes
 import errno
 import os
+import shutil
+import signal
 
 LIB = "/pycage/confine.so"  # where pycage-jail shows it
 INIT_FD = 5                 # the jail's init, for the uid map (PROTOCOL.md)
@@ -71,3 +73,105 @@ class RunJail:
         if self._confine(INIT_FD, slot, tmp_options, bpf, len(bpf) if bpf else 0, self._err, _ERR_CAP) != 0:
             raise ConfineError(self._err.value.decode(errors="replace"))
         return 0
+
+
+class ReducedRunJail:
+    """The reduced tier (no namespaces): each fork is its own session,
+    dies with the zygote, works in a scratch directory of its own under the
+    zygote's, and narrows the zygote's Landlock domain to it before the run
+    filter goes on (native/jail/reduced_run.h). Made in the zygote before any
+    bundle import, from what the helper put in the environment."""
+
+    def __init__(self, bpf):
+        lib = ctypes.PyDLL(os.environ["PYCAGE_CONFINE_LIB"])
+        self._confine = lib.pycage_reduced_confine
+        self._confine.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
+                                  ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+        self._confine.restype = ctypes.c_int
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.base = os.environ["PYCAGE_SCRATCH"]
+        # O_PATH fds of the read-only paths, opened once; every run re-grants
+        # them to itself (a new Landlock domain starts from nothing).
+        read = []
+        for path in os.environ.get("PYCAGE_LANDLOCK_READ", "").split(":"):
+            if path:
+                try:
+                    read.append(os.open(path, os.O_PATH | os.O_CLOEXEC))
+                except FileNotFoundError:
+                    pass
+        self._read = (ctypes.c_int * len(read))(*read)
+        self._devnull = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+        self._bpf = bytes(bpf) if bpf else None
+        self._err = ctypes.create_string_buffer(_ERR_CAP)
+        self._next = 0
+        self.scratch = {}  # pid -> its scratch directory, removed at its reap
+
+    def fork(self, slot, tmp_options):
+        """Fork a confined child (slot and tmp_options do not apply: one uid,
+        no tmpfs). Returns the pid in the zygote; in the child, 0 once
+        confined, or ConfineError for the failed step."""
+        del slot, tmp_options
+        self._next += 1
+        scratch = os.path.join(self.base, "r%d" % self._next)
+        os.mkdir(scratch, 0o700)
+        zygote = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        if pid != 0:
+            self.scratch[pid] = scratch
+            return pid
+        try:
+            # Its own process group, which the filter then keeps it in: the
+            # zygote's killpg reaches every process the run starts.
+            os.setsid()
+            if self._libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+                raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+            if os.getppid() != zygote:
+                raise OSError(errno.ESRCH, "the zygote exited during the fork")
+            os.chdir(scratch)
+            os.environ["HOME"] = os.environ["TMPDIR"] = scratch
+            target = os.open(scratch, os.O_PATH | os.O_CLOEXEC)
+        except OSError as e:
+            raise ConfineError("reduced-run: %s: %s" % (e.strerror or e, getattr(e, "filename", "") or ""))
+        writable = (ctypes.c_int * 2)(target, self._devnull)
+        bpf = self._bpf
+        rc = self._confine(self._read, len(self._read), writable, 2, bpf, len(bpf) if bpf else 0,
+                           self._err, _ERR_CAP)
+        os.close(target)
+        if rc != 0:
+            raise ConfineError(self._err.value.decode(errors="replace"))
+        return 0
+
+    def forget(self, pid):
+        """The child `pid` was reaped: its scratch directory goes."""
+        scratch = self.scratch.pop(pid, None)
+        if scratch is not None:
+            remove_tree(scratch)
+
+
+def remove_tree(path):
+    """Remove a run's scratch tree, also the parts it made unreadable or
+    unwritable (chmod 0): the owner may always give itself access back.
+    Symlinks are removed, never followed."""
+    try:
+        os.chmod(path, 0o700, follow_symlinks=False)
+        with os.scandir(path) as entries:
+            names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+    except OSError:
+        names = []
+    for name, is_dir in names:
+        child = os.path.join(path, name)
+        if is_dir:
+            remove_tree(child)
+        else:
+            try:
+                os.unlink(child)
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass

@@ -9,7 +9,7 @@ _TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles.json
 
 class Profile:
     __slots__ = ("name", "namespaces", "per_run_namespaces", "per_run_uid", "drops_capabilities",
-                 "seccomp", "cgroup_limits", "binds_paths", "installer_jail")
+                 "seccomp", "cgroup_limits", "binds_paths", "installer_jail", "landlock_fs")
 
     def __init__(self, row):
         self.name = row["name"]
@@ -21,6 +21,7 @@ class Profile:
         self.cgroup_limits = row["cgroupLimits"]
         self.binds_paths = row["bindsPaths"]
         self.installer_jail = row["installerJail"]
+        self.landlock_fs = row["landlockFs"]
 
 
 def _load():

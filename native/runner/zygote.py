@@ -126,12 +126,13 @@ def load_restrictions(environ=os.environ):
 def _prepare_matplotlib(site, environ):
     # The installer built matplotlib's font cache into the bundle, but the
     # bundle is read-only and matplotlib wants a writable config dir (else it
-    # warns and rebuilds the cache, ~250 ms). The zygote's own /tmp is
-    # writable: copy the cache there before matplotlib is imported.
+    # warns and rebuilds the cache, ~250 ms). The zygote's own temporary
+    # directory is writable (/tmp; the scratch directory in the reduced
+    # tier): copy the cache there before matplotlib is imported.
     cache = os.path.join(site, ".pycage-mplconfig")
     if not os.path.isdir(cache):
         return
-    target = environ.get("MPLCONFIGDIR") or "/tmp/pycage-mplconfig"
+    target = environ.get("MPLCONFIGDIR") or os.path.join(environ.get("TMPDIR") or "/tmp", "pycage-mplconfig")
     try:
         os.makedirs(target, exist_ok=True)
         for entry in os.listdir(cache):
@@ -477,6 +478,7 @@ class Zygote:
                 pass
         self.kill_leftovers(sess.pid)
         _, status, ru = os.wait4(sess.pid, 0)
+        self.forget_child(sess.pid)
         os.close(sess.pidfd)
         sess.sock.close()
         self.give_slot(sess.slot)
@@ -529,6 +531,13 @@ class Zygote:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             self.shutdown(1)
+
+    def forget_child(self, pid):
+        """After a reap: what the child's jail left (the reduced tier's
+        scratch directory) goes."""
+        forget = getattr(self.prep.run_jail, "forget", None)
+        if forget is not None:
+            forget(pid)
 
     def take_slot_reaping(self):
         """A free uid slot, reaping first what has exited if none is free (a
@@ -657,6 +666,7 @@ class Zygote:
         self.kill_leftovers(spare.pid)
         # It was SIGKILLed or has exited: this wait is short.
         _, status = os.waitpid(spare.pid, 0)
+        self.forget_child(spare.pid)
         os.close(spare.pidfd)
         spare.sock.close()
         self.give_slot(spare.slot)
@@ -703,6 +713,7 @@ class Zygote:
             pass
         self.kill_leftovers(run.pid)
         _, status, ru = os.wait4(run.pid, 0)
+        self.forget_child(run.pid)
         os.close(run.pidfd)
         self.runs.pop(run.id, None)
         self.give_slot(run.slot)
@@ -766,6 +777,11 @@ def trial(prep, uid_count):
         if prep.profile.per_run_namespaces and os.getpid() != 1:
             log("trial: the run is pid %d, not pid 1 of its own pid namespace" % os.getpid())
             os._exit(3)
+        if prep.profile.landlock_fs:
+            problem = _reduced_leak()
+            if problem:
+                log("trial: %s" % problem)
+                os._exit(3)
         os._exit(0)
     _, status = os.waitpid(pid, 0)
     if status != 0:
@@ -773,6 +789,24 @@ def trial(prep, uid_count):
         return 3
     log("trial ok")
     return 0
+
+
+def _reduced_leak():
+    """In a reduced-tier trial run: what its confinement fails to stop, or
+    None. The kernel may accept Landlock and seccomp and still not enforce
+    what the tier promises (an LSM list without landlock, say)."""
+    import socket as _socket
+    try:
+        os.open(os.path.join(os.path.dirname(os.environ["TMPDIR"]), "escape"), os.O_CREAT | os.O_WRONLY, 0o600)
+        return "landlock-filesystem: the run could write outside its scratch directory"
+    except PermissionError:
+        pass
+    try:
+        _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM).close()
+        return "apply-seccomp: the run could open an AF_INET socket"
+    except OSError:
+        pass
+    return None
 
 
 def _env_int(name, default):

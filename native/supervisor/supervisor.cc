@@ -189,8 +189,18 @@ void Supervisor::EnsureZygote() {
   if (shutting_down_ || startup_failures_ >= kMaxStartupFailures) return;
   if (zygote_ && !zygote_->dead()) return;
 
+  Result<ScratchDir> scratch = MakeZygoteScratch(config_, uid_base_, uid_count_);
+  if (!scratch.ok()) {
+    // The plan then refuses to start without it, and that failure is reported as any jail step's.
+    if (config_.on_log) config_.on_log("pycage-supervisor: " + scratch.status().message());
+    scratch = ScratchDir{};
+  }
+  std::string scratch_path = scratch->path();
   auto zygote = std::make_unique<Zygote>(
-      &loop_, ZygoteSpec{config_.helper_path, BuildZygoteArgs(config_, uid_base_, uid_count_)}, ZygoteCallbacks{});
+      &loop_,
+      ZygoteSpec{config_.helper_path, BuildZygoteArgs(config_, uid_base_, uid_count_, scratch_path),
+                 std::move(scratch).value()},
+      ZygoteCallbacks{});
   Zygote* raw = zygote.get();
   ZygoteCallbacks callbacks;
   callbacks.on_ready = [this] {

@@ -45,7 +45,9 @@ Result<TrialOutcome> RunTrialJail(const SupervisorConfig& config, int timeout_ms
   const uint32_t uid_count = 1 + 2 + kZygoteSpares;
   const uint32_t uid_base = config.uid_base != 0 ? config.uid_base
                                                  : (1U << 30) + static_cast<uint32_t>(getpid() % 16384) * 65536U;
-  std::vector<std::string> args = BuildZygoteArgs(config, uid_base, uid_count);
+  Result<ScratchDir> scratch = MakeZygoteScratch(config, uid_base, uid_count);
+  if (!scratch.ok()) return scratch.status();
+  std::vector<std::string> args = BuildZygoteArgs(config, uid_base, uid_count, scratch->path());
   // The zygote's trial mode (native/runner/zygote.py), set before the
   // program's arguments.
   auto program = std::find(args.begin(), args.end(), std::string("--control-fd"));

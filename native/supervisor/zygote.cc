@@ -21,10 +21,31 @@ bool IsUnder(const std::string& path, const char* root) {
 
 }  // namespace
 
-std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count) {
+Result<ScratchDir> MakeZygoteScratch(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count) {
+  if (!ProfileOf(config.tier).landlock_fs) return ScratchDir{};
+  // The zygote's uid as host root: the last of the range (jail_plan.cc).
+  return ScratchDir::Create(geteuid() == 0 ? static_cast<uid_t>(uid_base + uid_count - 1) : static_cast<uid_t>(-1));
+}
+
+std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count,
+                                         const std::string& scratch_dir) {
   std::vector<std::string> args;
   const IsolationProfile& profile = ProfileOf(config.tier);
   args.insert(args.end(), {"--tier", std::string(profile.name)});
+  if (profile.landlock_fs) {
+    // No namespace: the paths are granted where they are, read-only, and
+    // the scratch directory is the only one the jail may write.
+    if (geteuid() == 0) {
+      args.insert(args.end(), {"--uid-base", std::to_string(uid_base), "--uid-count", std::to_string(uid_count)});
+    }
+    for (const std::string& prefix : config.python_prefixes) args.insert(args.end(), {"--ro-bind", prefix});
+    args.insert(args.end(), {"--ro-bind", config.runner_dir});
+    for (const std::string& bind : config.extra_ro_binds) args.insert(args.end(), {"--ro-bind", bind});
+    args.insert(args.end(), {"--scratch-dir", scratch_dir});
+    for (const char* variable : {"HOME=", "TMPDIR="}) args.insert(args.end(), {"--setenv", variable + scratch_dir});
+    const std::string helper_dir = config.helper_path.substr(0, config.helper_path.rfind('/'));
+    args.insert(args.end(), {"--setenv", "PYCAGE_CONFINE_LIB=" + helper_dir + "/pycage-confine.so"});
+  }
   if (profile.namespaces) {
     if (geteuid() == 0) {
       args.insert(args.end(), {"--uid-base", std::to_string(uid_base), "--uid-count", std::to_string(uid_count)});
@@ -48,10 +69,11 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
   if (profile.per_run_uid && geteuid() == 0) args.insert(args.end(), {"--setenv", "PYCAGE_UID_COUNT=" + std::to_string(uid_count)});
   for (const char* variable :
        {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
-        "VECLIB_MAXIMUM_THREADS=1", "MPLBACKEND=Agg", "HOME=/tmp", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
+        "VECLIB_MAXIMUM_THREADS=1", "MPLBACKEND=Agg", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
         "PATH=/usr/local/bin:/usr/bin:/bin"}) {
     args.insert(args.end(), {"--setenv", variable});
   }
+  if (!profile.landlock_fs) args.insert(args.end(), {"--setenv", "HOME=/tmp"});
   args.insert(args.end(), {"--setenv", "PYCAGE_SPARES=" + std::to_string(kZygoteSpares)});
   for (const std::string& variable : config.extra_env) args.insert(args.end(), {"--setenv", variable});
   args.insert(args.end(), {"--control-fd", "3", "--parent-pid", std::to_string(getpid()), "--", config.python, "-I",

@@ -18,6 +18,7 @@
 #include "protocol/messages.h"
 #include "supervisor/run_types.h"
 #include "supervisor/helper_process.h"
+#include "supervisor/scratch_dir.h"
 #include "supervisor/unique_fd.h"
 
 namespace pycage {
@@ -25,6 +26,7 @@ namespace pycage {
 struct ZygoteSpec {
   std::string helper_path;
   std::vector<std::string> helper_args;  // everything after argv[0]
+  ScratchDir scratch;                    // reduced tier: removed with the Zygote
 };
 
 struct ZygoteCallbacks {
@@ -41,8 +43,14 @@ struct ZygoteCallbacks {
 // back-to-back runs do not wait for the next spare's setup.
 inline constexpr uint32_t kZygoteSpares = 2;
 
-// Builds the helper's argv (after argv[0]) for a zygote of `config`.
-std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count);
+// Builds the helper's argv (after argv[0]) for a zygote of `config`;
+// `scratch_dir` is the reduced tier's writable tree (ignored by others).
+std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count,
+                                         const std::string& scratch_dir = {});
+
+// The reduced tier's scratch directory for a zygote of `config` (an empty one
+// for other tiers), owned by the zygote's uid when the host is root.
+Result<ScratchDir> MakeZygoteScratch(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count);
 
 class Zygote {
  public:

@@ -225,7 +225,8 @@ int main(int argc, char** argv) {
     using pycage::jail::FilterKind;
     FilterKind kind = FilterKind::kZygote;
     bool known = false;
-    for (FilterKind k : {FilterKind::kZygote, FilterKind::kRun, FilterKind::kRunNoUnixSocket, FilterKind::kInstaller,
+    for (FilterKind k : {FilterKind::kZygote, FilterKind::kRun, FilterKind::kRunNoUnixSocket, FilterKind::kRunContained,
+                         FilterKind::kRunContainedNoUnixSocket, FilterKind::kInstaller,
                          FilterKind::kInstallerNoUnixSocket}) {
       if (filter == pycage::jail::FilterName(k)) {
         kind = k;

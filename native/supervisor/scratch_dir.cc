@@ -1,0 +1,77 @@
+#include "supervisor/scratch_dir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace pycage {
+namespace {
+
+// Empties the directory `dir` (an fd it owns and closes). A run may have
+// made a subdirectory unreadable or unwritable: it is chmod-ed back first,
+// which the owner (or root) may always do. Symlinks are removed, never followed.
+void EmptyDirectory(int dir) {
+  DIR* stream = fdopendir(dir);
+  if (stream == nullptr) {
+    close(dir);
+    return;
+  }
+  std::vector<std::string> names;
+  while (dirent* entry = readdir(stream)) {
+    if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) names.emplace_back(entry->d_name);
+  }
+  for (const std::string& name : names) {
+    if (unlinkat(dir, name.c_str(), 0) == 0 || errno == ENOENT) continue;
+    fchmodat(dir, name.c_str(), 0700, AT_SYMLINK_NOFOLLOW);
+    int child = openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (child >= 0) EmptyDirectory(child);
+    unlinkat(dir, name.c_str(), AT_REMOVEDIR);
+  }
+  closedir(stream);
+}
+
+}  // namespace
+
+ScratchDir& ScratchDir::operator=(ScratchDir&& other) noexcept {
+  if (this != &other) {
+    Remove();
+    path_ = std::move(other.path_);
+    other.path_.clear();
+  }
+  return *this;
+}
+
+Result<ScratchDir> ScratchDir::Create(uid_t owner) {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base != nullptr && base[0] == '/' ? base : "/tmp") + "/pycage-scratch-XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  if (mkdtemp(buffer.data()) == nullptr) {
+    return Status::FromErrno(ErrorCode::kIsolationUnavailable,
+                             "mkdtemp(" + pattern + ") for the reduced tier's scratch directory; set TMPDIR to a "
+                             "writable directory",
+                             errno);
+  }
+  ScratchDir dir;
+  dir.path_ = buffer.data();
+  if (owner != static_cast<uid_t>(-1) && chown(dir.path_.c_str(), owner, owner) != 0) {
+    return Status::FromErrno(ErrorCode::kIsolationUnavailable, "chown(" + dir.path_ + ") to the jail's uid", errno);
+  }
+  return dir;
+}
+
+void ScratchDir::Remove() {
+  if (path_.empty()) return;
+  int dir = open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir >= 0) EmptyDirectory(dir);
+  rmdir(path_.c_str());
+  path_.clear();
+}
+
+}  // namespace pycage
