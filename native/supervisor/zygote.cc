@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 namespace pycage {
 namespace {
@@ -19,12 +21,36 @@ bool IsUnder(const std::string& path, const char* root) {
   return path.compare(0, n, root) == 0 && (path.size() == n || path[n] == '/');
 }
 
+// Whether this process may give the reduced tier's jail a uid of its own:
+// root, with CAP_SETUID and CAP_SETGID (a container may drop them), in a
+// user namespace that maps `uid` (a nested one may not).
+bool MaySwitchTo(uint32_t uid) {
+  if (geteuid() != 0) return false;
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  uint64_t effective = 0;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) == 0) effective = std::stoull(line.substr(7), nullptr, 16);
+  }
+  constexpr uint64_t kSetIds = (1ULL << 6) | (1ULL << 7);  // CAP_SETGID, CAP_SETUID
+  if ((effective & kSetIds) != kSetIds) return false;
+  std::ifstream map("/proc/self/uid_map");
+  uint64_t inside = 0, outside = 0, count = 0;
+  while (map >> inside >> outside >> count) {
+    if (uid >= inside && uid - inside < count) return true;
+  }
+  return false;
+}
+
+uint32_t ReducedZygoteUid(uint32_t uid_base, uint32_t uid_count) { return uid_base + uid_count - 1; }
+
 }  // namespace
 
 Result<ScratchDir> MakeZygoteScratch(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count) {
   if (!ProfileOf(config.tier).landlock_fs) return ScratchDir{};
   // The zygote's uid as host root: the last of the range (jail_plan.cc).
-  return ScratchDir::Create(geteuid() == 0 ? static_cast<uid_t>(uid_base + uid_count - 1) : static_cast<uid_t>(-1));
+  const uint32_t uid = ReducedZygoteUid(uid_base, uid_count);
+  return ScratchDir::Create(MaySwitchTo(uid) ? static_cast<uid_t>(uid) : static_cast<uid_t>(-1));
 }
 
 std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count,
@@ -35,7 +61,7 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
   if (profile.landlock_fs) {
     // No namespace: the paths are granted where they are, read-only, and
     // the scratch directory is the only one the jail may write.
-    if (geteuid() == 0) {
+    if (MaySwitchTo(ReducedZygoteUid(uid_base, uid_count))) {
       args.insert(args.end(), {"--uid-base", std::to_string(uid_base), "--uid-count", std::to_string(uid_count)});
     }
     for (const std::string& prefix : config.python_prefixes) args.insert(args.end(), {"--ro-bind", prefix});

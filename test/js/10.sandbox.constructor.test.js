@@ -59,12 +59,6 @@ describe('new Sandbox() argument checks', () => {
       "Expected one of 'auto', 'full', 'reduced', 'bypass' for isolation but received 'none' of type string");
   });
 
-  it("rejects isolation 'reduced' with ERR_ISOLATION_UNAVAILABLE saying it is not implemented", () => {
-    rejects(() => new Sandbox({ isolation: 'reduced' }), 'ERR_ISOLATION_UNAVAILABLE',
-      "Isolation tier 'reduced' is not implemented in this version of pycage. Use isolation 'full' " +
-      "(needs unprivileged user namespaces or root) or, knowingly, 'bypass' (no jail at all)");
-  });
-
   it('rejects bad python, dataDir, index, concurrency and maxQueue with ERR_INVALID_ARGUMENT', () => {
     rejects(() => new Sandbox({ python: '' }), 'ERR_INVALID_ARGUMENT',
       "Expected non-empty string for python but received '' of type string");
@@ -164,20 +158,44 @@ describe('new Sandbox() with a fake addon', () => {
     assert.equal(raised.limits.cpuMs, 5000);
   });
 
-  it("rejects 'auto' with ERR_ISOLATION_UNAVAILABLE naming what the host lacks and the fix", () => {
+  it("rejects 'auto' with ERR_ISOLATION_UNAVAILABLE naming what each tier lacks and the fix", () => {
     fakeBinding({
       probe: {
-        ...FULL_PROBE, userns: false, missing: ['unprivileged user namespaces (kernel.unprivileged_userns_clone=0)'],
+        ...FULL_PROBE, userns: false, landlockAbi: 0,
+        missing: ['unprivileged user namespaces (kernel.unprivileged_userns_clone=0)'],
         fix: ['sysctl -w kernel.unprivileged_userns_clone=1'],
       },
     });
     rejects(() => new Sandbox(), 'ERR_ISOLATION_UNAVAILABLE',
-      "Isolation 'auto' is unavailable: this host cannot build the full jail. " +
-      'Missing: unprivileged user namespaces (kernel.unprivileged_userns_clone=0). ' +
+      "Isolation 'auto' is unavailable on this host. " +
+      'The full jail lacks: unprivileged user namespaces (kernel.unprivileged_userns_clone=0). ' +
       'How to fix: sysctl -w kernel.unprivileged_userns_clone=1. ' +
-      "The 'reduced' tier (seccomp + Landlock, no user namespaces) is not implemented in this version. " +
+      "The reduced jail lacks: Landlock (Linux 5.13 or later with landlock in the kernel's lsm= list). " +
       "To run without any jail, opt in explicitly with isolation: 'bypass' or PYCAGE_SANDBOX_BYPASS=true.");
     rejects(() => new Sandbox({ isolation: 'full' }), 'ERR_ISOLATION_UNAVAILABLE', /^Isolation 'full' is unavailable/);
+    rejects(() => new Sandbox({ isolation: 'reduced' }), 'ERR_ISOLATION_UNAVAILABLE',
+      /^Isolation 'reduced' is unavailable on this host\. The reduced jail lacks: Landlock/);
+  });
+
+  it("picks the reduced tier under 'auto' where user namespaces are refused, proven by its own trial jail", async () => {
+    const fake = fakeBinding({ probe: { ...FULL_PROBE, userns: false, missing: ['userns'] } });
+    const sandbox = new Sandbox();
+    assert.equal(sandbox.isolation, 'reduced');
+    assert.deepEqual(fake.trialCalls.map((config) => config.isolation), ['reduced']);
+    assert.equal(fake.instances[0].options.isolation, 'reduced');
+    const caps = sandbox.capabilities();
+    assert.equal(caps.selected, 'reduced');
+    assert.deepEqual(caps.tiers.reduced, { available: true, missing: [], trial: { ok: true, wallMs: 1 } });
+    assert.equal(caps.tiers.full.available, false);
+    await sandbox.close();
+  });
+
+  it("proves isolation 'reduced' when asked for, even where full would work", async () => {
+    const fake = fakeBinding();
+    const sandbox = new Sandbox({ isolation: 'reduced' });
+    assert.equal(sandbox.isolation, 'reduced');
+    assert.deepEqual(fake.trialCalls.map((config) => config.isolation), ['reduced']);
+    await sandbox.close();
   });
 
   it('never falls back to bypass silently', () => {
@@ -227,7 +245,7 @@ describe('new Sandbox() with a fake addon', () => {
     assert.deepEqual(caps, {
       tiers: {
         full: { available: true, missing: [], trial: { ok: true, wallMs: 1 } },
-        reduced: { available: false, missing: ['not implemented in this version'] },
+        reduced: { available: true, missing: [] },
         bypass: { available: true, optIn: false },
       },
       selected: 'full',
@@ -262,19 +280,37 @@ describe('the trial jail at construction', () => {
   });
 
   it('turns a failed step into ERR_ISOLATION_UNAVAILABLE with the stage, syscall, errno and a fix', () => {
-    const fake = fakeBinding({ trial: failed(
-      'pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, MS_NOSUID|MS_NODEV|MS_NOEXEC): Operation not permitted (errno 1)\n') });
+    const procRefused = failed(
+      'pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, MS_NOSUID|MS_NODEV|MS_NOEXEC): Operation not permitted (errno 1)\n');
+    const landlockRefused = failed('pycage-jail: landlock: landlock_create_ruleset(filesystem): Operation not permitted (errno 1)\n');
+    const fake = fakeBinding({ trial: (config) => (config.isolation === 'full' ? procRefused : landlockRefused) });
     assert.throws(() => new Sandbox(), (err) => {
       assert.equal(err.code, 'ERR_ISOLATION_UNAVAILABLE');
       assert.match(err.message, /^Isolation 'auto' is unavailable: a trial full jail failed at step 'mount_ns': mount\(proc, \/newroot\/proc, proc, MS_NOSUID\|MS_NODEV\|MS_NOEXEC\) failed with Operation not permitted \(errno 1\)\./);
       assert.match(err.message, /How to fix \(\w+\): /);
+      assert.match(err.message, /A trial reduced jail failed too, at step 'landlock': landlock_create_ruleset\(filesystem\) failed with Operation not permitted \(errno 1\)\./);
       assert.deepEqual(err.step, { stage: 'mount_ns', syscall: 'mount(proc, /newroot/proc, proc, MS_NOSUID|MS_NODEV|MS_NOEXEC)', errno: 1, error: 'Operation not permitted' });
       return true;
     });
-    // A failure is not remembered: the next Sandbox tries again.
+    // 'auto' tried full, then reduced; a failure is not remembered: the next Sandbox tries again.
+    assert.deepEqual(fake.trialCalls.map((config) => config.isolation), ['full', 'reduced']);
     assert.throws(() => new Sandbox(), { code: 'ERR_ISOLATION_UNAVAILABLE' });
-    assert.equal(fake.trialCalls.length, 2);
+    assert.equal(fake.trialCalls.length, 4);
     assert.equal(fake.instances.length, 0);
+  });
+
+  it("falls back to the reduced tier when the full tier's trial jail fails", async () => {
+    const fake = fakeBinding({ trial: (config) => (config.isolation === 'full'
+      ? failed('pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, 0): Operation not permitted (errno 1)\n')
+      : { ok: true, exitCode: 0, signal: 0, timedOut: false, wallMs: 2, log: '' }) });
+    const sandbox = await Sandbox.create();
+    assert.equal(sandbox.isolation, 'reduced');
+    const caps = sandbox.capabilities();
+    assert.equal(caps.tiers.full.available, false);
+    assert.match(caps.tiers.full.missing[0], /trial jail failed at mount_ns/);
+    assert.deepEqual(caps.tiers.reduced.trial, { ok: true, wallMs: 2 });
+    assert.deepEqual(fake.trialCalls.map((config) => config.isolation), ['full', 'reduced']);
+    await sandbox.close();
   });
 
   it("names a run child's failed plan step, a crash, and a timeout", async () => {
@@ -298,7 +334,7 @@ describe('the trial jail at construction', () => {
     assert.equal(fake.instances.length, 0);
     mock.restoreAll();
     fakeBinding({ trial: failed('pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, 0): Operation not permitted (errno 1)\n') });
-    const refused = await Sandbox.capabilities();
+    const refused = await Sandbox.capabilities({ isolation: 'full' });
     assert.equal(refused.selected, null);
     assert.equal(refused.error.code, 'ERR_ISOLATION_UNAVAILABLE');
     assert.deepEqual(refused.error.step, { stage: 'mount_ns', syscall: 'mount(proc, /newroot/proc, proc, 0)', errno: 1, error: 'Operation not permitted' });
@@ -312,15 +348,15 @@ describe('the trial jail at construction', () => {
     const trialMod = require('../../js/trial');
     const proc = failed('pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, 0): Operation not permitted (errno 1)\n');
     const none = () => false;
-    const docker = trialMod.trialError('auto', 'full', proc, { env: {}, exists: (p) => p === '/.dockerenv' });
+    const docker = trialMod.trialError('auto', [{ tier: 'full', outcome: proc }], { env: {}, exists: (p) => p === '/.dockerenv' });
     assert.match(docker.message, /How to fix \(docker\): .*--security-opt seccomp=.*apparmor=unconfined.*systempaths=unconfined/);
-    const k8s = trialMod.trialError('auto', 'full', proc, { env: { KUBERNETES_SERVICE_HOST: '10.0.0.1' }, exists: none });
+    const k8s = trialMod.trialError('auto', [{ tier: 'full', outcome: proc }], { env: { KUBERNETES_SERVICE_HOST: '10.0.0.1' }, exists: none });
     assert.match(k8s.message, /How to fix \(kubernetes\): .*seccompProfile.*procMount: Unmasked/);
     const cgroup = failed('pycage-jail: cgroup: mkdir(/sys/fs/cgroup/x/pycage-1): Permission denied (errno 13); delegate it\n');
-    const systemd = trialMod.trialError('auto', 'full', cgroup, { env: {}, exists: (p) => p === '/run/systemd/system' });
+    const systemd = trialMod.trialError('auto', [{ tier: 'full', outcome: cgroup }], { env: {}, exists: (p) => p === '/run/systemd/system' });
     assert.match(systemd.message, /How to fix \(systemd\): delegate it; .*Delegate=yes/);
     const userns = failed('pycage-jail: userns: unshare(CLONE_NEWUSER): Operation not permitted (errno 1)\n');
-    assert.match(trialMod.trialError('auto', 'full', userns, { env: {}, exists: none }).message,
+    assert.match(trialMod.trialError('auto', [{ tier: 'full', outcome: userns }], { env: {}, exists: none }).message,
       /How to fix \(linux\): sysctl kernel\.unprivileged_userns_clone=1/);
   });
 });
@@ -335,19 +371,27 @@ describe('new Sandbox() on a host without user namespaces', () => {
 
   // bwrap --disable-userns gives the child a user namespace in which no
   // further one can be made: what Docker's default seccomp profile does.
-  it("throws ERR_ISOLATION_UNAVAILABLE from 'auto' with the real probe, never bypass", { skip }, () => {
+  it("picks 'reduced' from 'auto' with the real probe and runs Python there, never bypass; 'full' names what it lacks", { skip }, () => {
     const script = `
       const { Sandbox } = require(${JSON.stringify(require.resolve('../..'))});
-      try { const s = new Sandbox(); console.log(JSON.stringify({ tier: s.isolation })); s.close(); }
-      catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+      const python = ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')};
+      (async () => {
+        const s = new Sandbox({ python });
+        const run = await s.runPython('6 * 7');
+        console.log(JSON.stringify({ tier: s.isolation, result: run.result, isolation: run.isolation }));
+        await s.close();
+        try { new Sandbox({ python, isolation: 'full' }); console.log('{}'); }
+        catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
+      })();`;
     const out = spawnSync('bwrap', ['--dev-bind', '/', '/', '--unshare-user', '--disable-userns', '--uid', '0',
       '--gid', '0', process.execPath, '-e', script], { encoding: 'utf8', timeout: 30000 });
     assert.equal(out.status, 0, out.stderr);
-    const outcome = JSON.parse(out.stdout.trim());
-    assert.equal(outcome.code, 'ERR_ISOLATION_UNAVAILABLE', out.stdout);
-    assert.match(outcome.message, /^Isolation 'auto' is unavailable: this host cannot build the full jail\. Missing: userns; /);
-    assert.doesNotMatch(outcome.message, /Missing: [^.]*cgroup2/);
-    assert.match(outcome.message, /opt in explicitly with isolation: 'bypass'/);
+    const [auto, full] = out.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    assert.deepEqual(auto, { tier: 'reduced', result: 42, isolation: 'reduced' }, out.stdout);
+    assert.equal(full.code, 'ERR_ISOLATION_UNAVAILABLE', out.stdout);
+    assert.match(full.message, /^Isolation 'full' is unavailable on this host\. The full jail lacks: userns; /);
+    assert.doesNotMatch(full.message, /lacks: [^.]*cgroup2/);
+    assert.match(full.message, /opt in explicitly with isolation: 'bypass'/);
   });
 
   // Docker masks /proc paths with overmounts; the kernel then refuses a new
@@ -355,21 +399,26 @@ describe('new Sandbox() on a host without user namespaces', () => {
   const maskSkip = !(native.ADDON_PATH && fs.existsSync(native.ADDON_PATH)) ? 'the addon is not built'
     : process.getuid() !== 0 ? 'needs root to overmount /proc'
       : spawnSync('unshare', ['--version']).status !== 0 ? 'unshare is not installed' : false;
-  it('refuses at construction, naming the /proc mount, when /proc is masked as Docker masks it', { skip: maskSkip }, () => {
+  it("refuses 'full' at construction, naming the /proc mount, when /proc is masked as Docker masks it", { skip: maskSkip }, () => {
     const script = `
       const { Sandbox } = require(${JSON.stringify(require.resolve('../..'))});
       const report = (e) => console.log(JSON.stringify({ code: e.code, message: e.message, step: e.step }));
-      try { new Sandbox({ python: ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')} }); console.log('{}'); }
+      const options = { python: ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')}, isolation: 'full' };
+      try { new Sandbox(options); console.log('{}'); }
       catch (e) { report(e); }
-      Sandbox.create({ python: ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')} }).then(() => console.log('{}'), report)
-        .then(() => Sandbox.capabilities({ python: ${JSON.stringify(process.env.PYCAGE_PYTHON || '/usr/bin/python3')} }))
-        .then((caps) => report(caps.error || {}));`;
+      Sandbox.create(options).then(() => console.log('{}'), report)
+        .then(() => Sandbox.capabilities(options))
+        .then((caps) => report(caps.error || {}))
+        .then(() => Sandbox.capabilities({ python: options.python }))
+        .then((caps) => console.log(JSON.stringify({ auto: caps.selected })));`;
     const masks = 'mount --bind /dev/null /proc/timer_list && mount --bind /proc/sys /proc/sys && ' +
       'mount -o remount,bind,ro /proc/sys && exec "$0" -e "$1"';
     const out = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', masks, process.execPath, script],
       { encoding: 'utf8', timeout: 60000 });
     assert.equal(out.status, 0, out.stderr);
     const outcomes = out.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    // 'auto' settles on the reduced tier there, which needs no procfs of its own.
+    assert.deepEqual(outcomes.pop(), { auto: 'reduced' }, out.stdout);
     assert.equal(outcomes.length, 3, out.stdout);
     for (const outcome of outcomes) {
       assert.equal(outcome.code, 'ERR_ISOLATION_UNAVAILABLE', out.stdout);
@@ -379,17 +428,17 @@ describe('new Sandbox() on a host without user namespaces', () => {
     }
   });
 
-  it('Sandbox.create() rejects the same way with the real probe', { skip }, () => {
+  it("Sandbox.create() rejects 'full' the same way with the real probe", { skip }, () => {
     const script = `
       const { Sandbox } = require(${JSON.stringify(require.resolve('../..'))});
-      Sandbox.create().then((s) => { console.log(JSON.stringify({ tier: s.isolation })); return s.close(); },
+      Sandbox.create({ isolation: 'full' }).then((s) => { console.log(JSON.stringify({ tier: s.isolation })); return s.close(); },
         (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
     const out = spawnSync('bwrap', ['--dev-bind', '/', '/', '--unshare-user', '--disable-userns', '--uid', '0',
       '--gid', '0', process.execPath, '-e', script], { encoding: 'utf8', timeout: 30000 });
     assert.equal(out.status, 0, out.stderr);
     const outcome = JSON.parse(out.stdout.trim());
     assert.equal(outcome.code, 'ERR_ISOLATION_UNAVAILABLE', out.stdout);
-    assert.match(outcome.message, /Missing: userns; /);
+    assert.match(outcome.message, /The full jail lacks: userns; /);
   });
 });
 

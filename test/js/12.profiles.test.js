@@ -15,7 +15,7 @@ const TABLE = JSON.parse(fs.readFileSync(path.join(ROOT, 'native', 'runner', 'pr
 
 describe('isolation profiles (native/runner/profiles.json)', () => {
   it('gives every tier a boolean for every documented property, and nothing undocumented', () => {
-    assert.deepEqual(Object.keys(PROFILES).sort(), ['bypass', 'full']);
+    assert.deepEqual(Object.keys(PROFILES).sort(), ['bypass', 'full', 'reduced']);
     for (const profile of Object.values(PROFILES)) {
       assert.deepEqual(Object.keys(profile).filter((k) => k !== 'name').sort(), [...PROPERTIES].sort(), profile.name);
       for (const property of PROPERTIES) assert.equal(typeof profile[property], 'boolean', `${profile.name}.${property}`);
@@ -23,9 +23,11 @@ describe('isolation profiles (native/runner/profiles.json)', () => {
     for (const property of PROPERTIES) assert.ok(TABLE.properties[property].length > 20, property);
   });
 
-  it('describes the tiers as the README does: full jails everything, bypass nothing', () => {
-    assert.ok(PROPERTIES.every((p) => profileOf('full')[p] === true));
+  it('describes the tiers as the README does: full jails with namespaces, reduced with Landlock, bypass nothing', () => {
+    assert.ok(PROPERTIES.every((p) => profileOf('full')[p] === (p !== 'landlockFs')));
     assert.ok(PROPERTIES.every((p) => profileOf('bypass')[p] === false));
+    const reduced = PROPERTIES.filter((p) => profileOf('reduced')[p]).sort();
+    assert.deepEqual(reduced, ['dropsCapabilities', 'landlockFs', 'seccomp']);
     assert.throws(() => profileOf('none'), /no isolation profile named 'none'/);
   });
 

@@ -65,7 +65,7 @@ describe('pycage doctor, one condition at a time', () => {
     assert.equal(report.ok, true);
     assert.equal(report.jailTier, 'full');
     assert.deepEqual(report.tiers.full, { available: true, trial: { ok: true, wallMs: 42 } });
-    for (const name of ['node', 'addon', 'interpreter', 'tier full', 'tier bypass', 'dataDir']) {
+    for (const name of ['node', 'addon', 'interpreter', 'tier full', 'tier reduced', 'tier bypass', 'dataDir']) {
       assert.equal(byName(report, name).ok, true, name);
     }
     assert.match(doctor.format(report), /^ok {4}node: Node 24\.1\.0$/m);
@@ -114,6 +114,19 @@ describe('pycage doctor, one condition at a time', () => {
       { write: (text) => { written += text; } });
     assert.equal(code, 1);
     assert.match(written, /no jail tier is available here/);
+  });
+
+  it('picks the reduced tier when only its trial jail runs, noting why full failed', async () => {
+    const trialJail = (config) => (config.isolation === 'full'
+      ? { ok: false, exitCode: 125, signal: 0, timedOut: false, wallMs: 9,
+        log: 'pycage-jail: userns: unshare(CLONE_NEWUSER): Operation not permitted (errno 1)\n' }
+      : TRIAL_OK);
+    const report = await diagnose({ load: () => ({ trialJail }) });
+    assert.equal(report.ok, true);
+    assert.equal(report.jailTier, 'reduced');
+    assert.equal(byName(report, 'tier reduced').ok, true);
+    assert.match(doctor.format(report), /^note {2}tier full: a trial jail failed at step 'userns'/m);
+    assert.match(doctor.format(report), /isolation 'auto' picks: reduced/);
   });
 
   it('notes a cgroup root that is not delegated, without failing', async () => {
@@ -187,13 +200,14 @@ describe('npx pycage doctor on this host', { skip: skipWithoutAddon }, () => {
   });
 
   const noBwrap = spawnSync('bwrap', ['--version']).status !== 0 ? 'bwrap is not installed' : false;
-  it('exits 1 where user namespaces are forbidden, naming the step', { skip: noBwrap }, () => {
+  it('picks reduced where user namespaces are forbidden, naming the step full failed at', { skip: noBwrap }, () => {
     const data = scratchDir();
     const out = spawnSync('bwrap', ['--dev-bind', '/', '/', '--unshare-user', '--disable-userns', '--uid', '0', '--gid', '0',
       process.execPath, CLI, 'doctor', '--python', PYTHON, '--data-dir', data], { encoding: 'utf8', timeout: 60000 });
     fs.rmSync(data, { recursive: true, force: true });
-    assert.equal(out.status, 1, out.stdout + out.stderr);
-    assert.match(out.stdout, /^FAIL {2}tier full: a trial jail failed at step '[\w-]+': \S*(unshare|clone)\S*\(CLONE_NEWUSER[^)]*\) failed with/m);
-    assert.match(out.stdout, /no jail tier is available here/);
+    assert.equal(out.status, 0, out.stdout + out.stderr);
+    assert.match(out.stdout, /^note {2}tier full: a trial jail failed at step '[\w-]+': \S*(unshare|clone)\S*\(CLONE_NEWUSER[^)]*\) failed with/m);
+    assert.match(out.stdout, /^ok {4}tier reduced: a trial jail ran Python/m);
+    assert.match(out.stdout, /isolation 'auto' picks: reduced/);
   });
 });

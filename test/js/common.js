@@ -36,8 +36,9 @@ const TRIAL_OK = Object.freeze({ ok: true, exitCode: 0, signal: 0, timedOut: fal
 function fakeBinding({ probe = FULL_PROBE, outcome, trial = TRIAL_OK } = {}) {
   const fake = {
     trialCalls: [],
-    trialJail(config) { fake.trialCalls.push(config); return trial; },
-    trialJailAsync(config) { fake.trialCalls.push(config); return Promise.resolve(trial); },
+    // trial: an outcome for every tier, or a function of the trial config.
+    trialJail(config) { fake.trialCalls.push(config); return typeof trial === 'function' ? trial(config) : trial; },
+    trialJailAsync(config) { return Promise.resolve(fake.trialJail(config)); },
     probeCalls: [],
     instances: [],
     probe(helperPath) { fake.probeCalls.push(helperPath); return probe; },
