@@ -423,6 +423,9 @@ Status RunStep(Runtime& rt, const Step& s) {
       return landlock::ScopeAbstractUnixSockets();
     case StepKind::kLandlockFilesystem:
       return RestrictToPaths(s.a, s.b);
+    case StepKind::kChildSubreaper:
+      if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return SysError("subreaper", "prctl(PR_SET_CHILD_SUBREAPER, 1)");
+      return Status::Ok();
     case StepKind::kApplySeccomp:
     case StepKind::kExec: {
       // Both in one place so nothing runs between the filter and execve.

@@ -300,6 +300,7 @@ const char* StepName(StepKind kind) {
     case StepKind::kNoNewPrivs: return "no-new-privs";
     case StepKind::kLandlockScope: return "landlock-scope-abstract-unix";
     case StepKind::kLandlockFilesystem: return "landlock-filesystem";
+    case StepKind::kChildSubreaper: return "child-subreaper";
     case StepKind::kApplySeccomp: return "apply-seccomp";
     case StepKind::kExec: return "execve";
   }
@@ -463,6 +464,10 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
   // itself and the zygote gets the run filter on fd 4 as in full.
   if (reduced_runs) add(StepKind::kCompileSeccomp, filter, run_filter);
   add(StepKind::kSetupFds, installer ? "keep-stdio" : "");
+  // No pid namespace: a run's orphans would go to the host's init, which in
+  // a container may never reap them (and zombies count against the jail
+  // uid's RLIMIT_NPROC). Kept across execve.
+  if (reduced_runs) add(StepKind::kChildSubreaper);
   add(StepKind::kSetsid);
   add(StepKind::kRlimitCore);
   for (const auto& r : o.rlimits) add(StepKind::kSetRlimit, r.name, {}, r.value);

@@ -135,6 +135,7 @@ enum class StepKind {
   kNoNewPrivs,
   kLandlockScope,      // abstract AF_UNIX sockets confined to the jail (installer)
   kLandlockFilesystem, // reduced tier: a = read-only paths, b = writable paths, each ':'-separated
+  kChildSubreaper,     // reduced tier: orphans of runs come back to the zygote, which reaps them
   kApplySeccomp,       // the compiled filter (a as for kCompileSeccomp); the last step before execve
   kExec,               // a = program
 };

@@ -334,6 +334,15 @@ void AddInstallerRules(Builder& b, bool unix_sockets) {
   AddSelfOnlyRules(b);
 }
 
+// Refused (EPERM) in the reduced tier's runs. setsid and setpgid are the
+// ways out of the run's process group, which is all that finds its
+// processes there. The others change a file's mode, times or extended
+// attributes: Landlock does not cover them, and a run may share its uid with
+// the files it can read (the host's, without a uid of its own).
+const char* const kContainedEperm[] = {"setsid", "setpgid", "chmod", "fchmod", "fchmodat", "utime", "utimes",
+                                       "utimensat", "futimesat", "setxattr", "lsetxattr", "fsetxattr",
+                                       "removexattr", "lremovexattr", "fremovexattr"};
+
 // What a fork of the zygote does to confine itself (run_jail.h), and so the
 // zygote filter's only additions to the run filter.
 const char* const kConfineSyscalls[] = {"unshare",        "mount",
@@ -347,8 +356,7 @@ const char* const kConfineSyscalls[] = {"unshare",        "mount",
 // a bundle's import-time code) may not do either.
 void AddRunRules(Builder& b, bool zygote, bool unix_sockets = true, bool contained = false) {
   for (const char* name : kRunAllowed) {
-    const bool leaves_group = std::strcmp(name, "setsid") == 0 || std::strcmp(name, "setpgid") == 0;
-    b.Add(name, contained && leaves_group ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_ALLOW);
+    b.Add(name, contained && In(kContainedEperm, name) ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_ALLOW);
   }
   for (const char* name : kRunEperm) {
     if (zygote && In(kConfineSyscalls, name)) continue;

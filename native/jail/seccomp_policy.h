@@ -33,7 +33,8 @@ namespace pycage::jail {
 // (socketpair still works), so they cannot reach each other's abstract names.
 // kRunContained*: the run filters of the reduced tier, where a run has no pid
 // namespace and its processes are found by its process group: setsid and
-// setpgid, the ways out of that group, are refused (EPERM).
+// setpgid, the ways out of that group, are refused (EPERM); so are chmod,
+// utime and xattr writes, which Landlock does not cover.
 enum class FilterKind {
   kZygote,
   kRun,

@@ -223,6 +223,11 @@ def adopt_call(prep, fds, limits, spare_error, first):
             raise SetupError.text(spare_error)
         if first:
             set_rlimits({k: v for k, v in limits.items() if k != "cpuMs"})
+            if PROCESSES_BASE:
+                # Reduced tier: no pid namespace to end what a call started
+                # once it returns, so a session call starts no process or
+                # thread at all (RLIMIT_NPROC 0; SECURITY.md).
+                _setrlimit(resource.RLIMIT_NPROC, "RLIMIT_NPROC", 0, 0)
         set_call_cpu(limits.get("cpuMs"))
     except BaseException as e:
         _fail(reply_fd, e)
@@ -287,6 +292,12 @@ def _setrlimit(res, name, soft, hard):
                          getattr(e, "errno", None) or errno.EINVAL)
 
 
+# The reduced tier's runs share one uid with their pool (and, without a uid
+# of its own, with the host), and RLIMIT_NPROC counts all of that uid's
+# processes: the helper says how many there may be before a run starts any.
+PROCESSES_BASE = int(os.environ.get("PYCAGE_PROCESSES_BASE", "0") or 0)
+
+
 def set_rlimits(limits):
     cpu_ms = limits.get("cpuMs")
     if isinstance(cpu_ms, (int, float)) and cpu_ms > 0:
@@ -296,5 +307,7 @@ def set_rlimits(limits):
     for key, res, name in _RLIMITS:
         v = limits.get(key)
         if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+            if key == "processes":
+                v += PROCESSES_BASE
             _setrlimit(res, name, v, v)
     _setrlimit(resource.RLIMIT_CORE, "RLIMIT_CORE", 0, 0)

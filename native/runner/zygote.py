@@ -534,10 +534,29 @@ class Zygote:
 
     def forget_child(self, pid):
         """After a reap: what the child's jail left (the reduced tier's
-        scratch directory) goes."""
+        scratch directory) goes, and so do the zombies of its orphans."""
         forget = getattr(self.prep.run_jail, "forget", None)
         if forget is not None:
             forget(pid)
+            self.reap_orphans()
+
+    def reap_orphans(self):
+        """Reduced tier: the zygote is a child subreaper (the helper's plan),
+        so a run's orphans become its children once their parent died. Reap
+        those it does not know; a known child is left to its pidfd."""
+        known = {r.pid for r in self.runs.values()} | {s.pid for s in self.spares} | \
+            {s.pid for s in self.sessions.values()}
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid in known:
+                return
+            try:
+                os.waitpid(info.si_pid, 0)
+            except ChildProcessError:
+                return
 
     def take_slot_reaping(self):
         """A free uid slot, reaping first what has exited if none is free (a

@@ -191,9 +191,12 @@ void Supervisor::EnsureZygote() {
 
   Result<ScratchDir> scratch = MakeZygoteScratch(config_, uid_base_, uid_count_);
   if (!scratch.ok()) {
-    // The plan then refuses to start without it, and that failure is reported as any jail step's.
-    if (config_.on_log) config_.on_log("pycage-supervisor: " + scratch.status().message());
-    scratch = ScratchDir{};
+    // Nothing to start: this pool's jail cannot be built as configured.
+    if (config_.on_log) config_.on_log(scratch.status().message());
+    startup_failures_ = kMaxStartupFailures;
+    RejectQueued(Status::Error(ErrorCode::kIsolationUnavailable,
+                               "the jail could not be set up on this host (" + scratch.status().message() + ")"));
+    return;
   }
   std::string scratch_path = scratch->path();
   auto zygote = std::make_unique<Zygote>(

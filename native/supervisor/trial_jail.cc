@@ -46,7 +46,14 @@ Result<TrialOutcome> RunTrialJail(const SupervisorConfig& config, int timeout_ms
   const uint32_t uid_base = config.uid_base != 0 ? config.uid_base
                                                  : (1U << 30) + static_cast<uint32_t>(getpid() % 16384) * 65536U;
   Result<ScratchDir> scratch = MakeZygoteScratch(config, uid_base, uid_count);
-  if (!scratch.ok()) return scratch.status();
+  if (!scratch.ok()) {
+    // A step of the jail's setup that failed before any process: reported
+    // like the helper's own step lines, so the caller names it the same way.
+    TrialOutcome refused;
+    refused.exit_code = 125;
+    refused.log = scratch.status().message() + "\n";
+    return refused;
+  }
   std::vector<std::string> args = BuildZygoteArgs(config, uid_base, uid_count, scratch->path());
   // The zygote's trial mode (native/runner/zygote.py), set before the
   // program's arguments.

@@ -1,6 +1,8 @@
 #include "supervisor/zygote.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,11 +23,42 @@ bool IsUnder(const std::string& path, const char* root) {
   return path.compare(0, n, root) == 0 && (path.size() == n || path[n] == '/');
 }
 
-// Whether this process may give the reduced tier's jail a uid of its own:
-// root, with CAP_SETUID and CAP_SETGID (a container may drop them), in a
-// user namespace that maps `uid` (a nested one may not).
-bool MaySwitchTo(uint32_t uid) {
-  if (geteuid() != 0) return false;
+// The first directory on the way to `path` that `uid` may not search
+// (owner, group with gid = uid, or other), or "" when it reaches it. A
+// root-owned 0700 ancestor (/root) stops it.
+std::string BlockingDirectory(const std::string& path, uint32_t uid) {
+  size_t at = 0;
+  while (at != std::string::npos) {
+    const size_t next = path.find('/', at + 1);
+    std::string prefix = path.substr(0, next == std::string::npos ? path.size() : next);
+    at = next;
+    if (prefix.empty()) prefix = "/";
+    struct stat st {};
+    if (stat(prefix.c_str(), &st) != 0) return prefix;
+    if (!S_ISDIR(st.st_mode)) continue;
+    const bool search = (st.st_mode & S_IXOTH) != 0 || (st.st_uid == uid && (st.st_mode & S_IXUSR) != 0) ||
+                        (st.st_gid == uid && (st.st_mode & S_IXGRP) != 0);
+    if (!search) return prefix;
+  }
+  return "";
+}
+
+// The paths a reduced-tier jail of `config` reads from.
+std::vector<std::string> ReducedReadPaths(const SupervisorConfig& config) {
+  std::vector<std::string> paths = config.python_prefixes;
+  paths.push_back(config.runner_dir);
+  paths.push_back(config.helper_path.substr(0, config.helper_path.rfind('/')));
+  for (const std::string& bind : config.extra_ro_binds) paths.push_back(bind.substr(0, bind.find(':')));
+  return paths;
+}
+
+// As host root, the reduced tier's jail must take a uid of its own: uid 0
+// would own the files it can read (chmod, times) and is exempt from
+// RLIMIT_NPROC. Why it cannot, or "" when it can (or the host is not root,
+// when the jail keeps the host's uid).
+std::string ReducedUidRefusal(const SupervisorConfig& config, uint32_t uid) {
+  if (geteuid() != 0) return "";
+  const std::string id = std::to_string(uid);
   std::ifstream status("/proc/self/status");
   std::string line;
   uint64_t effective = 0;
@@ -33,13 +66,44 @@ bool MaySwitchTo(uint32_t uid) {
     if (line.rfind("CapEff:", 0) == 0) effective = std::stoull(line.substr(7), nullptr, 16);
   }
   constexpr uint64_t kSetIds = (1ULL << 6) | (1ULL << 7);  // CAP_SETGID, CAP_SETUID
-  if ((effective & kSetIds) != kSetIds) return false;
+  if ((effective & kSetIds) != kSetIds) {
+    return "setresuid(" + id + "): Operation not permitted (errno 1); the reduced tier runs as root only with "
+           "CAP_SETUID and CAP_SETGID, to give its jail a uid of its own: keep them (Docker's default set has "
+           "them) or run this process as a non-root user";
+  }
   std::ifstream map("/proc/self/uid_map");
   uint64_t inside = 0, outside = 0, count = 0;
-  while (map >> inside >> outside >> count) {
-    if (uid >= inside && uid - inside < count) return true;
+  bool mapped = false;
+  while (map >> inside >> outside >> count) mapped = mapped || (uid >= inside && uid - inside < count);
+  if (!mapped) {
+    return "setresuid(" + id + "): Invalid argument (errno 22); this user namespace does not map uid " + id +
+           ", the reduced tier's jail uid: run this process as a non-root user";
   }
-  return false;
+  for (const std::string& path : ReducedReadPaths(config)) {
+    const std::string blocked = BlockingDirectory(path, uid);
+    if (blocked.empty()) continue;
+    return "access(" + path + "): Permission denied (errno 13); the reduced tier's jail runs as uid " + id +
+           ", which cannot search " + blocked + ": keep the interpreter, pycage and its dataDir below "
+           "directories every user may search (for example dataDir /var/cache/pycage, not below /root), or "
+           "run this process as a non-root user";
+  }
+  return "";
+}
+
+// Processes of this uid now, from /proc (the reduced tier's runs share it,
+// so their process limit starts above what the uid already runs).
+uint64_t ProcessesOfOurUid() {
+  uint64_t n = 0;
+  const uid_t me = geteuid();
+  if (DIR* proc = opendir("/proc")) {
+    while (dirent* entry = readdir(proc)) {
+      if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+      struct stat st {};
+      if (fstatat(dirfd(proc), entry->d_name, &st, 0) == 0 && st.st_uid == me) ++n;
+    }
+    closedir(proc);
+  }
+  return n;
 }
 
 uint32_t ReducedZygoteUid(uint32_t uid_base, uint32_t uid_count) { return uid_base + uid_count - 1; }
@@ -50,7 +114,10 @@ Result<ScratchDir> MakeZygoteScratch(const SupervisorConfig& config, uint32_t ui
   if (!ProfileOf(config.tier).landlock_fs) return ScratchDir{};
   // The zygote's uid as host root: the last of the range (jail_plan.cc).
   const uint32_t uid = ReducedZygoteUid(uid_base, uid_count);
-  return ScratchDir::Create(MaySwitchTo(uid) ? static_cast<uid_t>(uid) : static_cast<uid_t>(-1));
+  if (std::string refusal = ReducedUidRefusal(config, uid); !refusal.empty()) {
+    return Status::Error(ErrorCode::kIsolationUnavailable, "pycage-jail: identity: " + refusal);
+  }
+  return ScratchDir::Create(geteuid() == 0 ? static_cast<uid_t>(uid) : static_cast<uid_t>(-1));
 }
 
 std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count,
@@ -61,9 +128,15 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
   if (profile.landlock_fs) {
     // No namespace: the paths are granted where they are, read-only, and
     // the scratch directory is the only one the jail may write.
-    if (MaySwitchTo(ReducedZygoteUid(uid_base, uid_count))) {
+    // RLIMIT_NPROC counts every process of the uid: the pool's own (zygote,
+    // spares, runs, sessions) and, without a uid of its own, the host's.
+    uint64_t processes_base = uid_count + 1;
+    if (geteuid() == 0) {
       args.insert(args.end(), {"--uid-base", std::to_string(uid_base), "--uid-count", std::to_string(uid_count)});
+    } else {
+      processes_base += ProcessesOfOurUid();
     }
+    args.insert(args.end(), {"--setenv", "PYCAGE_PROCESSES_BASE=" + std::to_string(processes_base)});
     for (const std::string& prefix : config.python_prefixes) args.insert(args.end(), {"--ro-bind", prefix});
     args.insert(args.end(), {"--ro-bind", config.runner_dir});
     for (const std::string& bind : config.extra_ro_binds) args.insert(args.end(), {"--ro-bind", bind});

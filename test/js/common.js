@@ -18,6 +18,7 @@ if (!process.env.PYCAGE_DATA_DIR) {
   const os = require('node:os');
   const path = require('node:path');
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-test-data-'));
+  fs.chmodSync(scratch, 0o755);  // reachable by the reduced tier's own uid (host root)
   process.env.PYCAGE_DATA_DIR = scratch;
   process.on('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
 }

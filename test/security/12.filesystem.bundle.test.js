@@ -8,10 +8,11 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { skipWithoutAddon, fullSandbox } = require('./common');
+const { skipWithoutAddon, fullSandbox, scratchDataDir, TIER, onlyInFull } = require('./common');
 const { ensureWheels } = require('../support/wheels');
 const { startIndex } = require('../support/index_server');
 
+const EPERM = 1;
 const EACCES = 13;
 const EROFS = 30;
 
@@ -21,7 +22,7 @@ describe('security: the bundle site directory', { skip: skipWithoutAddon }, () =
   let dataDir;
   before(async () => {
     index = await startIndex([(await ensureWheels()).dir]);
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-site-'));
+    dataDir = scratchDataDir('pycage-site-');
     sandbox = fullSandbox({ dataDir, index: { url: index.url }, installer: { tool: 'pip' } });
     const status = await sandbox.install('wf-site', 'pycage-hello==1.0\n');
     assert.equal(status.status, 'ready', status.error);
@@ -61,13 +62,16 @@ describe('security: the bundle site directory', { skip: skipWithoutAddon }, () =
     // An existing file may fail its permission check (EACCES) before the read-only one.
     const { module, ...rest } = run.result;
     assert.ok([EACCES, EROFS].includes(module), `module: ${module}`);
-    assert.deepEqual(rest, { site_on_path: true, module_in_site: true, pth: EROFS, sitecustomize: EROFS, mkdir: EROFS, chmod: EROFS });
+    // full: a read-only bind; reduced: Landlock (EACCES) and the run filter (chmod: EPERM).
+    const refused = TIER === 'full' ? { pth: EROFS, sitecustomize: EROFS, mkdir: EROFS, chmod: EROFS }
+      : { pth: EACCES, sitecustomize: EACCES, mkdir: EACCES, chmod: EPERM };
+    assert.deepEqual(rest, { site_on_path: true, module_in_site: true, ...refused });
     const next = await sandbox.runPython('import os, sys\n[os.environ.get("PWNED"), "sitecustomize" in sys.modules]', { bundle: 'wf-site' });
     assert.equal(next.status, 'ok', JSON.stringify(next.error));
     assert.deepEqual(next.result, [null, false]);
   });
 
-  it('does not see the host path of the data directory', async () => {
+  it('does not see the host path of the data directory', { skip: onlyInFull('no mounts: the bundle is read where it is on the host, so its path shows (read-only, nothing else below dataDir)') }, async () => {
     const run = await sandbox.runPython([
       'import os',
       `paths = [${JSON.stringify(dataDir)}, os.path.join(${JSON.stringify(dataDir)}, "bundles")]`,

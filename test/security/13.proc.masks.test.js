@@ -7,7 +7,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { skipWithoutAddon, fullSandbox } = require('./common');
+const { skipWithoutAddon, fullSandbox, onlyInFull } = require('./common');
 
 const FILES = ['cmdline', 'kallsyms', 'config.gz', 'modules', 'iomem', 'ioports', 'vmallocinfo', 'slabinfo',
   'pagetypeinfo', 'kcore', 'kmsg', 'sched_debug', 'timer_list', 'timer_stats', 'latency_stats', 'keys', 'key-users',
@@ -39,7 +39,7 @@ describe('security: the run\'s /proc', { skip: skipWithoutAddon }, () => {
     }
   });
 
-  it('sees the hardware directories empty and cannot write to sysrq-trigger or /proc/sys', async () => {
+  it('sees the hardware directories empty and cannot write to sysrq-trigger or /proc/sys', { skip: onlyInFull('no procfs is reachable at all (14.reduced)') }, async () => {
     const run = await sandbox.runPython([
       'import os, errno',
       'out = {}',
@@ -68,7 +68,7 @@ describe('security: the run\'s /proc', { skip: skipWithoutAddon }, () => {
     assert.equal(run.result.sys_ro, true, '/proc/sys is not mounted read-only');
   });
 
-  it('still reads what libraries need: cpuinfo, meminfo, stat and its own process', async () => {
+  it('still reads what libraries need: cpuinfo, meminfo, stat and its own process', { skip: onlyInFull('no procfs is reachable at all: libraries fall back (os.cpu_count() uses sched_getaffinity)') }, async () => {
     const run = await sandbox.runPython([
       'import os',
       'result = [len(open("/proc/cpuinfo").read()) > 0, "MemTotal" in open("/proc/meminfo").read(),',

@@ -30,9 +30,11 @@ describe('security: restrictions on class members and instances', { skip: skipWi
       'buf = io.BytesIO()',
       'with zipfile.ZipFile(buf, "w") as z:',
       '    z.writestr("a.txt", "x")',
-      'zipfile.ZipFile(io.BytesIO(buf.getvalue())).extractall("/tmp/out")',
+      'import tempfile, os.path',
+      'out = os.path.join(tempfile.gettempdir(), "out")',
+      'zipfile.ZipFile(io.BytesIO(buf.getvalue())).extractall(out)',
       'result = [type(datetime.date(2020, 1, 1).today()).__name__, type(datetime.datetime.today()).__name__,',
-      '          open("/tmp/out/a.txt").read()]',
+      '          open(os.path.join(out, "a.txt")).read()]',
     ].join('\n'));
     assert.equal(run.status, 'ok', JSON.stringify(run.error));
     assert.deepEqual(run.result, ['date', 'datetime', 'x']);

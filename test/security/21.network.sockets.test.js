@@ -7,9 +7,10 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const crypto = require('node:crypto');
-const { skipWithoutAddon, fullSandbox } = require('./common');
+const { skipWithoutAddon, fullSandbox, TIER } = require('./common');
 
 const EAFNOSUPPORT = 97;
+const EPERM = 1;
 const ECONNREFUSED = 111;
 
 describe('security: abstract unix sockets and other socket families', { skip: skipWithoutAddon }, () => {
@@ -52,7 +53,9 @@ describe('security: abstract unix sockets and other socket families', { skip: sk
       '    result = e.errno',
     ].join('\n'));
     assert.equal(run.status, 'ok', JSON.stringify(run.error));
-    assert.equal(run.result, ECONNREFUSED);
+    // full: the jail's own network namespace has no such name; reduced: the
+    // host's has, and Landlock's abstract socket scope refuses it.
+    assert.equal(run.result, TIER === 'full' ? ECONNREFUSED : EPERM);
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(connections, before, 'the host listener saw a connection from the run');
   });

@@ -8,7 +8,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { spawn } = require('node:child_process');
-const { skipWithoutAddon, fullSandbox, pidsWithMarker } = require('./common');
+const { skipWithoutAddon, fullSandbox, pidsWithMarker, TIER, onlyInFull } = require('./common');
 
 const ESRCH = 3;
 
@@ -37,8 +37,10 @@ describe('security: signals and escaping children', { skip: skipWithoutAddon }, 
         '    result = e.errno',
       ].join('\n'));
       assert.equal(run.status, 'ok', JSON.stringify(run.error));
-      // The run is alone in its pid namespace: there is no one to signal.
-      assert.equal(run.result, ESRCH);
+      // full: the run is alone in its pid namespace, there is no one to
+      // signal. reduced: Landlock's signal scope refuses every target (kill
+      // with pid -1 then returns 0): what counts is that everyone survives.
+      if (TIER === 'full') assert.equal(run.result, ESRCH);
       const other = await neighbour;
       assert.equal(other.status, 'ok', JSON.stringify(other.error));
       assert.equal(other.result, 'neighbour survived');
@@ -49,7 +51,7 @@ describe('security: signals and escaping children', { skip: skipWithoutAddon }, 
     }
   });
 
-  it('SIGSTOP sent to itself is ignored (pid 1 of its namespace) and the run completes', async () => {
+  it('SIGSTOP sent to itself is ignored (pid 1 of its namespace) and the run completes', { skip: onlyInFull('a run is not pid 1: SIGSTOP stops it and its wall-time limit ends it') }, async () => {
     const run = await sandbox.runPython('import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)\n"still running"',
       { limits: { wallMs: 3000 } });
     assert.equal(run.status, 'ok', JSON.stringify(run.error));

@@ -11,7 +11,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
 const { Sandbox } = require('../..');
-const { skipWithoutAddon, fullSandbox } = require('./common');
+const { skipWithoutAddon, fullSandbox, scratchDataDir, TIER } = require('./common');
 const { ensureWheels } = require('../support/wheels');
 const { startIndex } = require('../support/index_server');
 
@@ -41,10 +41,14 @@ function descendants(root = process.pid) {
   return found;
 }
 
-// The helper (pycage-jail, not a --probe) and its child, the zygote (the jail's pid 1).
+// The helper (pycage-jail, not a --probe) and its child, the zygote (the
+// jail's pid 1). In the reduced tier the helper execs the zygote itself: one
+// process (its command line is the interpreter's).
 function jailOf(excluding = new Set()) {
   for (const [pid, info] of descendants()) {
-    if (excluding.has(pid) || !info.cmd.includes('pycage-jail') || info.cmd.includes('--probe')) continue;
+    if (excluding.has(pid) || info.cmd.includes('--probe')) continue;
+    if (TIER === 'reduced' && info.cmd.includes('zygote.py') && info.ppid === process.pid) return { helper: pid, zygote: pid };
+    if (!info.cmd.includes('pycage-jail')) continue;
     const zygote = [...descendants(pid)].find(([, z]) => z.ppid === pid);
     return { helper: pid, zygote: zygote ? zygote[0] : null };
   }
@@ -107,7 +111,7 @@ describe('security: fault injection', { skip: skipWithoutAddon }, () => {
 
     it('fails an install on a full disk with the installer\'s message; the previous bundle stays ready', async (t) => {
       if (process.getuid() !== 0) { t.skip('mounting a small tmpfs needs root'); return; }
-      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-diskfull-'));
+      const dataDir = scratchDataDir('pycage-diskfull-');
       try {
         execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0755', 'tmpfs', dataDir], { stdio: 'pipe' });
       } catch (err) {
@@ -143,7 +147,7 @@ describe('security: fault injection', { skip: skipWithoutAddon }, () => {
     });
 
     it('sees the old or the new bundle, never half, when the host is SIGKILLed at any point of a rebuild', async (t) => {
-      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-publish-'));
+      const dataDir = scratchDataDir('pycage-publish-');
       t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
       const options = { dataDir, index: { url: index.url }, installer: { tool: 'pip' } };
 

@@ -12,7 +12,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { Sandbox } = require('../..');
-const { skipWithoutAddon } = require('./common');
+const { skipWithoutAddon, scratchDataDir } = require('./common');
 
 const CASES = {
   'option lines': [
@@ -56,7 +56,7 @@ describe('security: option injection in requirements text', { skip: skipWithoutA
     // An "index" that only counts: nothing may reach it.
     index = http.createServer((req, res) => { requests.push(req.url); res.statusCode = 404; res.end(); });
     await new Promise((resolve) => index.listen(0, '127.0.0.1', resolve));
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-inject-'));
+    dataDir = scratchDataDir('pycage-inject-');
     sandbox = new Sandbox({ dataDir, index: { url: `http://127.0.0.1:${index.address().port}/simple/` } });
   });
   after(async () => {

@@ -1,10 +1,14 @@
 'use strict';
 
 // Shared by the security suites (not a test file itself). Every suite asks
-// for isolation 'full' explicitly: on a host that cannot jail, the suites
-// must fail, not quietly test the bypass tier.
+// for a jail tier explicitly: on a host that cannot jail, the suites must
+// fail, not quietly test the bypass tier. The tier is 'full' unless
+// PYCAGE_TEST_TIER says 'reduced' (CI runs the suites in both); a case that
+// does not apply to the reduced tier says why with onlyInFull(reason).
 
 const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { Sandbox } = require('../..');
 const native = require('../../js/native');
 require('../js/common');  // scratch PYCAGE_DATA_DIR for Sandboxes made without a dataDir
@@ -16,10 +20,29 @@ if (!addonBuilt && process.env.PYCAGE_REQUIRE_ADDON === '1') {
 }
 const skipWithoutAddon = addonBuilt ? false : 'the addon is not built (npm run build)';
 
+const TIER = process.env.PYCAGE_TEST_TIER || 'full';
+if (!['full', 'reduced'].includes(TIER)) throw new Error(`PYCAGE_TEST_TIER=${TIER}: expected full or reduced`);
+
+// A Sandbox of the tier under test (the name predates the reduced tier).
 function fullSandbox(options = {}) {
-  return new Sandbox({ isolation: 'full', ...options });
+  return new Sandbox({ isolation: TIER, ...options });
 }
 
+// For { skip }: false in the full tier; in the reduced tier, why the case
+// does not apply there (SECURITY.md's table says what holds instead).
+function onlyInFull(reason) {
+  return TIER === 'full' ? false : `not in the reduced tier: ${reason}`;
+}
+
+
+// A scratch dataDir for a suite. Searchable by every user: as host root the
+// reduced tier's jail runs under a uid of its own, which must reach the
+// bundles (mkdtemp makes 0700 directories).
+function scratchDataDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
 
 // Every pid whose command line contains marker, found from the host's /proc.
 function pidsWithMarker(marker) {
@@ -34,4 +57,4 @@ function pidsWithMarker(marker) {
   return found;
 }
 
-module.exports = { skipWithoutAddon, fullSandbox, pidsWithMarker };
+module.exports = { TIER, skipWithoutAddon, fullSandbox, onlyInFull, pidsWithMarker, scratchDataDir };
