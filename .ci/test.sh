@@ -47,6 +47,19 @@ npm_test_under() {
 stage_npm_test_24() { npm_test_under 24; }
 stage_npm_test_22() { npm_test_under 22; }
 
+# The security suites again, in the reduced tier (seccomp + Landlock, no
+# namespaces) on this host.
+stage_security_reduced() {
+  (
+    pycage_use_node "$PYCAGE_NODE_DEFAULT"
+    PYCAGE_TEST_TIER=reduced node --test --test-concurrency=1 test/security/*.test.js
+  )
+}
+
+stage_container() {
+  bash .ci/container.sh
+}
+
 stage_packcheck() {
   bash .ci/packcheck.sh
 }
@@ -93,6 +106,8 @@ STAGES=(
   "runner python unittest|stage_runner_python"
   "npm test under Node 24 (node:test, security)|stage_npm_test_24"
   "npm test under Node 22 (node:test, security)|stage_npm_test_22"
+  "security suite in the reduced tier (Node 24)|stage_security_reduced"
+  "containers: reduced tier in an emulated default Docker (root, uid 1000), full tier with the shipped profile|stage_container"
   "packed install: npm pack, install --ignore-scripts without a compiler, under Node 24 and 22|stage_packcheck"
   "clang-tidy (native/, addon/)|stage_clang_tidy"
   "libFuzzer short runs|stage_fuzz"

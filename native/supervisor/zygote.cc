@@ -52,13 +52,27 @@ std::vector<std::string> ReducedReadPaths(const SupervisorConfig& config) {
   return paths;
 }
 
-// As host root, the reduced tier's jail must take a uid of its own: uid 0
-// would own the files it can read (chmod, times) and is exempt from
-// RLIMIT_NPROC. Why it cannot, or "" when it can (or the host is not root,
-// when the jail keeps the host's uid).
-std::string ReducedUidRefusal(const SupervisorConfig& config, uint32_t uid) {
-  if (geteuid() != 0) return "";
+// The reduced tier's jail uid. As root of the initial user namespace it
+// must take a uid of its own: uid 0 there owns the host's files and is
+// exempt from RLIMIT_NPROC. Elsewhere (a non-root host, or root of a user
+// namespace that maps no other uid) it keeps ours.
+struct ReducedIdentity {
+  bool own_uid = false;  // setresuid to the pool's uid in the helper's plan
+  std::string refusal;   // why the tier cannot run here as configured
+};
+
+ReducedIdentity DecideReducedIdentity(const SupervisorConfig& config, uint32_t uid) {
+  if (geteuid() != 0) return {};
   const std::string id = std::to_string(uid);
+  std::ifstream map("/proc/self/uid_map");
+  uint64_t inside = 0, outside = 0, count = 0;
+  bool mapped = false;
+  bool initial = false;
+  while (map >> inside >> outside >> count) {
+    mapped = mapped || (uid >= inside && uid - inside < count);
+    initial = initial || (inside == 0 && outside == 0 && count == 4294967295ULL);
+  }
+  if (!mapped) return {};  // a user namespace's root: RLIMIT_NPROC holds for it
   std::ifstream status("/proc/self/status");
   std::string line;
   uint64_t effective = 0;
@@ -66,28 +80,24 @@ std::string ReducedUidRefusal(const SupervisorConfig& config, uint32_t uid) {
     if (line.rfind("CapEff:", 0) == 0) effective = std::stoull(line.substr(7), nullptr, 16);
   }
   constexpr uint64_t kSetIds = (1ULL << 6) | (1ULL << 7);  // CAP_SETGID, CAP_SETUID
+  std::string refusal;
   if ((effective & kSetIds) != kSetIds) {
-    return "setresuid(" + id + "): Operation not permitted (errno 1); the reduced tier runs as root only with "
-           "CAP_SETUID and CAP_SETGID, to give its jail a uid of its own: keep them (Docker's default set has "
-           "them) or run this process as a non-root user";
-  }
-  std::ifstream map("/proc/self/uid_map");
-  uint64_t inside = 0, outside = 0, count = 0;
-  bool mapped = false;
-  while (map >> inside >> outside >> count) mapped = mapped || (uid >= inside && uid - inside < count);
-  if (!mapped) {
-    return "setresuid(" + id + "): Invalid argument (errno 22); this user namespace does not map uid " + id +
-           ", the reduced tier's jail uid: run this process as a non-root user";
+    refusal = "setresuid(" + id + "): Operation not permitted (errno 1); the reduced tier runs as root only with "
+              "CAP_SETUID and CAP_SETGID, to give its jail a uid of its own: keep them (Docker's default set has "
+              "them) or run this process as a non-root user";
   }
   for (const std::string& path : ReducedReadPaths(config)) {
+    if (!refusal.empty()) break;
     const std::string blocked = BlockingDirectory(path, uid);
     if (blocked.empty()) continue;
-    return "access(" + path + "): Permission denied (errno 13); the reduced tier's jail runs as uid " + id +
-           ", which cannot search " + blocked + ": keep the interpreter, pycage and its dataDir below "
-           "directories every user may search (for example dataDir /var/cache/pycage, not below /root), or "
-           "run this process as a non-root user";
+    refusal = "access(" + path + "): Permission denied (errno 13); the reduced tier's jail runs as uid " + id +
+              ", which cannot search " + blocked + ": keep the interpreter, pycage and its dataDir below "
+              "directories every user may search (for example dataDir /var/cache/pycage, not below /root), or "
+              "run this process as a non-root user";
   }
-  return "";
+  if (refusal.empty()) return {true, ""};
+  // Only root of the initial namespace must not run the jail as itself.
+  return initial ? ReducedIdentity{false, refusal} : ReducedIdentity{};
 }
 
 // Processes of this uid now, from /proc (the reduced tier's runs share it,
@@ -114,10 +124,11 @@ Result<ScratchDir> MakeZygoteScratch(const SupervisorConfig& config, uint32_t ui
   if (!ProfileOf(config.tier).landlock_fs) return ScratchDir{};
   // The zygote's uid as host root: the last of the range (jail_plan.cc).
   const uint32_t uid = ReducedZygoteUid(uid_base, uid_count);
-  if (std::string refusal = ReducedUidRefusal(config, uid); !refusal.empty()) {
-    return Status::Error(ErrorCode::kIsolationUnavailable, "pycage-jail: identity: " + refusal);
+  const ReducedIdentity identity = DecideReducedIdentity(config, uid);
+  if (!identity.refusal.empty()) {
+    return Status::Error(ErrorCode::kIsolationUnavailable, "pycage-jail: identity: " + identity.refusal);
   }
-  return ScratchDir::Create(geteuid() == 0 ? static_cast<uid_t>(uid) : static_cast<uid_t>(-1));
+  return ScratchDir::Create(identity.own_uid ? static_cast<uid_t>(uid) : static_cast<uid_t>(-1));
 }
 
 std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count,
@@ -131,7 +142,7 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
     // RLIMIT_NPROC counts every process of the uid: the pool's own (zygote,
     // spares, runs, sessions) and, without a uid of its own, the host's.
     uint64_t processes_base = uid_count + 1;
-    if (geteuid() == 0) {
+    if (DecideReducedIdentity(config, ReducedZygoteUid(uid_base, uid_count)).own_uid) {
       args.insert(args.end(), {"--uid-base", std::to_string(uid_base), "--uid-count", std::to_string(uid_count)});
     } else {
       processes_base += ProcessesOfOurUid();

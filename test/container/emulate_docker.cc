@@ -86,6 +86,8 @@ constexpr int kExitCannotInvoke = 126; // docker run: command cannot run
 constexpr int kExitNotFound = 127;     // docker run: command not found
 
 bool g_verbose = false;
+// docker run --security-opt systempaths=unconfined: no masked or read-only /proc paths.
+bool g_systempaths_unconfined = false;
 
 std::string errno_text(int err) {
   const char* name = strerrorname_np(err);
@@ -1114,7 +1116,9 @@ void setup_mounts() {
                      false) != 0)
     fail_errno("docker-mounts", "mount_setattr(/proc nosuid,nodev,noexec)", errno);
 
-  // runc: read-only paths first, then masked paths.
+  // runc: read-only paths first, then masked paths. --systempaths-unconfined
+  // (docker run --security-opt systempaths=unconfined) skips both.
+  if (g_systempaths_unconfined) return;
   for (const char* p : kReadonlyPaths) readonly_path(p);
   mask_paths(masked_paths());
 }
@@ -1185,7 +1189,7 @@ void switch_user(const User& u) {
   std::fprintf(stderr,
                "emulate_docker: %s\n"
                "usage: emulate_docker [--user UID[:GID]] [--profile PATH] "
-               "[--preserve-fds N] [--verbose] -- command args...\n",
+               "[--preserve-fds N] [--systempaths-unconfined] [--verbose] -- command args...\n",
                msg);
   std::exit(kExitEngineError);
 }
@@ -1219,6 +1223,8 @@ int main(int argc, char** argv) {
       preserve_fds = static_cast<unsigned>(std::stoul(n));
     } else if (a == "--verbose" || a == "-v") {
       g_verbose = true;
+    } else if (a == "--systempaths-unconfined") {
+      g_systempaths_unconfined = true;
     } else {
       usage(("unknown option " + a).c_str());
     }
