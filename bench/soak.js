@@ -57,14 +57,14 @@ const fdCount = () => fs.readdirSync('/proc/self/fd').length;
 const pycageMounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('pycage')).length;
 const pycageTempDirs = () => fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('pycage') && !e.startsWith('pycage-test-data-')).length;
 
-async function soak({ runs = 10000, concurrency = 32, log = () => {} } = {}) {
+async function soak({ runs = 10000, concurrency = 32, isolation = 'full', log = () => {} } = {}) {
   // One throwaway Sandbox first, so what Node and the addon load once (and
   // keep) is in the baseline rather than counted as a leak.
-  const warm = new Sandbox({ isolation: 'full' });
+  const warm = new Sandbox({ isolation });
   await warm.runPython('1');
   await warm.close();
   const before = { fds: fdCount(), children: descendants(), mounts: pycageMounts(), tempDirs: pycageTempDirs(), rssMb: rssMb() };
-  const sandbox = new Sandbox({ isolation: 'full', concurrency, maxQueue: concurrency * 2 });
+  const sandbox = new Sandbox({ isolation, concurrency, maxQueue: concurrency * 2 });
   const counts = Object.fromEntries(KINDS.map((k) => [k.name, { ok: 0, wrong: 0 }]));
   const wrong = [];
   let settled = 0;

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +37,32 @@ void EmptyDirectory(int dir) {
   closedir(stream);
 }
 
+void RemoveTree(const std::string& path) {
+  int dir = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir >= 0) EmptyDirectory(dir);
+  rmdir(path.c_str());
+}
+
+// Trees of processes that are gone: a host killed with SIGKILL could not
+// remove its own. "pycage-scratch-<pid>-XXXXXX", the pid of the host process
+// that made it; one whose pid answers kill(pid, 0) is left alone.
+void SweepOrphans(const std::string& base) {
+  DIR* stream = opendir(base.c_str());
+  if (stream == nullptr) return;
+  const std::string prefix = "pycage-scratch-";
+  std::vector<std::string> gone;
+  while (dirent* entry = readdir(stream)) {
+    const std::string name = entry->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
+    if (pid <= 0 || end == nullptr || *end != '-' || pid == getpid()) continue;
+    if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) gone.push_back(base + "/" + name);
+  }
+  closedir(stream);
+  for (const std::string& path : gone) RemoveTree(path);
+}
+
 }  // namespace
 
 ScratchDir& ScratchDir::operator=(ScratchDir&& other) noexcept {
@@ -48,8 +75,10 @@ ScratchDir& ScratchDir::operator=(ScratchDir&& other) noexcept {
 }
 
 Result<ScratchDir> ScratchDir::Create(uid_t owner) {
-  const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base != nullptr && base[0] == '/' ? base : "/tmp") + "/pycage-scratch-XXXXXX";
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string base = tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
+  SweepOrphans(base);
+  std::string pattern = base + "/pycage-scratch-" + std::to_string(getpid()) + "-XXXXXX";
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
   if (mkdtemp(buffer.data()) == nullptr) {
@@ -68,9 +97,7 @@ Result<ScratchDir> ScratchDir::Create(uid_t owner) {
 
 void ScratchDir::Remove() {
   if (path_.empty()) return;
-  int dir = open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dir >= 0) EmptyDirectory(dir);
-  rmdir(path_.c_str());
+  RemoveTree(path_);
   path_.clear();
 }
 

@@ -22,7 +22,9 @@ class ScratchDir {
   ~ScratchDir() { Remove(); }
 
   // mkdtemp under $TMPDIR (else /tmp), mode 0700, given to `owner` when it
-  // is not -1 (the zygote's uid when the host is root).
+  // is not -1 (the zygote's uid when the host is root). Named after this
+  // process's pid; first removes the trees of pids that are gone (a host
+  // killed with SIGKILL cannot remove its own).
   static Result<ScratchDir> Create(uid_t owner);
 
   const std::string& path() const { return path_; }

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -49,6 +50,9 @@ std::vector<std::string> ReducedReadPaths(const SupervisorConfig& config) {
   paths.push_back(config.runner_dir);
   paths.push_back(config.helper_path.substr(0, config.helper_path.rfind('/')));
   for (const std::string& bind : config.extra_ro_binds) paths.push_back(bind.substr(0, bind.find(':')));
+  // Where its scratch tree will be made (scratch_dir.h).
+  const char* tmp = std::getenv("TMPDIR");
+  paths.emplace_back(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp");
   return paths;
 }
 

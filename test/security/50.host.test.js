@@ -8,8 +8,8 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
-const { skipWithoutAddon, pidsWithMarker } = require('./common');
+const { spawn, spawnSync } = require('node:child_process');
+const { skipWithoutAddon, pidsWithMarker, TIER } = require('./common');
 
 const ROOT = require.resolve('../..');
 
@@ -75,7 +75,7 @@ describe('security: the host process', { skip: skipWithoutAddon }, () => {
     // marker, prints "running" once the sleeper exists, and is then killed.
     const script = `
       const { Sandbox } = require(${JSON.stringify(ROOT)});
-      const sandbox = new Sandbox({ isolation: 'full' });
+      const sandbox = new Sandbox({ isolation: ${JSON.stringify(TIER)} });
       sandbox.runPython([
         'import os, sys, time',
         'if os.fork() == 0:',
@@ -87,6 +87,7 @@ describe('security: the host process', { skip: skipWithoutAddon }, () => {
     // The child gets its own TMPDIR and data dir, so what it leaves there is
     // its own (other test suites may share the host's /tmp).
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-host-kill-'));
+    fs.chmodSync(scratch, 0o755);  // the reduced tier's own uid makes its scratch tree below it
     t.after(() => fs.rmSync(scratch, { recursive: true, force: true }));
     const tmpDir = path.join(scratch, 'tmp');
     const dataDir = path.join(scratch, 'data');
@@ -110,6 +111,16 @@ describe('security: the host process', { skip: skipWithoutAddon }, () => {
       // its files in its own tmpfs: the host has neither a new mount nor a
       // new pycage temp entry.
       assert.deepEqual(pycageMounts(), mountsBefore);
+      if (TIER === 'reduced') {
+        // No tmpfs of its own: the scratch tree stays until the next Sandbox
+        // on this host starts, which removes the trees of dead processes.
+        const next = spawnSync(process.execPath, ['-e', `
+          const { Sandbox } = require(${JSON.stringify(ROOT)});
+          const s = new Sandbox({ isolation: 'reduced' });
+          s.runPython('1').then(() => s.close());`], { env: { ...process.env, TMPDIR: tmpDir, PYCAGE_DATA_DIR: dataDir },
+          encoding: 'utf8', timeout: 30000 });
+        assert.equal(next.status, 0, next.stderr);
+      }
       assert.deepEqual(listTree(tmpDir), []);
       const dataLeft = fs.existsSync(dataDir) ? listTree(dataDir).filter((p) => /(^|\/)(tmp|imports)\/./.test(p)) : [];
       assert.deepEqual(dataLeft, []);

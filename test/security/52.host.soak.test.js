@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { skipWithoutAddon } = require('./common');
+const { skipWithoutAddon, TIER } = require('./common');
 const { soak } = require('../../bench/soak');
 
 describe('security: soak', { skip: skipWithoutAddon }, () => {
@@ -17,13 +17,14 @@ describe('security: soak', { skip: skipWithoutAddon }, () => {
     // A private TMPDIR: other suites on this host may make pycage temp dirs
     // in the shared one meanwhile.
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'soak-'));
+    fs.chmodSync(tmp, 0o755);  // the reduced tier's scratch trees go here, reached by the jail's own uid
     const saved = process.env.TMPDIR;
     process.env.TMPDIR = tmp;
     t.after(() => {
       if (saved === undefined) delete process.env.TMPDIR; else process.env.TMPDIR = saved;
       fs.rmSync(tmp, { recursive: true, force: true });
     });
-    const report = await soak({ runs: 500, concurrency: 32 });
+    const report = await soak({ runs: 500, concurrency: 32, isolation: TIER });
     assert.equal(report.lost, 0);
     assert.deepEqual(report.wrong, []);
     for (const [kind, { ok }] of Object.entries(report.counts)) assert.ok(ok > 0, `no ${kind} run`);
