@@ -11,8 +11,15 @@
 namespace pycage::jail::capabilities {
 
 Status LimitTo(uint64_t keep) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &header, data) < 0) return SysError("capabilities", "capget()");
   // Bounding set first: it needs CAP_SETPCAP, which the capset below may drop.
-  for (unsigned cap = 0; cap < 64; ++cap) {
+  // A process without CAP_SETPCAP (the reduced tier on a non-root host) holds
+  // no capability to keep, and NO_NEW_PRIVS, set next, keeps an execve from
+  // gaining any through its bounding set.
+  const bool may_drop_bounding = (data[CAP_TO_INDEX(CAP_SETPCAP)].effective & CAP_TO_MASK(CAP_SETPCAP)) != 0;
+  for (unsigned cap = 0; may_drop_bounding && cap < 64; ++cap) {
     if (keep & (1ULL << cap)) continue;
     if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // EINVAL: past the last cap
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
@@ -22,8 +29,6 @@ Status LimitTo(uint64_t keep) {
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
     return SysError("capabilities", "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)");
   }
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2]{};
   if (syscall(SYS_capget, &header, data) < 0) return SysError("capabilities", "capget()");
   for (int i = 0; i < 2; ++i) {
     auto part = static_cast<uint32_t>(keep >> (32 * i));

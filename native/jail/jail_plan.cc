@@ -484,7 +484,10 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
     // Nothing the installer (or a jail without per-run jails) runs needs a
     // capability; with the securebits locked, not even an execve as uid 0
     // hands any back.
-    add(StepKind::kLockSecurebits);
+    // Locking securebits needs CAP_SETPCAP, which a non-root host does not
+    // hold in the reduced tier (no user namespace hands it over); nor does
+    // it need them: it has no capability to lose on a uid change.
+    if (!reduced_runs || facts.root) add(StepKind::kLockSecurebits);
     // Reduced tier as host root: the zygote and its runs take a uid of their
     // own, so nothing they reach is theirs by ownership.
     if (reduced_runs && o.uid_base) add(StepKind::kSetIdentity, {}, {}, *o.uid_base + o.uid_count - 1);
