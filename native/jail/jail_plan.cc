@@ -375,7 +375,10 @@ Result<JailPlan> BuildPlan(const JailOptions& o, const HostFacts& facts) {
     }
   }
 
-  add(StepKind::kSetParentDeathSignal, {}, {}, SIGKILL);
+  // The reduced tier's zygote is the helper's own process: SIGTERM lets it
+  // kill its runs' process groups before it goes (no pid namespace ends
+  // them); it also sees its control socket close. Others: SIGKILL.
+  add(StepKind::kSetParentDeathSignal, {}, {}, reduced_runs ? SIGTERM : SIGKILL);
   if (o.parent_pid != 0) add(StepKind::kCheckParent, {}, {}, static_cast<uint64_t>(o.parent_pid));
 
   if (profile.namespaces) {

@@ -214,7 +214,18 @@ class Zygote:
     def send(self, obj):
         self.sock.sendall(frames.frame(frames.encode_json(obj)))
 
+    def on_parent_death(self, _signum, _frame):
+        """Reduced tier: the helper's plan makes the host's death a SIGTERM
+        here. No pid namespace ends the runs' processes, so end their
+        process groups, then exit."""
+        try:
+            self.shutdown(1)
+        finally:
+            os._exit(1)
+
     def serve(self):
+        if self.profile.landlock_fs:
+            signal.signal(signal.SIGTERM, self.on_parent_death)
         self.send({"op": "ready",
                    "python": "%d.%d.%d" % sys.version_info[:3],
                    "abi": abi_tag(),

@@ -322,6 +322,76 @@ TEST(BuildPlan, RunFilterRefusesUnixSocketsWithoutLandlockScopes) {
             Lines(FormatPlan(unscoped.value())).size());
 }
 
+TEST(BuildPlan, ReducedTierConfinesItselfWithoutNamespacesAndExecs) {
+  HostFacts f = RootFacts();
+  f.landlock_abi = 7;
+  auto plan = BuildPlan(Parse({"--tier", "reduced", "--uid-base", "100000", "--uid-count", "5", "--ro-bind",
+                               "/opt/py", "--ro-bind", "/data/bundles/x/site", "--scratch-dir", "/tmp/pycage-scratch-1-a",
+                               "--", "/usr/bin/python3"}),
+                        f);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  const std::string text = FormatPlan(plan.value());
+  auto lines = Lines(text);
+  // One process: every step in the helper, no clone, mount or init.
+  for (const std::string& line : lines) EXPECT_EQ(line.rfind("helper ", 0), 0U) << line;
+  EXPECT_EQ(text.find("clone"), std::string::npos);
+  EXPECT_EQ(text.find("mount"), std::string::npos);
+  EXPECT_LT(IndexOf(lines, "helper compile-seccomp run-contained"), lines.size());
+  EXPECT_LT(IndexOf(lines, "helper child-subreaper"), lines.size());
+  // The pool's own uid (the last of the range), then no capability, then
+  // NO_NEW_PRIVS, Landlock and the filter, in that order.
+  size_t identity = IndexOf(lines, "helper set-identity 100004");
+  size_t drop = IndexOf(lines, "helper drop-capabilities");
+  size_t nnp = IndexOf(lines, "helper no-new-privs");
+  size_t landlock = static_cast<size_t>(
+      std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("helper landlock-filesystem", 0) == 0; }) -
+      lines.begin());
+  size_t seccomp = IndexOf(lines, "helper apply-seccomp");
+  EXPECT_LT(identity, drop);
+  EXPECT_LT(drop, nnp);
+  EXPECT_LT(nnp, landlock);
+  EXPECT_LT(landlock, seccomp);
+  EXPECT_EQ(lines.back(), "helper execve /usr/bin/python3");
+  const std::string& rules = lines[landlock];
+  EXPECT_NE(rules.find("read /usr:"), std::string::npos) << rules;
+  EXPECT_NE(rules.find(":/opt/py:/data/bundles/x/site:" + f.confine_lib), std::string::npos) << rules;
+  EXPECT_NE(rules.find(" write /dev/null:/tmp/pycage-scratch-1-a"), std::string::npos) << rules;
+  // Each run's own steps follow, and the zygote learns what to re-grant.
+  EXPECT_NE(text.find("run    apply-seccomp run-contained"), std::string::npos);
+  const auto& env = plan->env;
+  EXPECT_NE(std::find(env.begin(), env.end(), "PYCAGE_SCRATCH=/tmp/pycage-scratch-1-a"), env.end());
+  EXPECT_NE(std::find(env.begin(), env.end(), "PYCAGE_TIER=reduced"), env.end());
+}
+
+TEST(BuildPlan, ReducedTierOnANonRootHostKeepsItsUidAndLocksNoSecurebits) {
+  HostFacts f = RootFacts();
+  f.root = false;
+  f.uid = 1000;
+  f.landlock_abi = 5;
+  auto plan = BuildPlan(Parse({"--tier", "reduced", "--scratch-dir", "/tmp/s", "--", "/usr/bin/python3"}), f);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  auto lines = Lines(FormatPlan(plan.value()));
+  EXPECT_EQ(IndexOf(lines, "helper lock-securebits"), lines.size());
+  EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("helper set-identity", 0) == 0; }), 0);
+  // Without Landlock's scopes (ABI < 6) runs may not make AF_UNIX sockets.
+  EXPECT_LT(IndexOf(lines, "helper compile-seccomp run-contained-no-unix-socket"), lines.size());
+}
+
+TEST(BuildPlan, ReducedTierRefusesWhatItCannotKeep) {
+  HostFacts f = RootFacts();
+  f.landlock_abi = 7;
+  auto no_scratch = BuildPlan(Parse({"--tier", "reduced", "--", "/bin/true"}), f);
+  ASSERT_FALSE(no_scratch.ok());
+  EXPECT_NE(no_scratch.status().message().find("Expected --scratch-dir with --tier reduced"), std::string::npos);
+  auto moved = BuildPlan(Parse({"--tier", "reduced", "--scratch-dir", "/tmp/s", "--ro-bind", "/a:/pycage/a", "--", "/bin/true"}), f);
+  ASSERT_FALSE(moved.ok());
+  EXPECT_NE(moved.status().message().find("without :DST"), std::string::npos);
+  f.landlock_abi = 0;
+  auto no_landlock = BuildPlan(Parse({"--tier", "reduced", "--scratch-dir", "/tmp/s", "--", "/bin/true"}), f);
+  ASSERT_FALSE(no_landlock.ok());
+  EXPECT_NE(no_landlock.status().message().find("Expected Landlock"), std::string::npos);
+}
+
 TEST(BuildPlan, RunProfileIgnoresTheInstallerFacts) {
   HostFacts root = RootFacts();
   root.landlock_abi = InstallerFacts().landlock_abi;  // the run filter depends on it (abstract sockets)

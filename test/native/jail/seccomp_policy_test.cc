@@ -141,6 +141,29 @@ TEST(RunFilter, RefusesInotifyAndOnlyTheFallbackRefusesUnixSockets) {
   EXPECT_EQ(Try("run", "landlock_create_ruleset"), "EPERM");
 }
 
+TEST(RunFilter, ContainedRefusesLeavingTheGroupAndChangingModesTimesOrXattrs) {
+  SKIP_UNDER_SANITIZERS();
+  // The reduced tier's runs: setsid and setpgid would leave the process
+  // group that finds their processes; Landlock does not cover chmod, utime
+  // or xattr writes. The full tier's run filter allows all of them.
+  for (const char* kind : {"run-contained", "run-contained-no-unix-socket"}) {
+    for (const char* name : {"setsid", "setpgid", "chmod", "fchmodat", "utimensat", "setxattr"}) {
+      EXPECT_EQ(Try(kind, name), "EPERM") << kind << " " << name;
+    }
+    EXPECT_TRUE(Allowed(Try(kind, "openat"))) << kind;
+    EXPECT_EQ(Try(kind, "inotify_init1"), "EPERM") << kind;
+    EXPECT_EQ(Try(kind, "ptrace"), "SIGSYS") << kind;
+  }
+  EXPECT_TRUE(Allowed(Try("run-contained", "socket_unix")));
+  EXPECT_EQ(Try("run-contained-no-unix-socket", "socket_unix"), "EAFNOSUPPORT");
+  for (const char* name : {"chmod", "fchmodat", "utimensat"}) EXPECT_TRUE(Allowed(Try("run", name))) << name;
+  EXPECT_EQ(Try("run", "setpgid"), "ESRCH");
+  EXPECT_EQ(Try("run", "setsid"), "OK");
+  // The zygote builds each run's Landlock domain itself.
+  EXPECT_NE(Try("zygote", "landlock_add_rule"), "EPERM");
+  EXPECT_EQ(Try("run", "landlock_add_rule"), "EPERM");
+}
+
 TEST(ZygoteFilter, NarrowsNamespacesAndMounts) {
   for (const char* name : {"unshare_newnet", "setns", "setns_pid", "setns_net",
                            "clone_newnet", "mount_move", "mount_rbind", "mount_shared",
