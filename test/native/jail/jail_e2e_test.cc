@@ -167,7 +167,7 @@ TEST(Jail, SetupFailuresExit125WithOneLine) {
       << o.err;
   o = testing::Run({PYCAGE_JAIL, "--tier", "none", "--", "/bin/true"});
   EXPECT_EQ(o.code(), 125);
-  EXPECT_EQ(o.err, "pycage-jail: args: Expected full or bypass for --tier but received 'none'\n");
+  EXPECT_EQ(o.err, "pycage-jail: args: Expected full, reduced or bypass for --tier but received 'none'\n");
 }
 
 // Host pids whose parent is `ppid`.

@@ -83,7 +83,7 @@ TEST(ParseArgs, RejectsMistakesNamingTheOption) {
     std::vector<std::string> args;
     std::string message;
   } cases[] = {
-      {{"--tier", "half", "--", "/bin/true"}, "Expected full or bypass for --tier but received 'half'"},
+      {{"--tier", "half", "--", "/bin/true"}, "Expected full, reduced or bypass for --tier but received 'half'"},
       {{"--ro-bind", "usr", "--", "/bin/true"},
        "Expected SRC[:DST] with absolute paths, no '..', DST not / for --ro-bind but received 'usr'"},
       {{"--ro-bind", "/a/../etc", "--", "/bin/true"},
