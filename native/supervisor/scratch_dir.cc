@@ -57,7 +57,11 @@ void SweepOrphans(const std::string& base) {
     char* end = nullptr;
     const long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
     if (pid <= 0 || end == nullptr || *end != '-' || pid == getpid()) continue;
-    if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) gone.push_back(base + "/" + name);
+    if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::string path = base;
+      path.append("/").append(name);
+      gone.push_back(std::move(path));
+    }
   }
   closedir(stream);
   for (const std::string& path : gone) RemoveTree(path);

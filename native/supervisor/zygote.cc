@@ -94,10 +94,10 @@ ReducedIdentity DecideReducedIdentity(const SupervisorConfig& config, uint32_t u
     if (!refusal.empty()) break;
     const std::string blocked = BlockingDirectory(path, uid);
     if (blocked.empty()) continue;
-    refusal = "access(" + path + "): Permission denied (errno 13); the reduced tier's jail runs as uid " + id +
-              ", which cannot search " + blocked + ": keep the interpreter, pycage and its dataDir below "
-              "directories every user may search (for example dataDir /var/cache/pycage, not below /root), or "
-              "run this process as a non-root user";
+    refusal = "access(" + path + "): Permission denied (errno 13); the reduced tier's jail runs as uid ";
+    refusal.append(id).append(", which cannot search ").append(blocked).append(
+        ": keep the interpreter, pycage and its dataDir below directories every user may search (for example "
+        "dataDir /var/cache/pycage, not below /root), or run this process as a non-root user");
   }
   if (refusal.empty()) return {true, ""};
   // Only root of the initial namespace must not run the jail as itself.
