@@ -252,7 +252,7 @@ export interface HostProbe {
   fix: string[];
 }
 
-/** The trial jail that proved the selected tier at construction. */
+/** A tier's trial jail: present for each tier 'auto' (or the isolation option) tried. */
 export type TrialSummary =
   | { ok: true; wallMs: number }
   | { ok: false; stage: string | null; syscall: string | null; errno: number | null; error: string };
@@ -260,7 +260,8 @@ export type TrialSummary =
 export interface Capabilities {
   tiers: {
     full: { available: boolean; missing: string[]; trial?: TrialSummary };
-    reduced: { available: false; missing: string[] };
+    /** Seccomp and Landlock without namespaces; tried by 'auto' when full is not available. */
+    reduced: { available: boolean; missing: string[]; trial?: TrialSummary };
     bypass: { available: true; optIn: boolean };
   };
   /** The tier this Sandbox runs with. */
