@@ -104,6 +104,7 @@ class ReducedRunJail:
         self._bpf = bytes(bpf) if bpf else None
         self._err = ctypes.create_string_buffer(_ERR_CAP)
         self._next = 0
+        self._extra = None  # O_PATH fd of the zygote's matplotlib config, once set
         self.scratch = {}  # pid -> its scratch directory, removed at its reap
 
     def fork(self, slot, tmp_options):
@@ -138,12 +139,27 @@ class ReducedRunJail:
             raise ConfineError("reduced-run: %s: %s" % (e.strerror or e, getattr(e, "filename", "") or ""))
         writable = (ctypes.c_int * 2)(target, self._devnull)
         bpf = self._bpf
-        rc = self._confine(self._read, len(self._read), writable, 2, bpf, len(bpf) if bpf else 0,
-                           self._err, _ERR_CAP)
+        read = self._read_with_zygote_files()
+        rc = self._confine(read, len(read), writable, 2, bpf, len(bpf) if bpf else 0, self._err, _ERR_CAP)
         os.close(target)
         if rc != 0:
             raise ConfineError(self._err.value.decode(errors="replace"))
         return 0
+
+    def _read_with_zygote_files(self):
+        """The read-only paths, plus what the zygote wrote into its own
+        scratch tree for its runs to read: matplotlib's config and font
+        cache (zygote.py, _prepare_matplotlib), set before any fork."""
+        config = os.environ.get("MPLCONFIGDIR", "")
+        if self._extra is None and config.startswith(self.base + "/"):
+            try:
+                self._extra = os.open(config, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                self._extra = -1
+        if self._extra is None or self._extra < 0:
+            return self._read
+        fds = list(self._read) + [self._extra]
+        return (ctypes.c_int * len(fds))(*fds)
 
     def forget(self, pid):
         """The child `pid` was reaped: its scratch directory goes."""
