@@ -11,6 +11,7 @@ PACKAGES=(
   googletest libgtest-dev libbenchmark-dev
   clang clang-tidy libclang-rt-14-dev
   bubblewrap procps
+  postgresql redis-server
   python3 python3-pip python3-numpy python3-pandas python3-matplotlib
 )
 # simdjson and libuv are built from Debian's own source tarballs (cmake
@@ -45,9 +46,10 @@ source .ci/node.sh
 pycage_use_node "$PYCAGE_NODE_DEFAULT"
 echo "pycage setup: using Node $(node --version) from $(dirname "$(command -v node)")"
 
-# node-addon-api and typescript come from npm; the addon and pycage-jail are
+# node-addon-api, typescript, pg and bullmq (the tests' clients for the real
+# PostgreSQL and Redis servers) come from npm; the addon and pycage-jail are
 # built from source with scripts/build.js (incremental when current).
-if [[ ! -d node_modules/node-addon-api || ! -d node_modules/typescript ]]; then
+if [[ ! -d node_modules/node-addon-api || ! -d node_modules/typescript || ! -d node_modules/pg || ! -d node_modules/bullmq ]]; then
   npm ci --no-audit --no-fund
 fi
 node scripts/build.js

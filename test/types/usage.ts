@@ -2,6 +2,7 @@
 // and the lines marked @ts-expect-error must not.
 import { Sandbox, PycageError, RunResult, Capabilities, Limits, LogEntry } from 'pycage';
 import { createPythonExecutor, ExecutionResult } from 'pycage/tooljet';
+import { createPostgresBundleStore, PgPoolLike, StoredBundleStatus } from 'pycage/postgres';
 
 async function main(): Promise<void> {
   const sandbox = new Sandbox({ isolation: 'auto', limits: { wallMs: 5000 }, python: '/usr/bin/python3' });
@@ -47,6 +48,16 @@ async function main(): Promise<void> {
   new Sandbox({ limits: { cpuMs: '5s' } });
   // @ts-expect-error: code is a string
   await sandbox.runPython(42);
+  const pool = {} as PgPoolLike;
+  const store = createPostgresBundleStore({ pool, tablePrefix: 'tooljet_pycage_' });
+  await store.migrate();
+  const stored: StoredBundleStatus = await store.publish(sandbox, 'app-version-42');
+  const corrupt: PycageError['code'] = 'ERR_BUNDLE_CORRUPT';
+  void stored; void corrupt;
+  const detach: () => void = store.attach(sandbox);
+  detach();
+  // @ts-expect-error: the store needs a pool
+  createPostgresBundleStore({});
   // @ts-expect-error: unknown error codes do not type-check
   const code: PycageError['code'] = 'ERR_NOPE';
   void code;
