@@ -20,6 +20,7 @@ const trial = require('./trial');
 const log = require('./log');
 const { SandboxMetrics } = require('./metrics');
 const { redactCredentials } = require('./redact');
+const { checkRunArguments, MAX_KEY_LENGTH } = require('./run_args');
 
 // The native object and the private state hide behind Symbols so the public
 // surface is exactly the README's API (better-sqlite3's habit).
@@ -32,10 +33,7 @@ const SESSIONS_OPTIONS = Object.freeze(['max', 'idleMs']);
 const MAX_SESSIONS = 10_000;
 const INSTALLER_OPTIONS = Object.freeze(['tool', 'uvPath', 'timeoutMs']);
 const DEFAULT_DISK_CAP_BYTES = 20 * 1024 ** 3;
-const RUN_OPTIONS = Object.freeze(['bundle', 'inputs', 'limits', 'session', 'signal']);
 const INDEX_OPTIONS = Object.freeze(['url', 'extraUrls', 'findLinks', 'trustedHosts', 'proxy', 'caBundle']);
-const MAX_CODE_BYTES = 1024 * 1024;
-const MAX_KEY_LENGTH = 200;
 const MAX_CONCURRENCY = 64;
 const MAX_QUEUE = 1_000_000;
 
@@ -144,38 +142,6 @@ function chooseInstallTool(installer) {
   }
   if (installer.tool === 'pip' || !uvPath) return { tool: 'pip', uvPath: null };
   return { tool: 'uv', uvPath };
-}
-
-function checkSignal(signal) {
-  if (signal === undefined) return undefined;
-  const looksLikeSignal = signal !== null && typeof signal === 'object' &&
-    typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function';
-  if (!looksLikeSignal) throw validate.expected('AbortSignal', 'signal', signal);
-  return signal;
-}
-
-// Python's keywords: a global of that name exists but no code can name it.
-const PYTHON_KEYWORDS = new Set(['False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class',
-  'continue', 'def', 'del', 'elif', 'else', 'except', 'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is',
-  'lambda', 'nonlocal', 'not', 'or', 'pass', 'raise', 'return', 'try', 'while', 'with', 'yield']);
-// A Python identifier (PEP 3131, approximated by Unicode letters, digits and marks).
-const PYTHON_IDENTIFIER = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u;
-
-function serializeInputs(inputs) {
-  if (inputs === undefined || inputs === null) return '{}';
-  validate.object(inputs, 'inputs');
-  for (const key of Object.keys(inputs)) {
-    if (!PYTHON_IDENTIFIER.test(key) || PYTHON_KEYWORDS.has(key)) {
-      throw invalidArgument(`Expected a Python identifier for each inputs key but received ${JSON.stringify(key)}: ` +
-        'each key becomes a global of the node\'s code, which could not name this one. Rename it ' +
-        '(letters, digits and _, not starting with a digit, not a Python keyword), or pass it inside an object');
-    }
-  }
-  try {
-    return JSON.stringify(inputs);
-  } catch (err) {
-    throw invalidArgument(`Expected JSON-serialisable values in inputs but serialising them failed: ${err.message}`);
-  }
 }
 
 const MAX_DRAIN_MS = 3_600_000;
@@ -446,29 +412,17 @@ class Sandbox extends EventEmitter {
     const caller = {};
     Error.captureStackTrace(caller, Sandbox.prototype.runPython);
 
-    if (typeof code !== 'string') throw validate.expected('string', 'code', code);
-    const codeBytes = Buffer.byteLength(code, 'utf8');
-    if (codeBytes > MAX_CODE_BYTES) {
-      throw invalidArgument(`Expected code of at most ${MAX_CODE_BYTES} bytes but received ${codeBytes} bytes`);
-    }
-    if (options === undefined) options = {};
-    validate.object(options, 'options of sandbox.runPython()');
-    validate.knownKeys(options, RUN_OPTIONS, 'sandbox.runPython()');
-    const session = options.session === undefined || options.session === null
-      ? undefined : validate.string(options.session, 'session', { maxLength: MAX_KEY_LENGTH });
+    const { session, bundle, inputsJson, limits, signal } = checkRunArguments(code, options, state.opts.ceiling,
+      'sandbox.runPython()');
     let pool;
     let poolKey = '';
-    if (options.bundle !== undefined && options.bundle !== null) {
-      validate.string(options.bundle, 'bundle', { maxLength: MAX_KEY_LENGTH });
-      const ready = state.bundles.servingInstall(options.bundle);  // or ERR_BUNDLE_NOT_READY
+    if (bundle !== undefined) {
+      const ready = state.bundles.servingInstall(bundle);  // or ERR_BUNDLE_NOT_READY
       poolKey = ready.dir;
       pool = state.pools.acquire(ready.dir, path.join(ready.dir, 'site'), ready.preload);
     } else {
       pool = state.pools.acquire('');
     }
-    const inputsJson = serializeInputs(options.inputs);
-    const limits = limitsOf.resolveRunLimits(options.limits, state.opts.ceiling);
-    const signal = checkSignal(options.signal);
 
     if (signal && signal.aborted) return cancelledBeforeStart(state.tier);
 
@@ -485,7 +439,7 @@ class Sandbox extends EventEmitter {
       throw withCallerStack(err, caller);
     }
     const summary = {
-      bundle: options.bundle ?? null, session: session ?? null, tier: state.tier, status: result.status,
+      bundle: bundle ?? null, session: session ?? null, tier: state.tier, status: result.status,
       errorType: result.error ? result.error.type : null, ...result.usage,
     };
     state.metrics.recordRun(summary);
