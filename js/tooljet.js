@@ -2,6 +2,16 @@
 
 const { performance } = require('node:perf_hooks');
 const { Sandbox } = require('./sandbox');
+
+const { RemoteSandbox } = require('./worker');
+
+// A Sandbox, or a RemoteSandbox (pycage/worker), which has the same runPython,
+// limits, status, install and bundle (its status answers from the bundle store).
+function checkSandbox(sandbox) {
+  if (!(sandbox instanceof Sandbox) && !(sandbox instanceof RemoteSandbox)) {
+    throw validate.expected('Sandbox or RemoteSandbox instance', 'sandbox', sandbox);
+  }
+}
 const validate = require('./validate');
 const { PycageError, codes } = require('./errors');
 
@@ -9,7 +19,7 @@ const { PycageError, codes } = require('./errors');
 // arguments, closed sandbox, overload) still reject with PycageError; what the
 // Python code did (an exception, a broken limit) comes back as status 'error'.
 function createPythonExecutor(sandbox) {
-  if (!(sandbox instanceof Sandbox)) throw validate.expected('Sandbox instance', 'sandbox', sandbox);
+  checkSandbox(sandbox);
 
   async function execute(code, state, bundleId, timeout) {
     const options = {};
@@ -46,14 +56,14 @@ function createPythonExecutor(sandbox) {
 // only), and ERR_BUNDLE_NOT_READY, saying why, when its packages failed or
 // are still building with nothing older to serve.
 function createBundleService(sandbox) {
-  if (!(sandbox instanceof Sandbox)) throw validate.expected('Sandbox instance', 'sandbox', sandbox);
+  checkSandbox(sandbox);
   return {
     updatePackages: (appVersionId, requirementsText) => sandbox.install(appVersionId, requirementsText),
     generateBundle: (appVersionId) => sandbox.bundle(appVersionId),
     rebuildBundle: (appVersionId) => sandbox.bundle(appVersionId, { rebuild: true }),
     getBundleStatus: async (appVersionId) => sandbox.status(appVersionId),
     async getBundleForExecution(appVersionId) {
-      const status = sandbox.status(appVersionId);
+      const status = await sandbox.status(appVersionId);
       if (status.bundleSha && (status.status === 'ready' || status.status === 'building')) {
         return { bundleId: appVersionId, bundleSha: status.bundleSha };
       }

@@ -17,6 +17,7 @@ const { Pool } = require('pg');
 const { Queue } = require('bullmq');
 const { Sandbox } = require('../..');
 const { RemoteSandbox } = require('pycage/worker');
+const { createPythonExecutor, createBundleService } = require('pycage/tooljet');
 const { createPostgresBundleStore } = require('pycage/postgres');
 const { skipWithoutAddon } = require('./common');
 const { startRedis } = require('../support/redis_server');
@@ -158,6 +159,40 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
       await index.close();
       await stopWorker(worker);
       fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves the ToolJet adapters unchanged: installs build on a worker, status comes from the store', async () => {
+    const { dir } = await ensureWheels();
+    const index = await startIndex([dir]);
+    const queue = newQueue();
+    const child = spawn(process.execPath, [WORKER], {
+      env: { ...process.env, PYCAGE_REDIS_PORT: String(redis.port), PYCAGE_QUEUE: queue, PYCAGE_PG_URL: pg.connectionString,
+        PYCAGE_INDEX_URL: index.url },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const entry = { child, id: null, dataDir: null };
+    workers.push(entry);
+    await new Promise((resolve) => readline.createInterface({ input: child.stdout }).once('line', (line) => {
+      [, entry.id, entry.dataDir] = line.split(' ');
+      resolve();
+    }));
+    const r = remote(queue);
+    try {
+      const bundles = createBundleService(r);
+      const executor = createPythonExecutor(r);
+      const installed = await bundles.updatePackages('tj-v1', 'pycage-hello==1.0\n');
+      assert.equal(installed.status, 'ready', JSON.stringify(installed.error));
+      assert.equal((await bundles.getBundleStatus('tj-v1')).status, 'ready');
+      const target = await bundles.getBundleForExecution('tj-v1');
+      assert.deepEqual(target, { bundleId: 'tj-v1', bundleSha: installed.bundleSha });
+      const result = await executor.execute('import pycage_hello\npycage_hello.VERSION + suffix', { suffix: '!' }, 'tj-v1', 5000);
+      assert.deepEqual([result.status, result.data], ['ok', '1.0!']);
+      assert.equal(await bundles.getBundleForExecution('tj-never'), null);  // no packages: the standard library
+    } finally {
+      await r.close();
+      await stopWorker(entry);
+      await index.close();
     }
   });
 

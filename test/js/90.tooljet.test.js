@@ -16,7 +16,7 @@ describe('createPythonExecutor()', () => {
   it('rejects something that is not a Sandbox with ERR_INVALID_ARGUMENT', () => {
     assert.throws(() => createPythonExecutor({}), {
       code: 'ERR_INVALID_ARGUMENT',
-      message: 'Expected Sandbox instance for sandbox but received {} of type object',
+      message: 'Expected Sandbox or RemoteSandbox instance for sandbox but received {} of type object',
     });
   });
 

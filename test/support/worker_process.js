@@ -18,7 +18,8 @@ async function main() {
   const connection = { host: '127.0.0.1', port: Number(process.env.PYCAGE_REDIS_PORT), maxRetriesPerRequest: null };
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-worker-data-'));
   fs.chmodSync(dataDir, 0o755);
-  const sandbox = new Sandbox({ dataDir, isolation: process.env.PYCAGE_TEST_TIER || 'auto' });
+  const sandbox = new Sandbox({ dataDir, isolation: process.env.PYCAGE_TEST_TIER || 'auto',
+    ...(process.env.PYCAGE_INDEX_URL ? { index: { url: process.env.PYCAGE_INDEX_URL }, installer: { tool: 'pip' } } : {}) });
   let pool = null;
   let bundleStore;
   if (process.env.PYCAGE_PG_URL) {
