@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The tiers where they are meant to run: inside containers. No container
-# engine can run on this machine (test/container/README.md), so
-# test/container emulates a default `docker run` faithfully: moby's default
-# seccomp profile, Docker's default capability set, its masked and read-only
-# /proc and /sys paths. The reduced tier's security suite runs there as root
-# and as uid 1000; then the full tier's, in a container started with
-# pycage's shipped profile (deploy/docker) and /proc unmasked.
+# The tiers where they are meant to run: inside containers.
+#  - A real podman container (Debian's podman; an image built here with
+#    mmdebstrap, no registry): the reduced tier's security suite as root and
+#    as uid 1000, with podman's default seccomp profile and capabilities.
+#  - Docker itself cannot run here (no daemon; test/container/README.md), so
+#    test/container emulates a default `docker run` faithfully: moby's default
+#    seccomp profile, Docker's default capability set, its masked and
+#    read-only /proc and /sys paths. The reduced tier's suite runs there as
+#    root and as uid 1000; then the full tier's, in a container started with
+#    pycage's shipped profile (deploy/docker) and /proc unmasked.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -13,6 +16,15 @@ source .ci/node.sh
 pycage_use_node "$PYCAGE_NODE_DEFAULT"
 NODE=$(command -v node)
 EMULATE="$ROOT/test/container/run-emulated.sh"
+
+echo "--- reduced tier in a real podman container (root, uid 1000)"
+rc=0
+bash test/container/podman/run.sh || rc=$?
+if ((rc == 2)); then
+  echo "podman could not start any container on this host (see above): the emulated Docker runs below stand for it"
+elif ((rc != 0)); then
+  exit "$rc"
+fi
 
 echo "--- the emulation itself"
 bash test/container/selftest.sh

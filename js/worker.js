@@ -216,6 +216,9 @@ class RemoteSandbox {
     if (entry === undefined) {
       entry = { queue: new this.Queue(name, { connection: this.connection }),
         events: new this.QueueEvents(name, { connection: this.connection }) };
+      // BullMQ adds a listener per call in flight; many concurrent callers are normal here.
+      entry.queue.setMaxListeners(0);
+      entry.events.setMaxListeners(0);
       this.queues.set(name, entry);
       await entry.events.waitUntilReady();
     }
