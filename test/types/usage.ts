@@ -3,6 +3,7 @@
 import { Sandbox, PycageError, RunResult, Capabilities, Limits, LogEntry } from 'pycage';
 import { createPythonExecutor, ExecutionResult } from 'pycage/tooljet';
 import { createPostgresBundleStore, PgPoolLike, StoredBundleStatus } from 'pycage/postgres';
+import { RemoteSandbox, createWorker, PycageWorker } from 'pycage/worker';
 
 async function main(): Promise<void> {
   const sandbox = new Sandbox({ isolation: 'auto', limits: { wallMs: 5000 }, python: '/usr/bin/python3' });
@@ -56,6 +57,14 @@ async function main(): Promise<void> {
   void stored; void corrupt;
   const detach: () => void = store.attach(sandbox);
   detach();
+  const worker: PycageWorker = await createWorker({ connection: { host: '127.0.0.1' }, queue: 'runs', sandbox, bundleStore: store });
+  await worker.close();
+  const remote = new RemoteSandbox({ connection: { host: '127.0.0.1' }, queue: 'runs', bundleStore: store, maxQueue: 100 });
+  const remoteRun: RunResult = await remote.runPython('1', { bundle: 'app-version-42', session: 's' });
+  const remoteTier: string | null = remote.isolation;
+  void remoteRun; void remoteTier;
+  // @ts-expect-error: a queue is required
+  new RemoteSandbox({ connection: {} });
   // @ts-expect-error: the store needs a pool
   createPostgresBundleStore({});
   // @ts-expect-error: unknown error codes do not type-check
