@@ -34,6 +34,7 @@ async function main() {
   const redis = await startRedis();
   const pg = await startPostgres();
   const pool = new Pool({ connectionString: pg.connectionString, max: 4 });
+  pool.on('error', () => {});
   const store = createPostgresBundleStore({ pool });
   await store.migrate();
   const children = [];

@@ -88,6 +88,7 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
     redis = await startRedis();
     pg = await startPostgres();
     pool = new Pool({ connectionString: pg.connectionString, max: 4 });
+    pool.on('error', () => {});  // idle clients see the server stop at the end
     store = createPostgresBundleStore({ pool });
     await store.migrate();
   });

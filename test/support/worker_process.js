@@ -26,6 +26,7 @@ async function main() {
     const { Pool } = require('pg');
     const { createPostgresBundleStore } = require('../../js/postgres');
     pool = new Pool({ connectionString: process.env.PYCAGE_PG_URL, max: 2 });
+    pool.on('error', () => {});  // an idle client losing the server: the next query reconnects
     bundleStore = createPostgresBundleStore({ pool });
   }
   const worker = await createWorker({
