@@ -36,10 +36,11 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
   let queueN = 0;
 
   // Starts a worker process on `queue`; resolves { child, id } once it consumes.
-  function startWorker(queue, { retries = false } = {}) {
+  // `env` adds to the worker's environment (PYCAGE_INDEX_URL: where it installs from).
+  function startWorker(queue, { retries = false, env = {} } = {}) {
     const child = spawn(process.execPath, [WORKER], {
       env: { ...process.env, PYCAGE_REDIS_PORT: String(redis.port), PYCAGE_QUEUE: queue, PYCAGE_PG_URL: pg.connectionString,
-        PYCAGE_RETRIES: retries ? '1' : '0' },
+        PYCAGE_RETRIES: retries ? '1' : '0', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const entry = { child, id: null, dataDir: null };
@@ -167,17 +168,7 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
     const { dir } = await ensureWheels();
     const index = await startIndex([dir]);
     const queue = newQueue();
-    const child = spawn(process.execPath, [WORKER], {
-      env: { ...process.env, PYCAGE_REDIS_PORT: String(redis.port), PYCAGE_QUEUE: queue, PYCAGE_PG_URL: pg.connectionString,
-        PYCAGE_INDEX_URL: index.url },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const entry = { child, id: null, dataDir: null };
-    workers.push(entry);
-    await new Promise((resolve) => readline.createInterface({ input: child.stdout }).once('line', (line) => {
-      [, entry.id, entry.dataDir] = line.split(' ');
-      resolve();
-    }));
+    const entry = await startWorker(queue, { env: { PYCAGE_INDEX_URL: index.url } });
     const r = remote(queue);
     try {
       const bundles = createBundleService(r);

@@ -7,9 +7,9 @@
 // install when the binaries are missing.
 
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { freePort } = require('./free_port');
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 
 function binDir() {
@@ -17,17 +17,6 @@ function binDir() {
   if (!fs.existsSync(root)) return null;
   const versions = fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb'))).sort((a, b) => b - a);
   return versions.length ? path.join(root, versions[0], 'bin') : null;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 // The uid/gid the server runs as: ours, or the postgres user's when we are root.
