@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
-const { skipWithoutAddon, pidsWithMarker, TIER } = require('./common');
+const { skipWithoutAddon, pidsWithArgument, TIER } = require('./common');
 
 const ROOT = require.resolve('../..');
 
@@ -97,8 +97,9 @@ describe('security: the host process', { skip: skipWithoutAddon }, () => {
       stdio: 'ignore', env: { ...process.env, TMPDIR: tmpDir, PYCAGE_DATA_DIR: dataDir },
     });
     try {
-      // The marker is in the child Node's own command line too: look past it.
-      const sleepers = () => pidsWithMarker(marker).filter((pid) => pid !== child.pid && alive(pid));
+      // The sleeper has the marker as an argument of its own; the child Node
+      // (and its forks before they exec the helper) only quote it in a script.
+      const sleepers = () => pidsWithArgument(marker).filter(alive);
       assert.ok(await waitFor(() => sleepers().length > 0, 10000), 'the run never started its sleeper');
       // The helper, the zygote, the spare, the run and the sleeper.
       const tree = descendantsOf(child.pid);

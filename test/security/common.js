@@ -57,4 +57,18 @@ function pidsWithMarker(marker) {
   return found;
 }
 
-module.exports = { TIER, skipWithoutAddon, fullSandbox, onlyInFull, pidsWithMarker, scratchDataDir };
+// Processes with the marker as one whole argument. Unlike pidsWithMarker it
+// never matches a process that merely quotes the marker, such as a Node that
+// carries it inside its -e script, or that Node's child between fork and exec.
+function pidsWithArgument(marker) {
+  const found = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0').includes(marker)) found.push(Number(entry));
+    } catch { /* the process exited meanwhile */ }
+  }
+  return found;
+}
+
+module.exports = { TIER, skipWithoutAddon, fullSandbox, onlyInFull, pidsWithMarker, pidsWithArgument, scratchDataDir };
