@@ -239,6 +239,9 @@ Napi::Object OutcomeToJs(Napi::Env env, const RunOutcome& outcome) {
     audit.Set(i, entry);
   }
   object.Set("audit", audit);
+  Napi::Array imported = Napi::Array::New(env, outcome.imported.size());
+  for (uint32_t i = 0; i < outcome.imported.size(); ++i) imported.Set(i, Napi::String::New(env, outcome.imported[i]));
+  object.Set("imported", imported);
   object.Set("wallMs", Napi::Number::New(env, outcome.wall_ms));
   object.Set("cpuMs", Napi::Number::New(env, outcome.cpu_ms));
   object.Set("peakMemoryKb", Napi::Number::New(env, static_cast<double>(outcome.peak_memory_kb)));

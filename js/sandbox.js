@@ -21,6 +21,7 @@ const log = require('./log');
 const { SandboxMetrics } = require('./metrics');
 const { redactCredentials } = require('./redact');
 const { checkRunArguments, MAX_KEY_LENGTH } = require('./run_args');
+const { checkPreloadOptions } = require('./preload_learning');
 
 // The native object and the private state hide behind Symbols so the public
 // surface is exactly the README's API (better-sqlite3's habit).
@@ -28,7 +29,7 @@ const kNative = Symbol('pycage.native');
 const kState = Symbol('pycage.state');
 
 const CONSTRUCTOR_OPTIONS = Object.freeze(['dataDir', 'python', 'isolation', 'limits', 'index', 'concurrency', 'maxQueue',
-  'installer', 'diskCapBytes', 'cgroupRoot', 'sessions', 'restrictions']);
+  'installer', 'diskCapBytes', 'cgroupRoot', 'sessions', 'restrictions', 'preload']);
 const SESSIONS_OPTIONS = Object.freeze(['max', 'idleMs']);
 const MAX_SESSIONS = 10_000;
 const INSTALLER_OPTIONS = Object.freeze(['tool', 'uvPath', 'timeoutMs']);
@@ -100,9 +101,10 @@ function interpretOptions(options) {
   if (cgroupRoot !== undefined && !path.isAbsolute(cgroupRoot)) throw validate.expected('absolute path', 'cgroupRoot', cgroupRoot);
   const sessions = checkSessions(options.sessions);
   const restrictions = checkRestrictions(options.restrictions);
+  const preload = checkPreloadOptions(options.preload);
   return {
     dataDir: path.resolve(dataDir), python: options.python, requested, ceiling, index, concurrency, maxQueue,
-    installer, diskCapBytes, cgroupRoot, sessions, restrictions,
+    installer, diskCapBytes, cgroupRoot, sessions, restrictions, preload,
   };
 }
 
@@ -173,7 +175,7 @@ function checkOpen(sandbox) {
 }
 
 // One native run on a pool; the AbortSignal cancels it wherever it is.
-async function runOnPool(pool, request, signal, state) {
+async function runOnPool(pool, request, signal, state, poolKey) {
   if (signal && signal.aborted) return cancelledOutcome();
   const id = ++state.nextId;
   const nativeSandbox = pool.native;
@@ -182,12 +184,15 @@ async function runOnPool(pool, request, signal, state) {
   pool.inFlight++;
   const running = nativeSandbox.run({ id, ...request });
   state.running.add(running);
+  let outcome;
   try {
-    return await running;
+    outcome = await running;
+    return outcome;
   } finally {
     state.running.delete(running);
     pool.inFlight--;
     if (signal) signal.removeEventListener('abort', onAbort);
+    state.pools.finished(poolKey, pool, outcome);
   }
 }
 
@@ -359,18 +364,32 @@ class Sandbox extends EventEmitter {
       extraBinds: extra.binds,
       // Every zygote applies the restrictions before its warm-up.
       extraEnv: [...extra.env, ...restrictionsEnv(opts.restrictions, { unrestricted: extra.unrestricted })],
-      onLog: (line) => this.emit('log', log.entry(null, log.fromJail(line))),
+      onLog: (line) => {
+        const installId = extra.dir ? path.basename(extra.dir) : null;
+        if (extra.onZygoteLine && extra.onZygoteLine(line)) {
+          this.emit('log', log.entry(null, { level: 'info', source: 'zygote', message: `${installId}: ${line}` }));
+          return;
+        }
+        this.emit('log', log.entry(null, log.fromJail(line)));
+      },
       onRestart: (reason) => {
         this[kState].metrics.recordRestart();
         this.emit('restart', { installId: extra.dir ? path.basename(extra.dir) : null, reason: String(reason) });
       },
     }, PycageError);
-    const pools = new Pools(createNative, tier);
+    const store = new BundleStore(opts.dataDir);
+    const warmLimits = limitsOf.resolveRunLimits(undefined, opts.ceiling);
+    const pools = new Pools(createNative, tier, {
+      learning: { options: opts.preload, fileOf: (dir) => store.learnedFile(dir) },
+      // A warm interpreter is up once a run went through it.
+      warmUp: (nativeSandbox) => nativeSandbox.run({ id: ++this[kState].nextId, code: 'None', inputsJson: '{}', limits: warmLimits })
+        .then((outcome) => outcome.status === 'ok', () => false),
+    });
     this[kState].pools = pools;
     this[kState].sessions = new Sessions(opts.sessions);
     this[kNative] = pools.acquire('').native;
     this[kState].bundles = new BundleManager({
-      store: new BundleStore(opts.dataDir),
+      store,
       pools,
       binding,
       python,
@@ -429,10 +448,11 @@ class Sandbox extends EventEmitter {
     let result;
     try {
       if (session === undefined) {
-        result = toRunResult(await runOnPool(pool, { code, inputsJson, limits }, signal, state), state.tier);
+        result = toRunResult(await runOnPool(pool, { code, inputsJson, limits }, signal, state, poolKey), state.tier);
       } else {
         const { outcome, restarted } = await state.sessions.call(session, poolKey, pool,
-          (token, sessionPool) => runOnPool(sessionPool, { code, inputsJson, limits, session: token }, signal, state));
+          (token, sessionPool) => runOnPool(sessionPool, { code, inputsJson, limits, session: token }, signal, state,
+            poolKey));
         result = { ...toRunResult(outcome, state.tier), sessionRestarted: restarted };
       }
     } catch (err) {

@@ -9,6 +9,7 @@
 //   bundles/cache/                     the installer's download cache
 //   bundles/locks/<installId>/         a build in progress, by its owner (one per set, across processes)
 //   bundles/in-use/<dir name>/<owner>  a process serving runs from that install or import
+//   bundles/learned/<dir name>.json    what the adaptive preload learned for that install or import
 //
 // A key is the host's string and never a path component: it is hashed.
 // Every file that must survive a crash is written to tmp/ first and renamed
@@ -51,6 +52,7 @@ class BundleStore {
     this.cacheDir = path.join(this.root, 'cache');
     this.locksDir = path.join(this.root, 'locks');
     this.inUseDir = path.join(this.root, 'in-use');
+    this.learnedDir = path.join(this.root, 'learned');
     this.dataDir = dataDir;
     // A dataDir that already holds every directory but may not be written is
     // an image with bundles baked in: it serves runs, and refuses to build.
@@ -231,7 +233,13 @@ class BundleStore {
     if (retired) await fsp.rm(retired, { recursive: true, force: true });
   }
 
+  // The adaptive preload's file of an install or import directory.
+  learnedFile(dir) {
+    return path.join(this.learnedDir, `${path.basename(path.dirname(dir))}-${path.basename(dir)}.json`);
+  }
+
   async remove(dir) {
+    await fsp.rm(this.learnedFile(dir), { force: true });
     const trash = await this.makeTempDir('trash');
     try {
       await fsp.rename(dir, path.join(trash, 'dir'));

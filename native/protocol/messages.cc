@@ -125,7 +125,45 @@ Status ReadAudit(simdjson::dom::object& object, RunReplyMeta* meta) {
   return Status::Ok();
 }
 
+Status ReadImported(simdjson::dom::object& object, RunReplyMeta* meta) {
+  simdjson::dom::element value;
+  if (object["imported"].get(value) != simdjson::SUCCESS) return Status::Ok();
+  simdjson::dom::array names;
+  if (value.get_array().get(names) != simdjson::SUCCESS) return Malformed("reply 'imported' is not an array");
+  if (names.size() > kMaxImportedModules) {
+    return Malformed("reply lists " + std::to_string(names.size()) + " imported modules, more than " +
+                     std::to_string(kMaxImportedModules));
+  }
+  for (simdjson::dom::element item : names) {
+    std::string_view name;
+    if (item.get_string().get(name) != simdjson::SUCCESS || !IsModuleName(name)) {
+      return Malformed("a reply 'imported' entry is not a dotted module name of at most " +
+                       std::to_string(kMaxModuleNameBytes) + " bytes");
+    }
+    meta->imported.emplace_back(name);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+bool IsModuleName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxModuleNameBytes) return false;
+  bool at_start = true;  // of a dotted part
+  for (const char c : name) {
+    const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    const bool digit = c >= '0' && c <= '9';
+    if (c == '.') {
+      if (at_start) return false;
+      at_start = true;
+    } else if (letter || (digit && !at_start)) {
+      at_start = false;
+    } else {
+      return false;
+    }
+  }
+  return !at_start;
+}
 
 std::string BuildRunCommand(uint64_t id, uint32_t slot, const ChildLimits& limits, std::string_view session) {
   JsonObjectWriter limits_writer;
@@ -207,6 +245,7 @@ Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json) {
   if (status == "ok" || status == "error") {
     if (Status s = ReadFigures(object, &meta); !s.ok()) return s;
     if (Status s = ReadAudit(object, &meta); !s.ok()) return s;
+    if (Status s = ReadImported(object, &meta); !s.ok()) return s;
   }
   if (status == "ok") {
     meta.status = RunReplyMeta::Status::kOk;

@@ -60,6 +60,10 @@ inline constexpr size_t kMaxFigurePngBytes = 4U << 20;  // decoded, all figures 
 inline constexpr size_t kMaxAuditEntries = 256;
 inline constexpr size_t kMaxAuditNameBytes = 1024;
 inline constexpr size_t kMaxAuditMessageBytes = 4096;
+// Adaptive preload: the modules a run imported that its zygote lacked, by
+// name only (runner/learning.py keeps to the same caps).
+inline constexpr size_t kMaxImportedModules = 64;
+inline constexpr size_t kMaxModuleNameBytes = 200;
 // The whole meta frame: figures (base64 of kMaxFigurePngBytes is 5.4 MiB),
 // error text and audit with room to spare.
 inline constexpr size_t kMaxReplyMetaBytes = 8U << 20;
@@ -97,8 +101,13 @@ struct RunReplyMeta {
   std::vector<Figure> figures;
   bool figures_truncated = false;
   std::vector<AuditEntry> audit;
+  // kOk and kError: dotted module names (IsModuleName), a hint for the host.
+  std::vector<std::string> imported;
 };
 Result<RunReplyMeta> ParseRunReplyMeta(std::string_view json);
+
+// A dotted Python module name of ASCII identifiers, 1 to kMaxModuleNameBytes.
+bool IsModuleName(std::string_view name);
 
 // Checks that a result frame is one well-formed JSON value no deeper than
 // `max_depth`, so JS can JSON.parse it without surprises.

@@ -17,6 +17,7 @@ import convert
 import errors
 import figures
 import frames
+import learning
 import profiles
 import restrictions
 
@@ -183,6 +184,9 @@ def call_extras():
     audit = restrictions.take_audit()
     if audit:
         extra["audit"] = audit
+    imported = learning.imported_since_fork()
+    if imported:
+        extra["imported"] = imported
     return extra
 
 

@@ -129,6 +129,20 @@ def from_environ(environ):
     return parse(text)
 
 
+def denies_module(config):
+    """A predicate: would `config` deny a node's import of this module (or
+    of a package above it)? Learned preloads skip those: a node could not
+    have asked for them in enforce mode, and a zygote need not carry them."""
+    denied = set(config["deniedModules"])
+    if config["defaults"]:
+        denied.update(NETWORK_MODULES)
+
+    def denies(name):
+        parts = name.split(".")
+        return any(".".join(parts[:i]) in denied for i in range(1, len(parts) + 1))
+    return denies
+
+
 def install(config):
     """Apply a parsed config to this process (the zygote). Idempotent."""
     modules = {}

@@ -41,6 +41,7 @@ import errors  # noqa: E402
 import execute  # noqa: E402
 import figures  # noqa: E402
 import frames  # noqa: E402
+import learning  # noqa: E402
 import profiles  # noqa: E402
 import session  # noqa: E402
 import restrictions  # noqa: E402
@@ -868,6 +869,9 @@ def main():
         pass
     config = load_restrictions()
     load_bundle(passthrough=config["passthroughModules"])
+    # What earlier runs of this bundle imported (the host's learned list),
+    # still before restrictions, as library imports.
+    learning.preload_learned(os.environ, _HERE, log, denied=restrictions.denies_module(config))
     # After every zygote import and before the warm-up and the first fork, so
     # runs inherit them and pay nothing to set them up.
     figures.install()
@@ -877,6 +881,7 @@ def main():
     # not dirty (and copy) the zygote's pages.
     gc.collect()
     gc.freeze()
+    learning.remember_baseline(_HERE, enabled=os.environ.get("PYCAGE_LEARN") == "1")
     Zygote(sock, prep, prefork=os.environ.get("PYCAGE_PREFORK", "1") != "0",
            uid_count=_env_int("PYCAGE_UID_COUNT", 1),
            tmp_bytes=_env_int("PYCAGE_TMP_BYTES", 16 << 20),

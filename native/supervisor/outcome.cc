@@ -74,6 +74,7 @@ RunOutcome DecideOutcome(const RunFacts& facts) {
       outcome.figures = facts.reply->figures;
       outcome.truncated_figures = facts.reply->figures_truncated;
       outcome.audit = facts.reply->audit;
+      outcome.imported = facts.reply->imported;
     }
     switch (facts.reply->status) {
       case protocol::RunReplyMeta::Status::kSetupError:

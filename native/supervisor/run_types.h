@@ -53,6 +53,8 @@ struct RunOutcome {
   // dropped at the runner's caps, and the restrictions audit (warn mode).
   std::vector<protocol::Figure> figures;
   std::vector<protocol::AuditEntry> audit;
+  // Modules the run imported that its zygote lacked (adaptive preload).
+  std::vector<std::string> imported;
   double wall_ms = 0;
   double cpu_ms = 0;
   double queue_ms = 0;  // from submission to its start

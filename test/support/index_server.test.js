@@ -56,6 +56,7 @@ describe('the index on the synthetic wheels', () => {
       'pycage_hello-1.0-py3-none-any.whl',
       'pycage_hello-2.0-py3-none-any.whl',
       'pycage_hog-1.0-py3-none-any.whl',
+      'pycage_lazy-1.0-py3-none-any.whl',
       'pycage_needs_hello-1.0-py3-none-any.whl',
       'pycage_preload_probe-2.0-py3-none-any.whl',
       'pycage_pth-1.0-py3-none-any.whl',

@@ -136,6 +136,38 @@ WHEELS = [
         )},
     },
     {
+        "name": "pycage-lazy",
+        "version": "1.0",
+        "summary": "pycage test package: submodules a node imports lazily, some with side effects at import",
+        "top_level": ["pycage_lazy"],
+        "files": {
+            "pycage_lazy/__init__.py": "VERSION = '1.0'\n",
+            "pycage_lazy/heavy.py": "TABLE = [i * i for i in range(1000)]\n",
+            # Each import below also works in a run (its failure is caught),
+            # so runs report it; the warm interpreter's probe must refuse it.
+            "pycage_lazy/threader.py": (
+                "import threading, time\n"
+                "threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n"
+            ),
+            "pycage_lazy/netter.py": (
+                "import socket\n"
+                "try:\n"
+                "    socket.create_connection(('127.0.0.1', 9), timeout=0.5).close()\n"
+                "except OSError:\n"
+                "    pass\n"
+            ),
+            "pycage_lazy/spawner.py": (
+                "import subprocess, sys\n"
+                "try:\n"
+                "    subprocess.run([sys.executable, '-c', 'pass'], timeout=5)\n"
+                "except (OSError, subprocess.SubprocessError):\n"
+                "    pass\n"
+            ),
+            # Imports only where a run set the flag first: fails in the zygote.
+            "pycage_lazy/flaky.py": "import builtins\nOK = builtins.PYCAGE_LAZY_FLAG\n",
+        },
+    },
+    {
         "name": "pycage-broken",
         "version": "1.0",
         "summary": "pycage test package: refuses to import",

@@ -213,6 +213,47 @@ TEST(ParseRunReplyMetaTest, RejectsHostileAudit) {
   EXPECT_EQ(meta.status().message(), "malformed message from the jail: reply has 257 audit entries, more than 256");
 }
 
+TEST(ParseRunReplyMetaTest, ReadsImportedModuleNames) {
+  auto meta = ParseRunReplyMeta(Reply(R"("imported":["numpy.ma","numpy.ma.core","_strptime"])"));
+  ASSERT_TRUE(meta.ok()) << meta.status().message();
+  EXPECT_EQ(meta->imported, (std::vector<std::string>{"numpy.ma", "numpy.ma.core", "_strptime"}));
+  auto absent = ParseRunReplyMeta(Reply(R"("figures":[])"));
+  ASSERT_TRUE(absent.ok());
+  EXPECT_TRUE(absent->imported.empty());
+}
+
+TEST(ParseRunReplyMetaTest, RejectsImportedThatAreNotModuleNames) {
+  const std::string why = "malformed message from the jail: a reply 'imported' entry is not a dotted module name of "
+                          "at most 200 bytes";
+  const std::vector<std::string> entries = {R"("../etc/passwd")", R"("os; import x")", R"("a..b")", R"(".a")", R"("a.")",
+                                   R"("1abc")", R"("")", R"(7)", R"("caf\u00e9")",
+                                   "\"" + std::string(kMaxModuleNameBytes + 1, 'a') + "\""};
+  for (const std::string& entry : entries) {
+    auto meta = ParseRunReplyMeta(Reply(R"("imported":[)" + entry + "]", "error"));
+    ASSERT_FALSE(meta.ok()) << entry;
+    EXPECT_EQ(meta.status().message(), why) << entry;
+  }
+  std::string many;
+  for (size_t i = 0; i <= kMaxImportedModules; ++i) many += std::string(i ? "," : "") + "\"m" + std::to_string(i) + "\"";
+  auto meta = ParseRunReplyMeta(Reply(R"("imported":[)" + many + "]"));
+  ASSERT_FALSE(meta.ok());
+  EXPECT_EQ(meta.status().message(), "malformed message from the jail: reply lists 65 imported modules, more than 64");
+  auto not_array = ParseRunReplyMeta(Reply(R"("imported":"numpy")"));
+  ASSERT_FALSE(not_array.ok());
+  EXPECT_EQ(not_array.status().message(), "malformed message from the jail: reply 'imported' is not an array");
+}
+
+TEST(IsModuleNameTest, AcceptsDottedIdentifiersOnly) {
+  EXPECT_TRUE(IsModuleName("numpy"));
+  EXPECT_TRUE(IsModuleName("_x9.y_1.Z"));
+  EXPECT_TRUE(IsModuleName(std::string(kMaxModuleNameBytes, 'a')));
+  EXPECT_FALSE(IsModuleName(std::string(kMaxModuleNameBytes + 1, 'a')));
+  EXPECT_FALSE(IsModuleName("a.9b"));
+  EXPECT_FALSE(IsModuleName("a-b"));
+  EXPECT_FALSE(IsModuleName("a b"));
+  EXPECT_FALSE(IsModuleName(std::string_view("a\0b", 3)));
+}
+
 TEST(ParseRunReplyMetaTest, SetupErrorIgnoresFigures) {
   auto meta = ParseRunReplyMeta(R"({"status":"setup_error","message":"mount","figures":"junk"})");
   ASSERT_TRUE(meta.ok()) << meta.status().message();
