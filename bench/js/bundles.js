@@ -7,8 +7,12 @@
 //       a local PEP 503 index on loopback, so the network is not measured);
 //   (c) the first run after an install (zygote start with preload);
 //   (d) a warm run with numpy preloaded against a cold `python3 -c 'import numpy'`
-//       with the same bundle on PYTHONPATH, as a ratio (goal >= 30x).
-// Usage: node bench/js/bundles.js [--repeat N]
+//       with the same bundle on PYTHONPATH, as a ratio (goal >= 30x);
+//   (e) adaptive preload: a numpy, a pandas and a matplotlib node, each
+//       before learning and after, against a cold python3 running the same
+//       node, and a cold bwrap jail per run (nsjail-style) where present;
+//       per-run private memory before and after (learning.js).
+// Usage: node bench/js/bundles.js [--repeat N] [--only learning]
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -19,6 +23,7 @@ const { Sandbox } = require('../..');
 const { ensureWheels } = require('../../test/support/wheels');
 const { startIndex } = require('../../test/support/index_server');
 const { ensureUv } = require('../../test/support/uv');
+const { benchLearning } = require('./learning');
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -54,6 +59,14 @@ async function coldInstall(tool, uvPath, url, requirements) {
 async function main() {
   const { dir } = await ensureWheels({ real: true });
   const index = await startIndex([dir]);
+  if (process.argv.includes('--only')) {
+    try {
+      console.log(JSON.stringify(await benchLearning(index.url)));
+    } finally {
+      await index.close();
+    }
+    return;
+  }
   const uvPath = await ensureUv();
   const out = { repeat: REPEAT };
   try {
@@ -122,6 +135,8 @@ async function main() {
       await sandbox.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
+    // (e) adaptive preload
+    out.learning = await benchLearning(index.url);
   } finally {
     await index.close();
   }

@@ -46,7 +46,7 @@ _ALLOWED_EVENTS = frozenset(("socket.gethostname",))
 
 class _State:
     baseline = frozenset()
-    roots = ()
+    roots = ((), "/")
     enabled = False
 
 
@@ -56,7 +56,8 @@ def valid_name(name):
 
 def import_roots(runner_dir):
     """Where a learned module may come from: sys.path (the standard library
-    and the bundle's site directory) without the runner's own directory."""
+    and the bundle's site directory), never the runner's own directory, even
+    when a sys.path entry holds it. Returns (allowed roots, refused root)."""
     runner = os.path.realpath(runner_dir)
     roots = []
     for entry in sys.path:
@@ -65,16 +66,21 @@ def import_roots(runner_dir):
         real = os.path.realpath(entry)
         if real != runner and real not in roots:
             roots.append(real)
-    return tuple(roots)
+    return tuple(roots), runner
+
+
+def _within(real, root):
+    return real == root or real.startswith(root + os.sep)
 
 
 def _under(path, roots):
+    allowed, refused = roots
     real = os.path.realpath(path)
-    return any(real == root or real.startswith(root + os.sep) for root in roots)
+    return not _within(real, refused) and any(_within(real, root) for root in allowed)
 
 
 def _spec_allowed(spec, roots):
-    """True when a module spec's code lives under one of `roots` (or is
+    """True when a module spec's code lives under the allowed roots (or is
     built into the interpreter)."""
     if spec is None:
         return False

@@ -1,0 +1,197 @@
+'use strict';
+
+// Adaptive preload, measured in one run (section (e) of bundles.js):
+// three nodes, each in a bundle of its own, run
+//   - before learning (preload.learn false: the warm interpreter has the
+//     bundle's top-level modules only),
+//   - after learning (the pool swapped in a warm interpreter that preloads
+//     what the node's runs imported),
+// against a cold `python3` running the same node with the bundle on sys.path,
+// and a cold bwrap jail per run (the nsjail-style peer) where bwrap exists.
+// Wall time per run (p50, p99), back to back and with 5 ms between runs, the
+// run's CPU, and its private memory (Private_Dirty, and Private_Clean +
+// Private_Dirty, of the run from /proc/self/smaps_rollup at the node's end).
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { performance } = require('node:perf_hooks');
+const { Sandbox } = require('../..');
+
+const RUNS = 200;
+const COLD_RUNS = 10;
+
+const NODES = [
+  {
+    name: 'numpy mean + percentile', requirements: 'numpy\n',
+    code: 'import numpy as np\nx = np.arange(1000, dtype=float)\n[float(np.mean(x)), float(np.percentile(x, 90))]',
+    check: (run) => run.result && run.result[1] === 899.1,
+  },
+  {
+    name: 'pandas groupby', requirements: 'pandas\n',
+    code: "import pandas as pd\ndf = pd.DataFrame({'k': ['a', 'b', 'a', 'c'] * 25, 'v': range(100)})\n" +
+      "df.groupby('k')['v'].sum().to_dict()",
+    check: (run) => run.result && run.result.a === 2450,
+  },
+  {
+    name: 'matplotlib plot, one PNG', requirements: 'matplotlib\n',
+    code: 'import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(4, 3))\nax.plot([1, 2, 3], [4, 1, 5])\nNone',
+    check: (run) => run.figures.length === 1 && run.figures[0].type === 'image/png',
+    // The cold peer does the same work: draw and encode one PNG.
+    coldTail: '\nimport io\nfig.savefig(io.BytesIO(), format="png")',
+  },
+];
+
+// Appended to a node for the memory sample: the run's own private pages.
+const PRIVATE_MEMORY = [
+  '',
+  '_pm = {}',
+  'for _l in open("/proc/self/smaps_rollup"):',
+  '    _p = _l.split()',
+  '    if _p[0] in ("Private_Clean:", "Private_Dirty:"): _pm[_p[0][:-1]] = int(_p[1])',
+  '_pm',
+].join('\n');
+
+function percentile(samples, p) {
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
+}
+const median = (samples) => percentile(samples, 0.5);
+const ms = (x) => `${x.toFixed(2)} ms`;
+const sleep = (t) => new Promise((resolve) => setTimeout(resolve, t));
+
+async function series(sandbox, bundle, node, gapMs) {
+  const wall = [];
+  const cpu = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    const run = await sandbox.runPython(node.code, { bundle });
+    wall.push(performance.now() - t);
+    cpu.push(run.usage.cpuMs);
+    if (run.status !== 'ok' || !node.check(run)) throw new Error(`${node.name}: ${JSON.stringify(run.error || run.result)}`);
+    if (gapMs) await sleep(gapMs);
+  }
+  return { p50: median(wall), p99: percentile(wall, 0.99), cpuMs: median(cpu) };
+}
+
+async function privateMemory(sandbox, bundle, node) {
+  const dirty = [];
+  const total = [];
+  for (let i = 0; i < 10; i++) {
+    const run = await sandbox.runPython(node.code + PRIVATE_MEMORY, { bundle });
+    if (run.status !== 'ok') throw new Error(`${node.name} memory: ${JSON.stringify(run.error)}`);
+    dirty.push(run.result.Private_Dirty);
+    total.push(run.result.Private_Dirty + run.result.Private_Clean);
+    await sleep(5);
+  }
+  return { dirtyKb: median(dirty), totalKb: median(total) };
+}
+
+async function measure(sandbox, bundle, node) {
+  for (let i = 0; i < 20; i++) await sandbox.runPython(node.code, { bundle });
+  const back = await series(sandbox, bundle, node, 0);
+  const paced = await series(sandbox, bundle, node, 5);
+  return { backToBack: back, paced, memory: await privateMemory(sandbox, bundle, node) };
+}
+
+function coldSamples(cmd, args) {
+  const first = spawnSync(cmd, args, { stdio: 'ignore', env: { OPENBLAS_NUM_THREADS: '1', MPLBACKEND: 'Agg' } });
+  if (first.error || first.status !== 0) return null;
+  const samples = [];
+  for (let i = 0; i < COLD_RUNS; i++) {
+    const t = performance.now();
+    spawnSync(cmd, args, { stdio: 'ignore', env: { OPENBLAS_NUM_THREADS: '1', MPLBACKEND: 'Agg' } });
+    samples.push(performance.now() - t);
+  }
+  return median(samples);
+}
+
+function onPath(name) {
+  return (process.env.PATH || '').split(':').some((dir) => dir && fs.existsSync(path.join(dir, name)));
+}
+
+// Resolves once the bundle's pool has swapped in a learned warm interpreter.
+// (Bundles are learned one at a time, so the next report is this one's.)
+async function learn(sandbox, bundle, node, logs) {
+  logs.length = 0;
+  // A node that imports nothing its warm interpreter lacks has nothing to learn.
+  const probe = await sandbox.runPython(`import sys as _s\n_before = set(_s.modules)\n${node.code}\n` +
+    'len(set(_s.modules) - _before)', { bundle });
+  if (probe.status !== 'ok') throw new Error(`${node.name}: ${JSON.stringify(probe.error)}`);
+  if (probe.result === 0) return 0;
+  for (let i = 0; i < 5; i++) await sandbox.runPython(node.code, { bundle });
+  const deadline = Date.now() + 120000;
+  const reported = () => logs.find((e) => e.message.includes('pycage-zygote: preload-report'));
+  while (!reported() && Date.now() < deadline) await sleep(20);
+  const line = reported();
+  if (!line) throw new Error(`${node.name}: the pool never learned`);
+  await sleep(200);
+  return JSON.parse(line.message.slice(line.message.indexOf('{'))).loaded.length;
+}
+
+async function benchLearning(indexUrl) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-bench-learning-'));
+  const python = process.env.PYCAGE_PYTHON || 'python3';
+  const out = [];
+  try {
+    const before = new Sandbox({ dataDir, index: { url: indexUrl }, installer: { tool: 'pip' }, preload: { learn: false } });
+    const results = new Map();
+    try {
+      for (const [i, node] of NODES.entries()) {
+        const status = await before.install(`b${i}`, node.requirements);
+        if (status.status !== 'ready') throw new Error(`${node.name}: install failed: ${status.error}`);
+        results.set(node, { before: await measure(before, `b${i}`, node) });
+      }
+    } finally {
+      await before.close();
+    }
+    const after = new Sandbox({ dataDir, index: { url: indexUrl }, preload: { minRuns: 3, idleMs: 100 } });
+    const logs = [];
+    after.on('log', (e) => logs.push(e));
+    try {
+      for (const [i, node] of NODES.entries()) {
+        const learned = await learn(after, `b${i}`, node, logs);
+        Object.assign(results.get(node), { learned, after: await measure(after, `b${i}`, node) });
+      }
+      const installs = path.join(dataDir, 'bundles', 'installs');
+      for (const node of NODES) {
+        // The install whose site holds the node's first import.
+        const top = node.requirements.trim();
+        const site = fs.readdirSync(installs).map((id) => path.join(installs, id, 'site'))
+          .find((dir) => fs.existsSync(path.join(dir, top)) && !(top === 'numpy' && fs.existsSync(path.join(dir, 'pandas'))) &&
+            !(top === 'numpy' && fs.existsSync(path.join(dir, 'matplotlib'))));
+        const script = `import sys; sys.path.insert(0, ${JSON.stringify(site)})\n${node.code}${node.coldTail || ''}`;
+        const r = results.get(node);
+        r.coldPythonMs = coldSamples(python, ['-I', '-c', script]);
+        r.coldBwrapMs = onPath('bwrap') ? coldSamples('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc',
+          '--tmpfs', '/tmp', '--unshare-all', '--die-with-parent', python, '-I', '-c', script]) : null;
+      }
+    } finally {
+      await after.close();
+    }
+    console.log(`(e) adaptive preload, ${RUNS} runs per series; nsjail ${onPath('nsjail') ? 'present but not run' : 'not installed'}, ` +
+      'bwrap stands for a cold jail per run');
+    for (const node of NODES) {
+      const r = results.get(node);
+      const b = r.before;
+      const a = r.after;
+      const ratio = (x) => (x === null ? 'n/a' : `${(x / a.backToBack.p50).toFixed(1)}x`);
+      console.log(`  ${node.name} (${r.learned} modules learned)`);
+      console.log(`    back to back p50/p99: before ${ms(b.backToBack.p50)}/${ms(b.backToBack.p99)}, ` +
+        `after ${ms(a.backToBack.p50)}/${ms(a.backToBack.p99)} (${(b.backToBack.p50 / a.backToBack.p50).toFixed(2)}x)`);
+      console.log(`    5 ms apart p50: before ${ms(b.paced.p50)}, after ${ms(a.paced.p50)}; ` +
+        `run CPU p50: before ${ms(b.backToBack.cpuMs)}, after ${ms(a.backToBack.cpuMs)}`);
+      console.log(`    private memory per run (dirty / all): before ${b.memory.dirtyKb}/${b.memory.totalKb} KiB, ` +
+        `after ${a.memory.dirtyKb}/${a.memory.totalKb} KiB`);
+      console.log(`    cold python3 ${r.coldPythonMs === null ? 'failed' : ms(r.coldPythonMs)} (${ratio(r.coldPythonMs)} the learned run), ` +
+        `cold bwrap ${r.coldBwrapMs === null ? 'n/a' : ms(r.coldBwrapMs)} (${ratio(r.coldBwrapMs)})`);
+      out.push({ node: node.name, ...r });
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+module.exports = { benchLearning };
