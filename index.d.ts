@@ -123,6 +123,21 @@ export interface SandboxOptions {
    * raise RestrictedAccessError; the lists below add to that.
    */
   restrictions?: Restrictions;
+  /** Adaptive preload (README "Adaptive preload"): warm interpreters learn what a bundle's runs import. */
+  preload?: PreloadOptions;
+}
+
+export interface PreloadOptions {
+  /** Count what runs import and preload it in the next warm interpreter. Default true. */
+  learn?: boolean;
+  /** Runs that must have imported a module before it is preloaded, 1 to 1000000. Default 3. */
+  minRuns?: number;
+  /** Learned modules per bundle, 0 to 256. Default 128. */
+  maxModules?: number;
+  /** A warm interpreter stops importing learned modules once it grew by this many MB, 1 to 16384. Default 128. */
+  maxGrowthMb?: number;
+  /** A pool idle this long swaps in a warm interpreter with what it learned, 0 to 2^31-1. Default 1000. */
+  idleMs?: number;
 }
 
 export interface Restrictions {

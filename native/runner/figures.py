@@ -139,6 +139,31 @@ def install():
         sys.meta_path.insert(0, PyplotWatcher)
 
 
+def warm_up(log=None):
+    """In the zygote, when pyplot is preloaded: draw and encode one throwaway
+    plot, so the font objects, text layout caches and PNG encoder a plot
+    needs are built once and shared copy-on-write, not rebuilt by every run
+    (about half of a small plot node's time). Library code only, no node's."""
+    pyplot = sys.modules.get(PYPLOT)
+    if pyplot is None:
+        return
+    try:
+        fig, ax = pyplot.subplots()
+        ax.plot([0, 1, 2], [0, 1, 0], label="warm")
+        ax.set_title("pycage 0123456789")
+        ax.set_xlabel("x")
+        ax.legend()
+        _render(fig)
+    except Exception as e:  # noqa: BLE001 - a failed warm-up only costs speed
+        if log is not None:
+            log("matplotlib warm-up failed: %s: %s" % (type(e).__name__, e))
+    finally:
+        try:
+            pyplot.close("all")
+        except Exception:  # noqa: BLE001
+            pass
+
+
 def collect(log=None):
     """End of a call: capture what is still open, close everything and return
     (figures, truncated). `log(text)` hears about figures that failed to draw."""

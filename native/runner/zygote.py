@@ -875,6 +875,7 @@ def main():
     # After every zygote import and before the warm-up and the first fork, so
     # runs inherit them and pay nothing to set them up.
     figures.install()
+    figures.warm_up(log)
     restrictions.install(config)
     warm_up()
     # Frozen objects are never scanned by the collector, so a child's GC does

@@ -43,6 +43,9 @@ async function main(): Promise<void> {
 
   // @ts-expect-error: isolation accepts only the tier names
   new Sandbox({ isolation: 'none' });
+  new Sandbox({ preload: { learn: false, minRuns: 2, maxModules: 64, maxGrowthMb: 256, idleMs: 0 } });
+  // @ts-expect-error: preload.learn is a boolean
+  new Sandbox({ preload: { learn: 'yes' } });
   // @ts-expect-error: restrictions mode is 'enforce' or 'warn'
   new Sandbox({ restrictions: { mode: 'strict' } });
   // @ts-expect-error: limits are numbers
