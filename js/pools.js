@@ -50,7 +50,7 @@ class Pools {
     let pool = this.pools.get(dir);
     if (pool === undefined) {
       pool = { native: null, lastUsed: 0, inFlight: 0, learner: null, timer: null, replacing: null, siteDir, preload };
-      if (dir !== '' && this.learning !== null) {
+      if (dir !== '' && this.learning !== null && this.learning.options.learn) {
         pool.learner = new PreloadLearner(this.learning.fileOf(dir), this.learning.options);
       }
       pool.native = this.nativeFor(dir, pool);

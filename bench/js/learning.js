@@ -61,18 +61,21 @@ const median = (samples) => percentile(samples, 0.5);
 const ms = (x) => `${x.toFixed(2)} ms`;
 const sleep = (t) => new Promise((resolve) => setTimeout(resolve, t));
 
-async function series(sandbox, bundle, node, gapMs) {
-  const wall = [];
-  const cpu = [];
-  for (let i = 0; i < RUNS; i++) {
+// Back to back and 5 ms apart, before and after learning, in alternating
+// blocks so that drift on a shared machine hits both alike.
+async function block(sandbox, bundle, node, gapMs, count, sink) {
+  for (let i = 0; i < count; i++) {
     const t = performance.now();
     const run = await sandbox.runPython(node.code, { bundle });
-    wall.push(performance.now() - t);
-    cpu.push(run.usage.cpuMs);
+    sink.wall.push(performance.now() - t);
+    sink.cpu.push(run.usage.cpuMs);
     if (run.status !== 'ok' || !node.check(run)) throw new Error(`${node.name}: ${JSON.stringify(run.error || run.result)}`);
     if (gapMs) await sleep(gapMs);
   }
-  return { p50: median(wall), p99: percentile(wall, 0.99), cpuMs: median(cpu) };
+}
+
+function summary(sink) {
+  return { p50: median(sink.wall), p99: percentile(sink.wall, 0.99), cpuMs: median(sink.cpu) };
 }
 
 async function privateMemory(sandbox, bundle, node) {
@@ -88,11 +91,22 @@ async function privateMemory(sandbox, bundle, node) {
   return { dirtyKb: median(dirty), totalKb: median(total) };
 }
 
-async function measure(sandbox, bundle, node) {
-  for (let i = 0; i < 20; i++) await sandbox.runPython(node.code, { bundle });
-  const back = await series(sandbox, bundle, node, 0);
-  const paced = await series(sandbox, bundle, node, 5);
-  return { backToBack: back, paced, memory: await privateMemory(sandbox, bundle, node) };
+async function measure(sides, bundle, node) {
+  const sinks = sides.map(() => ({ back: { wall: [], cpu: [] }, paced: { wall: [], cpu: [] } }));
+  for (const sandbox of sides) for (let i = 0; i < 20; i++) await sandbox.runPython(node.code, { bundle });
+  const ROUNDS = 4;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, sandbox] of sides.entries()) {
+      await block(sandbox, bundle, node, 0, RUNS / ROUNDS, sinks[i].back);
+      await block(sandbox, bundle, node, 5, RUNS / ROUNDS / 2, sinks[i].paced);
+    }
+  }
+  const out = [];
+  for (const [i, sandbox] of sides.entries()) {
+    out.push({ backToBack: summary(sinks[i].back), paced: summary(sinks[i].paced),
+      memory: await privateMemory(sandbox, bundle, node) });
+  }
+  return out;
 }
 
 function coldSamples(cmd, args) {
@@ -134,62 +148,62 @@ async function benchLearning(indexUrl) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-bench-learning-'));
   const python = process.env.PYCAGE_PYTHON || 'python3';
   const out = [];
+  // Two Sandboxes on one data directory: one never learns, one has learned.
+  const before = new Sandbox({ dataDir, index: { url: indexUrl }, installer: { tool: 'pip' }, preload: { learn: false } });
+  const after = new Sandbox({ dataDir, index: { url: indexUrl }, preload: { minRuns: 3, idleMs: 100 } });
+  const logs = [];
+  after.on('log', (e) => logs.push(e));
+  const results = new Map();
   try {
-    const before = new Sandbox({ dataDir, index: { url: indexUrl }, installer: { tool: 'pip' }, preload: { learn: false } });
-    const results = new Map();
-    try {
-      for (const [i, node] of NODES.entries()) {
-        const status = await before.install(`b${i}`, node.requirements);
+    for (const [i, node] of NODES.entries()) {
+      for (const sandbox of [before, after]) {  // the second is a cache hit
+        const status = await sandbox.install(`b${i}`, node.requirements);
         if (status.status !== 'ready') throw new Error(`${node.name}: install failed: ${status.error}`);
-        results.set(node, { before: await measure(before, `b${i}`, node) });
       }
-    } finally {
-      await before.close();
     }
-    const after = new Sandbox({ dataDir, index: { url: indexUrl }, preload: { minRuns: 3, idleMs: 100 } });
-    const logs = [];
-    after.on('log', (e) => logs.push(e));
-    try {
-      for (const [i, node] of NODES.entries()) {
-        const learned = await learn(after, `b${i}`, node, logs);
-        Object.assign(results.get(node), { learned, after: await measure(after, `b${i}`, node) });
-      }
-      const installs = path.join(dataDir, 'bundles', 'installs');
-      for (const node of NODES) {
-        // The install whose site holds the node's first import.
-        const top = node.requirements.trim();
-        const site = fs.readdirSync(installs).map((id) => path.join(installs, id, 'site'))
-          .find((dir) => fs.existsSync(path.join(dir, top)) && !(top === 'numpy' && fs.existsSync(path.join(dir, 'pandas'))) &&
-            !(top === 'numpy' && fs.existsSync(path.join(dir, 'matplotlib'))));
-        const script = `import sys; sys.path.insert(0, ${JSON.stringify(site)})\n${node.code}${node.coldTail || ''}`;
-        const r = results.get(node);
-        r.coldPythonMs = coldSamples(python, ['-I', '-c', script]);
-        r.coldBwrapMs = onPath('bwrap') ? coldSamples('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc',
-          '--tmpfs', '/tmp', '--unshare-all', '--die-with-parent', python, '-I', '-c', script]) : null;
-      }
-    } finally {
-      await after.close();
+    for (const [i, node] of NODES.entries()) {
+      const learned = await learn(after, `b${i}`, node, logs);
+      const [b, a] = await measure([before, after], `b${i}`, node);
+      results.set(node, { learned, before: b, after: a });
     }
-    console.log(`(e) adaptive preload, ${RUNS} runs per series; nsjail ${onPath('nsjail') ? 'present but not run' : 'not installed'}, ` +
-      'bwrap stands for a cold jail per run');
+    const installs = path.join(dataDir, 'bundles', 'installs');
     for (const node of NODES) {
+      // The install whose site holds the node's package and neither of the
+      // other two nodes' (numpy is a dependency of both others).
+      const top = node.requirements.trim();
+      const others = NODES.map((n) => n.requirements.trim()).filter((name) => name !== top && name !== 'numpy');
+      const site = fs.readdirSync(installs).map((id) => path.join(installs, id, 'site'))
+        .find((dir) => fs.existsSync(path.join(dir, top)) && others.every((name) => !fs.existsSync(path.join(dir, name))));
+      const script = `import sys; sys.path.insert(0, ${JSON.stringify(site)})\n${node.code}${node.coldTail || ''}`;
       const r = results.get(node);
-      const b = r.before;
-      const a = r.after;
-      const ratio = (x) => (x === null ? 'n/a' : `${(x / a.backToBack.p50).toFixed(1)}x`);
-      console.log(`  ${node.name} (${r.learned} modules learned)`);
-      console.log(`    back to back p50/p99: before ${ms(b.backToBack.p50)}/${ms(b.backToBack.p99)}, ` +
-        `after ${ms(a.backToBack.p50)}/${ms(a.backToBack.p99)} (${(b.backToBack.p50 / a.backToBack.p50).toFixed(2)}x)`);
-      console.log(`    5 ms apart p50: before ${ms(b.paced.p50)}, after ${ms(a.paced.p50)}; ` +
-        `run CPU p50: before ${ms(b.backToBack.cpuMs)}, after ${ms(a.backToBack.cpuMs)}`);
-      console.log(`    private memory per run (dirty / all): before ${b.memory.dirtyKb}/${b.memory.totalKb} KiB, ` +
-        `after ${a.memory.dirtyKb}/${a.memory.totalKb} KiB`);
-      console.log(`    cold python3 ${r.coldPythonMs === null ? 'failed' : ms(r.coldPythonMs)} (${ratio(r.coldPythonMs)} the learned run), ` +
-        `cold bwrap ${r.coldBwrapMs === null ? 'n/a' : ms(r.coldBwrapMs)} (${ratio(r.coldBwrapMs)})`);
-      out.push({ node: node.name, ...r });
+      r.coldPythonMs = coldSamples(python, ['-I', '-c', script]);
+      r.coldBwrapMs = onPath('bwrap') ? coldSamples('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc',
+        '--tmpfs', '/tmp', '--unshare-all', '--die-with-parent', python, '-I', '-c', script]) : null;
     }
   } finally {
+    await before.close();
+    await after.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  console.log(`(e) adaptive preload, ${RUNS} back-to-back and ${RUNS / 2} paced runs per side, alternating blocks; ` +
+    `nsjail ${onPath('nsjail') ? 'present but not run' : 'not installed'}, bwrap stands for a cold jail per run`);
+  for (const node of NODES) {
+    const r = results.get(node);
+    const b = r.before;
+    const a = r.after;
+    const ratio = (x) => (x === null ? 'n/a' : `${(x / a.backToBack.p50).toFixed(1)}x`);
+    const pacedRatio = (x) => (x === null ? 'n/a' : `${(x / a.paced.p50).toFixed(1)}x`);
+    console.log(`  ${node.name} (${r.learned} modules learned)`);
+    console.log(`    back to back p50/p99: before ${ms(b.backToBack.p50)}/${ms(b.backToBack.p99)}, ` +
+      `after ${ms(a.backToBack.p50)}/${ms(a.backToBack.p99)} (${(b.backToBack.p50 / a.backToBack.p50).toFixed(2)}x)`);
+    console.log(`    5 ms apart p50: before ${ms(b.paced.p50)}, after ${ms(a.paced.p50)}; ` +
+      `run CPU p50: before ${ms(b.backToBack.cpuMs)}, after ${ms(a.backToBack.cpuMs)}`);
+    console.log(`    private memory per run (dirty / all): before ${b.memory.dirtyKb}/${b.memory.totalKb} KiB, ` +
+      `after ${a.memory.dirtyKb}/${a.memory.totalKb} KiB`);
+    console.log(`    cold python3 ${r.coldPythonMs === null ? 'failed' : ms(r.coldPythonMs)} ` +
+      `(${ratio(r.coldPythonMs)} the learned run back to back, ${pacedRatio(r.coldPythonMs)} paced), ` +
+      `cold bwrap ${r.coldBwrapMs === null ? 'n/a' : ms(r.coldBwrapMs)} (${ratio(r.coldBwrapMs)}, ${pacedRatio(r.coldBwrapMs)})`);
+    out.push({ node: node.name, ...r });
   }
   return out;
 }
