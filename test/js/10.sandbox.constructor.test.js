@@ -28,7 +28,7 @@ describe('new Sandbox() argument checks', () => {
   it('rejects an unknown option with ERR_INVALID_ARGUMENT listing the valid ones', () => {
     rejects(() => new Sandbox({ zzz: 1 }), 'ERR_INVALID_ARGUMENT',
       "Unknown option 'zzz' for new Sandbox(); expected one of 'dataDir', 'python', 'isolation', 'limits', 'index', 'concurrency', 'maxQueue', " +
-      "'installer', 'diskCapBytes', 'cgroupRoot', 'sessions', 'restrictions'");
+      "'installer', 'diskCapBytes', 'cgroupRoot', 'sessions', 'restrictions', 'preload'");
   });
 
   it('rejects options that are not a plain object with ERR_INVALID_ARGUMENT', () => {

@@ -136,6 +136,13 @@ describe('security: poisoning the adaptive preload', { skip: skipWithoutAddon },
   });
 
   it('serves runs from the new warm interpreter: heavy is there, no side effect is', async () => {
+    // The pool swaps once the new warm interpreter's first run went through.
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      const probe = await sandbox.runPython('import sys\n"pycage_lazy.heavy" in sys.modules', { bundle: 'wf-lazy' });
+      if (probe.result === true || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     const run = await sandbox.runPython([
       'import sys, threading',
       'mods = set(sys.modules)',
