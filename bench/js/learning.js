@@ -10,7 +10,8 @@
 // and a cold bwrap jail per run (the nsjail-style peer) where bwrap exists.
 // Wall time per run (p50, p99), back to back and with 5 ms between runs, the
 // run's CPU, and its private memory (Private_Dirty, and Private_Clean +
-// Private_Dirty, of the run from /proc/self/smaps_rollup at the node's end).
+// Private_Dirty, from the host's /proc/<pid>/smaps_rollup of runs that hold
+// still after the node, four at a time).
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -43,15 +44,11 @@ const NODES = [
   },
 ];
 
-// Appended to a node for the memory sample: the run's own private pages.
-const PRIVATE_MEMORY = [
-  '',
-  '_pm = {}',
-  'for _l in open("/proc/self/smaps_rollup"):',
-  '    _p = _l.split()',
-  '    if _p[0] in ("Private_Clean:", "Private_Dirty:"): _pm[_p[0][:-1]] = int(_p[1])',
-  '_pm',
-].join('\n');
+// Appended to a node for the memory sample: it holds a marked file open and
+// waits, so the host can find the run among the processes and read its
+// private pages while it is still alive, as a concurrent run would sit.
+const HOLD = '\nimport time as _t\n_mark = open("/tmp/pycage-bench-memory-mark", "w")\n_t.sleep(0.8)\nNone';
+const CONCURRENT = 4;
 
 function percentile(samples, p) {
   const s = [...samples].sort((a, b) => a - b);
@@ -78,15 +75,57 @@ function summary(sink) {
   return { p50: median(sink.wall), p99: percentile(sink.wall, 0.99), cpuMs: median(sink.cpu) };
 }
 
-async function privateMemory(sandbox, bundle, node) {
+// Host pids whose open files include the mark.
+function markedPids() {
+  const found = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      for (const fd of fs.readdirSync(`/proc/${entry}/fd`)) {
+        if (fs.readlinkSync(`/proc/${entry}/fd/${fd}`).endsWith('pycage-bench-memory-mark')) {
+          found.push(Number(entry));
+          break;
+        }
+      }
+    } catch { /* gone, or not ours to read */ }
+  }
+  return found;
+}
+
+function privateKb(pid) {
+  const out = { dirty: 0, clean: 0 };
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n')) {
+    const [key, value] = line.split(/\s+/);
+    if (key === 'Private_Dirty:') out.dirty = Number(value);
+    if (key === 'Private_Clean:') out.clean = Number(value);
+  }
+  return out;
+}
+
+// Private memory per concurrent run: CONCURRENT runs of the node that then
+// hold still, read from the host while all are alive (median over rounds).
+async function privateMemory(sandbox, bundle, code) {
   const dirty = [];
   const total = [];
-  for (let i = 0; i < 10; i++) {
-    const run = await sandbox.runPython(node.code + PRIVATE_MEMORY, { bundle });
-    if (run.status !== 'ok') throw new Error(`${node.name} memory: ${JSON.stringify(run.error)}`);
-    dirty.push(run.result.Private_Dirty);
-    total.push(run.result.Private_Dirty + run.result.Private_Clean);
-    await sleep(5);
+  for (let round = 0; round < 5; round++) {
+    const runs = Array.from({ length: CONCURRENT }, () => sandbox.runPython(code + HOLD, { bundle }));
+    let pids = [];
+    const deadline = Date.now() + 5000;
+    while (pids.length < CONCURRENT && Date.now() < deadline) {
+      await sleep(20);
+      pids = markedPids();
+    }
+    await sleep(50);
+    for (const pid of pids) {
+      try {
+        const kb = privateKb(pid);
+        dirty.push(kb.dirty);
+        total.push(kb.dirty + kb.clean);
+      } catch { /* it ended meanwhile */ }
+    }
+    for (const run of await Promise.all(runs)) {
+      if (run.status !== 'ok') throw new Error(`memory sample: ${JSON.stringify(run.error)}`);
+    }
   }
   return { dirtyKb: median(dirty), totalKb: median(total) };
 }
@@ -104,7 +143,7 @@ async function measure(sides, bundle, node) {
   const out = [];
   for (const [i, sandbox] of sides.entries()) {
     out.push({ backToBack: summary(sinks[i].back), paced: summary(sinks[i].paced),
-      memory: await privateMemory(sandbox, bundle, node) });
+      memory: await privateMemory(sandbox, bundle, node.code), trivialMemory: await privateMemory(sandbox, bundle, '1') });
   }
   return out;
 }
@@ -198,8 +237,8 @@ async function benchLearning(indexUrl) {
       `after ${ms(a.backToBack.p50)}/${ms(a.backToBack.p99)} (${(b.backToBack.p50 / a.backToBack.p50).toFixed(2)}x)`);
     console.log(`    5 ms apart p50: before ${ms(b.paced.p50)}, after ${ms(a.paced.p50)}; ` +
       `run CPU p50: before ${ms(b.backToBack.cpuMs)}, after ${ms(a.backToBack.cpuMs)}`);
-    console.log(`    private memory per run (dirty / all): before ${b.memory.dirtyKb}/${b.memory.totalKb} KiB, ` +
-      `after ${a.memory.dirtyKb}/${a.memory.totalKb} KiB`);
+    console.log(`    private memory per concurrent run (dirty / all): before ${b.memory.dirtyKb}/${b.memory.totalKb} KiB, ` +
+      `after ${a.memory.dirtyKb}/${a.memory.totalKb} KiB (a trivial run: ${a.trivialMemory.dirtyKb}/${a.trivialMemory.totalKb} KiB)`);
     console.log(`    cold python3 ${r.coldPythonMs === null ? 'failed' : ms(r.coldPythonMs)} ` +
       `(${ratio(r.coldPythonMs)} the learned run back to back, ${pacedRatio(r.coldPythonMs)} paced), ` +
       `cold bwrap ${r.coldBwrapMs === null ? 'n/a' : ms(r.coldBwrapMs)} (${ratio(r.coldBwrapMs)}, ${pacedRatio(r.coldBwrapMs)})`);
