@@ -13,6 +13,11 @@
 const { profileOf } = require('./profiles');
 const { PreloadLearner } = require('./preload_learning');
 
+// A pool starts a learning warm interpreter at most this often after its
+// first: each start costs a zygote's imports, and a node that keeps inventing
+// names that get dropped must not turn that into a steady load.
+const MIN_REPLACE_INTERVAL_MS = 30_000;
+
 const JAIL_SITE = '/pycage/site';
 
 class Pools {
@@ -49,7 +54,10 @@ class Pools {
   acquire(dir, siteDir, preload) {
     let pool = this.pools.get(dir);
     if (pool === undefined) {
-      pool = { native: null, lastUsed: 0, inFlight: 0, learner: null, timer: null, replacing: null, siteDir, preload };
+      pool = {
+        native: null, lastUsed: 0, inFlight: 0, learner: null, timer: null, replacing: null, lastReplace: undefined,
+        siteDir, preload,
+      };
       if (dir !== '' && this.learning !== null && this.learning.options.learn) {
         pool.learner = new PreloadLearner(this.learning.fileOf(dir), this.learning.options);
       }
@@ -79,10 +87,11 @@ class Pools {
     if (outcome && Array.isArray(outcome.imported)) pool.learner.record(outcome.imported);
     if (pool.inFlight === 0 && pool.replacing !== null && pool.replacing.ready) this.swap(dir, pool);
     else if (pool.inFlight === 0 && pool.timer === null && pool.replacing === null && pool.learner.wantsNewZygote()) {
+      const wait = pool.lastReplace === undefined ? 0 : pool.lastReplace + MIN_REPLACE_INTERVAL_MS - Date.now();
       pool.timer = setTimeout(() => {
         pool.timer = null;
         this.replace(dir, pool);
-      }, this.learning.options.idleMs);
+      }, Math.max(this.learning.options.idleMs, wait));
       pool.timer.unref();  // learning never keeps the host alive
     }
   }
@@ -92,8 +101,13 @@ class Pools {
   replace(dir, pool) {
     if (this.closed || this.pools.get(dir) !== pool || pool.replacing !== null || pool.inFlight > 0 ||
         pool.sessions || !pool.learner.wantsNewZygote()) return;
+    if (pool.lastReplace !== undefined && Date.now() - pool.lastReplace < MIN_REPLACE_INTERVAL_MS) {
+      this.finished(dir, pool, undefined);  // too soon: wait for the interval
+      return;
+    }
     const fresh = { native: this.nativeFor(dir, pool), ready: false };
     pool.replacing = fresh;
+    pool.lastReplace = Date.now();
     this.warmUp(fresh.native).then((ok) => {
       if (pool.replacing !== fresh) return;
       if (!ok || this.closed || this.pools.get(dir) !== pool) {
@@ -163,4 +177,4 @@ class Pools {
   }
 }
 
-module.exports = { Pools, JAIL_SITE };
+module.exports = { Pools, JAIL_SITE, MIN_REPLACE_INTERVAL_MS };

@@ -14,6 +14,7 @@ const path = require('node:path');
 const { Sandbox } = require('../..');
 const { PreloadLearner, checkPreloadOptions, DEFAULTS, REPORT_PREFIX } = require('../../js/preload_learning');
 const { BundleStore } = require('../../js/store');
+const { Pools, MIN_REPLACE_INTERVAL_MS } = require('../../js/pools');
 const { skipWithoutAddon } = require('./common');
 const { ensureWheels } = require('../support/wheels');
 const { startIndex } = require('../support/index_server');
@@ -140,6 +141,63 @@ describe('adaptive preload: the learner', () => {
     await store.remove(dir);
     assert.equal(fs.existsSync(file), false);
     assert.equal(fs.existsSync(dir), false);
+  });
+});
+
+describe('adaptive preload: the pool', () => {
+  function fakePools() {
+    const natives = [];
+    const createNative = (extra) => {
+      const native = { env: extra.env, closed: false, close() { this.closed = true; return Promise.resolve(); } };
+      natives.push(native);
+      return native;
+    };
+    const options = { ...DEFAULTS, minRuns: 1, idleMs: 0 };
+    const pools = new Pools(createNative, 'full', {
+      learning: { options, fileOf: () => null }, warmUp: () => Promise.resolve(true),
+    });
+    return { pools, natives };
+  }
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+
+  it('swaps in a warm interpreter with the learned names once idle, then waits before the next', async () => {
+    const { pools, natives } = fakePools();
+    const pool = pools.acquire('/b/installs/x', '/b/installs/x/site', ['pkg']);
+    assert.equal(natives.length, 1);
+    pools.finished('/b/installs/x', pool, { imported: ['pkg.lazy'] });
+    await settle();
+    assert.equal(natives.length, 2);
+    assert.equal(pool.native, natives[1]);
+    assert.ok(natives[0].closed);
+    assert.ok(natives[1].env.includes('PYCAGE_PRELOAD_TRY=pkg.lazy'), natives[1].env.join(' '));
+    // Something new to learn right away: no new interpreter before the interval.
+    pools.finished('/b/installs/x', pool, { imported: ['pkg.other'] });
+    await settle();
+    assert.equal(natives.length, 2);
+    assert.ok(pool.timer !== null, 'no replacement is scheduled');
+    assert.ok(MIN_REPLACE_INTERVAL_MS >= 10_000);
+    await pools.closeAll();
+    assert.equal(pool.timer, null);
+  });
+
+  it('never swaps while a run is in flight or a session lives in the pool', async () => {
+    const { pools, natives } = fakePools();
+    const pool = pools.acquire('/b/installs/y', '/b/installs/y/site', []);
+    pool.sessions = 1;
+    pools.finished('/b/installs/y', pool, { imported: ['m'] });
+    await settle();
+    assert.equal(pool.native, natives[0]);
+    pool.sessions = 0;
+    pool.inFlight = 1;
+    pools.finished('/b/installs/y', pool, { imported: ['m'] });
+    await settle();
+    assert.equal(pool.native, natives[0]);
+    pool.inFlight = 0;
+    pools.finished('/b/installs/y', pool, undefined);
+    await settle();
+    assert.equal(pool.native, natives[natives.length - 1]);
+    assert.notEqual(pool.native, natives[0]);
+    await pools.closeAll();
   });
 });
 
