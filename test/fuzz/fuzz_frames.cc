@@ -62,6 +62,11 @@ void CheckMessages(const std::string& frame) {
     Check(!meta->error.type.empty());
   }
   if (meta.ok() && meta->cpu_ms) Check(*meta->cpu_ms >= 0);
+  if (meta.ok()) {
+    // Only module names reach the host's preload learner.
+    Check(meta->imported.size() <= pycage::protocol::kMaxImportedModules);
+    for (const std::string& name : meta->imported) Check(pycage::protocol::IsModuleName(name));
+  }
   // The exact started bytes carry an unknown status as far as replies go.
   if (frame == pycage::protocol::kRunStartedFrame) Check(!meta.ok());
 
