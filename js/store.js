@@ -88,7 +88,13 @@ class BundleStore {
       const full = path.join(this.tmpDir, entry);
       const owner = owners.ownerOfName(entry);
       if (owner !== null && owners.ownerAlive(owner, owners.mtimeOf(full), FOREIGN_OWNER_MAX_AGE_MS)) continue;
-      fs.rmSync(full, { recursive: true, force: true });
+      // Right after a host was SIGKILLed its installer may still be dying
+      // and writing here (ENOTEMPTY mid-removal): retry a little, and what
+      // still resists is left for the next startup rather than failing
+      // this one. Nothing refers to a dead owner's entry.
+      try {
+        fs.rmSync(full, { recursive: true, force: true, maxRetries: 8, retryDelay: 50 });
+      } catch { /* the next startup removes it */ }
     }
   }
 

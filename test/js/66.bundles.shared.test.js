@@ -110,3 +110,31 @@ describe('a dataDir shared by several processes', { skip: skipWithoutAddon }, ()
     assert.ok(fs.existsSync(served) && fs.existsSync(recorded));
   });
 });
+
+describe('startup clean-up of a dead owner\'s work in progress', () => {
+  it('neither fails nor waits forever while a dying installer still writes into it', async (t) => {
+    const { BundleStore } = require('../../js/store');
+    const owners = require('../../js/owners');
+    const { spawnSync } = require('node:child_process');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-leftovers-'));
+    t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const store = new BundleStore(dataDir);
+    // The owner named in the entry has exited; an orphan of it writes on.
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid;
+    const leftover = path.join(store.tmpDir, `build-${owners.HOST}~${deadPid}-abc123`);
+    fs.mkdirSync(leftover);
+    const writer = spawn(process.execPath, ['-e', `
+      const fs = require('node:fs');
+      const end = Date.now() + 600;
+      for (let i = 0; Date.now() < end; i++) {
+        try { fs.mkdirSync(${JSON.stringify(leftover)} + '/d' + i, { recursive: true });
+              fs.writeFileSync(${JSON.stringify(leftover)} + '/d' + i + '/f', 'x'); } catch {}
+      }`], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => writer.on('exit', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 100));  // it is writing
+    assert.doesNotThrow(() => store.clearLeftovers());
+    await exited;
+    store.clearLeftovers();
+    assert.equal(fs.existsSync(leftover), false);
+  });
+});
