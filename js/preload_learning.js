@@ -59,6 +59,10 @@ class PreloadLearner {
     this.learned = [];         // kept by a zygote's probe before, in order
     this.dropped = new Map();  // name -> why a zygote dropped it
     this.offered = new Set();  // names the current zygote was given
+    // Names that reached minRuns since the current zygote's list was made:
+    // checked after every idle run, so it is kept as it happens rather than
+    // recomputed from all counts.
+    this.ripe = new Set();
     this.load();
   }
 
@@ -100,12 +104,11 @@ class PreloadLearner {
     if (!this.options.learn || !Array.isArray(imported)) return;
     for (const name of new Set(imported)) {
       if (!isModuleName(name) || this.dropped.has(name)) continue;
-      const count = this.counts.get(name);
-      if (count !== undefined) {
-        this.counts.set(name, count + 1);
-      } else if (this.counts.size < MAX_TRACKED) {
-        this.counts.set(name, 1);
-      }
+      const known = this.counts.get(name);
+      if (known === undefined && this.counts.size >= MAX_TRACKED) continue;
+      const count = (known || 0) + 1;
+      this.counts.set(name, count);
+      if (count === this.options.minRuns && !this.offered.has(name)) this.ripe.add(name);
     }
   }
 
@@ -125,13 +128,14 @@ class PreloadLearner {
 
   // True when a new zygote would preload more than the current one.
   wantsNewZygote() {
-    return this.candidates().some((name) => !this.offered.has(name));
+    return this.ripe.size > 0 && this.learned.length < this.options.maxModules;
   }
 
   // The environment of the next zygote.
   env() {
     const trying = this.candidates();
     this.offered = new Set([...this.learned, ...trying]);
+    this.ripe.clear();
     const env = [`PYCAGE_PRELOAD_GROWTH_KB=${this.options.maxGrowthMb * 1024}`];
     if (this.options.learn) env.push('PYCAGE_LEARN=1');
     if (this.learned.length > 0) env.push(`PYCAGE_PRELOAD_LEARNED=${this.learned.join(',')}`);
@@ -166,7 +170,11 @@ class PreloadLearner {
       this.counts.delete(entry.name);
       changed = true;
     }
-    if (changed) this.save();
+    if (changed) {
+      this.save();
+      // A drop frees room: candidates that did not fit before may now.
+      for (const name of this.candidates()) if (!this.offered.has(name)) this.ripe.add(name);
+    }
     return true;
   }
 }

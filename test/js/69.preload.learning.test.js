@@ -102,6 +102,21 @@ describe('adaptive preload: the learner', () => {
     assert.deepEqual(learner.learned, []);
   });
 
+  it('asks for a new zygote when a name ripens, and again when a drop frees room for one held back', () => {
+    const learner = new PreloadLearner(null, { ...options, maxModules: 1 });
+    learner.record(['first', 'second']);
+    assert.equal(learner.wantsNewZygote(), false);
+    learner.record(['first', 'second']);
+    assert.equal(learner.wantsNewZygote(), true);
+    assert.ok(learner.env().includes('PYCAGE_PRELOAD_TRY=first'));
+    assert.equal(learner.wantsNewZygote(), false);
+    learner.record(['second']);  // counted past minRuns, already waiting: no new request
+    assert.equal(learner.wantsNewZygote(), false);
+    learner.onZygoteLine(report({ dropped: [{ name: 'first', reason: 'its import failed' }] }));
+    assert.equal(learner.wantsNewZygote(), true);
+    assert.ok(learner.env().includes('PYCAGE_PRELOAD_TRY=second'));
+  });
+
   it('turned off, it neither counts nor asks the zygote to report', () => {
     const learner = new PreloadLearner(null, { ...options, learn: false });
     learner.record(['a']);
