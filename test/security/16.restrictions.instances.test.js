@@ -34,9 +34,23 @@ describe('security: restrictions on class members and instances', { skip: skipWi
       'out = os.path.join(tempfile.gettempdir(), "out")',
       'zipfile.ZipFile(io.BytesIO(buf.getvalue())).extractall(out)',
       'result = [type(datetime.date(2020, 1, 1).today()).__name__, type(datetime.datetime.today()).__name__,',
-      '          open(os.path.join(out, "a.txt")).read()]',
+      '          type(datetime.datetime(2020, 1, 1).now()).__name__, open(os.path.join(out, "a.txt")).read()]',
     ].join('\n'));
     assert.equal(run.status, 'ok', JSON.stringify(run.error));
-    assert.deepEqual(run.result, ['date', 'datetime', 'x']);
+    assert.deepEqual(run.result, ['date', 'datetime', 'datetime', 'x']);
+  });
+
+  it('denies datetime.datetime.now named through the class, not through an instance (the same gap)', async () => {
+    const now = fullSandbox({ restrictions: { deniedMembers: ['datetime.datetime.now'] } });
+    try {
+      const named = await now.runPython('import datetime\ndatetime.datetime.now()');
+      assert.equal(named.status, 'error');
+      assert.equal(named.error.type, 'RestrictedAccessError');
+      const viaInstance = await now.runPython('import datetime\ntype(datetime.datetime(2020, 1, 1).now()).__name__');
+      assert.equal(viaInstance.status, 'ok', JSON.stringify(viaInstance.error));
+      assert.equal(viaInstance.result, 'datetime');
+    } finally {
+      await now.close();
+    }
   });
 });

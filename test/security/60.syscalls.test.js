@@ -46,6 +46,8 @@ const KILLED = [
   ['pidfd_getfd', 438, [0, 0, 0]],
   ['kcmp', 312, [1, 1, 0, 0, 0]],
   ['open_by_handle_at', 304, [0, 0, 0]],
+  // fanotify watches whole mounts: the shared read-only root, like inotify
+  ['fanotify_init', 300, [0, 0]],
   ['init_module', 175, [0, 0, 0]],
   // the zygote filter underneath kills io_uring, whatever the run filter says
   ['io_uring_setup', 425, [1, 0]],
@@ -75,6 +77,7 @@ const REFUSED = [
   ['inotify_init1', 294, [0], EPERM],
   ['inotify_init', 253, [], EPERM],
   ['inotify_add_watch', 254, [0, 0, 0], EPERM],
+  ['fanotify_mark', 301, [0, 0, 0, 0, 0], EPERM],
 ];
 
 describe('security: syscalls the run filter kills or refuses', { skip: skipWithoutAddon || skipArch }, () => {
@@ -135,5 +138,17 @@ describe('security: syscalls the run filter kills or refuses', { skip: skipWitho
     ].join('\n'));
     assert.equal(run.status, 'ok', JSON.stringify(run.error));
     assert.deepEqual(run.result, [-1, EPERM]);
+  });
+
+  it('cannot watch the shared root with fanotify through libc either', async () => {
+    const run = await sandbox.runPython([
+      'import ctypes',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      '# FAN_CLASS_NOTIF, O_RDONLY: what a watcher of a neighbour\'s opens would ask for',
+      'fd = libc.fanotify_init(0, 0)',
+      'result = ["NOT KILLED", fd, ctypes.get_errno()]',
+    ].join('\n'));
+    assert.equal(run.status, 'error', `fanotify_init returned ${JSON.stringify(run.result)}`);
+    assert.equal(run.error.type, 'SandboxViolation', run.error.message);
   });
 });

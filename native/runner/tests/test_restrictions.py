@@ -201,6 +201,16 @@ class KnownGaps(Installed):
         self.assertIsInstance(e, restrictions.RestrictedAccessError)
         self.assertEqual(e.name, "socket")
 
+    def test_a_class_member_through_an_instance_or_a_subclass(self):
+        restrictions.install(restrictions.parse('{"deniedMembers": ["datetime.date.today", "datetime.datetime.now"]}'))
+        try:
+            self.assertEqual(run("import datetime\ntype(datetime.date(2020, 1, 1).today()).__name__"), "date")
+            self.assertEqual(run("import datetime\ntype(datetime.datetime(2020, 1, 1).now()).__name__"), "datetime")
+            self.assertEqual(run("import datetime\nclass D(datetime.date): pass\ntype(D.today()).__name__"), "D")
+            self.assertIsInstance(fail("import datetime\ndatetime.date.today()"), restrictions.RestrictedAccessError)
+        finally:
+            restrictions.install(restrictions.parse("{}"))
+
     def test_members_through_the_module_namespace(self):
         restrictions.install(restrictions.parse('{"deniedMembers": ["os.system"]}'))
         try:
