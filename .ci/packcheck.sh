@@ -48,6 +48,16 @@ for line in "${PYCAGE_NODE_LINES[@]}"; do
   printf 'Node %s: npm install --ignore-scripts took %d ms, node_modules holds %s\n' "$("$bin/node" --version)" \
     $(((end - start) / 1000000)) "$(du -sh "$host/node_modules" | cut -f1)"
 
+  # The binaries as shipped (stripped, from the tarball), not the build tree's:
+  # nothing at run time beyond glibc's own libraries.
+  for so in pycage.node pycage-jail pycage-confine.so; do
+    shipped="$host/node_modules/pycage/prebuilds/linux-x64/$so"
+    deps=$(ldd "$shipped")
+    printf 'ldd %s (shipped):\n%s\n' "$so" "$deps"
+    if grep -vE '^\s*(linux-vdso\.so\.1|libc\.so\.6|/lib64/ld-linux-x86-64\.so\.2|statically linked)' <<<"$deps" | grep -q .; then
+      echo "packcheck: the shipped $so needs more than glibc at run time" >&2; exit 1
+    fi
+  done
   cp test/pack/host_check.cjs test/pack/host_check.mjs "$host/"
   (cd "$host" && PATH="$bin" PYCAGE_SUPPORT_DIR="$ROOT/test/support" PYCAGE_TEST_PYTHON="${PYCAGE_PYTHON:-/usr/bin/python3}" node host_check.cjs)
   (cd "$host" && PATH="$bin" node host_check.mjs)
