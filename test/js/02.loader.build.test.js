@@ -77,6 +77,38 @@ describe('npx pycage build', () => {
     }
   });
 
+  it('names the missing -dev packages when the compiler is there but their headers and archives are not', (t) => {
+    // The headers and static archives hidden in a private mount namespace, as
+    // on a host where only build-essential, cmake and pkg-config were installed.
+    const unshare = spawnSync('unshare', ['-m', '--propagation', 'private', 'true']);
+    if (process.getuid() !== 0 || unshare.status !== 0) {
+      t.skip('hiding /usr/include needs root and unshare(1)');
+      return;
+    }
+    const hide = ['/usr/include', '/usr/local/include', '/usr/lib/x86_64-linux-gnu/libseccomp.a',
+      '/usr/lib/x86_64-linux-gnu/libuv_a.a', '/usr/lib/x86_64-linux-gnu/libuv.a']
+      .filter((p) => fs.existsSync(p))
+      .map((p) => (fs.statSync(p).isDirectory() ? `mount -t tmpfs none ${p}` : `mount --bind /dev/null ${p}`));
+    const nodeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-nodedir-'));
+    try {
+      // A nodedir without headers, so the Node binary's own include/ is not found either.
+      const script = `${hide.join(' && ')} && exec "$0" "$@"`;
+      const out = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script,
+        process.execPath, path.join(ROOT, 'js', 'cli.js'), 'build'], {
+        encoding: 'utf8', env: { PATH: process.env.PATH, HOME: os.tmpdir(), npm_config_nodedir: nodeDir },
+      });
+      assert.equal(out.status, 1, out.stderr);
+      const lines = out.stderr.trim().split('\n');
+      assert.match(lines[0], /^pycage build: cannot build the native addon from source; missing:$/);
+      assert.ok(lines.includes('  - seccomp.h and libseccomp.a (Debian package libseccomp-dev)'), out.stderr);
+      assert.ok(lines.includes('  - uv.h and libuv_a.a (Debian package libuv1-dev)'), out.stderr);
+      assert.ok(!lines.some((l) => /build-essential|Debian package cmake\)/.test(l)), out.stderr);
+      assert.match(out.stderr, /^Fix: apt-get install .*libseccomp-dev libuv1-dev/m);
+    } finally {
+      fs.rmSync(nodeDir, { recursive: true, force: true });
+    }
+  });
+
   it('says what it does when asked for help, and refuses an unknown command', () => {
     const help = spawnSync(process.execPath, [path.join(ROOT, 'js', 'cli.js'), '--help'], { encoding: 'utf8' });
     assert.equal(help.status, 0);
