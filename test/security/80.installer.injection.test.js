@@ -12,7 +12,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { Sandbox } = require('../..');
-const { skipWithoutAddon, scratchDataDir } = require('./common');
+const { skipWithoutAddon, scratchDataDir, TIER } = require('./common');
 
 const CASES = {
   'option lines': [
@@ -57,7 +57,7 @@ describe('security: option injection in requirements text', { skip: skipWithoutA
     index = http.createServer((req, res) => { requests.push(req.url); res.statusCode = 404; res.end(); });
     await new Promise((resolve) => index.listen(0, '127.0.0.1', resolve));
     dataDir = scratchDataDir('pycage-inject-');
-    sandbox = new Sandbox({ dataDir, index: { url: `http://127.0.0.1:${index.address().port}/simple/` } });
+    sandbox = new Sandbox({ dataDir, index: { url: `http://127.0.0.1:${index.address().port}/simple/` }, isolation: TIER });
   });
   after(async () => {
     if (sandbox) await sandbox.close();
