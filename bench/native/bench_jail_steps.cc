@@ -20,6 +20,8 @@
 #include <functional>
 #include <string>
 
+#include "jail/landlock.h"
+#include "jail/proc_mask.h"
 #include "jail/seccomp_policy.h"
 
 namespace pycage::jail {
@@ -111,6 +113,44 @@ void BM_JailStep_SwitchUid(benchmark::State& state) {
                           setresuid(65534, 65534, 65534) == 0; }, "setresuid(65534)");
 }
 
+
+
+// A run's own procfs, bare and then masked (proc_mask.h: about 25 bind
+// mounts and read-only remounts), in a private mount namespace as root.
+// Made once in the parent, before any fork, and removed at exit.
+const std::string& ProcDir() {
+  static const std::string dir = [] {
+    char tmpl[] = "/tmp/pycage-bench-proc-XXXXXX";
+    const char* made = mkdtemp(tmpl);
+    std::string path(made != nullptr ? made : "/nonexistent");
+    static const std::string removed_at_exit = path;
+    std::atexit([] { rmdir(removed_at_exit.c_str()); });
+    return path;
+  }();
+  return dir;
+}
+bool MountProc() {
+  return unshare(CLONE_NEWNS) == 0 && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+         mount("proc", ProcDir().c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0;
+}
+void BM_JailStep_MountProc(benchmark::State& state) {
+  ProcDir();
+  Time(state, MountProc, "a private mount namespace and a procfs");
+}
+void BM_JailStep_MountProcMasked(benchmark::State& state) {
+  ProcDir();
+  Time(state, [] { return MountProc() && proc_mask::MaskRunProc(ProcDir(), "/dev/null").ok(); },
+       "a procfs with the masks");
+}
+// The Landlock domain that scopes abstract unix sockets (and signals).
+void BM_JailStep_LandlockScope(benchmark::State& state) {
+  if (landlock::AbiVersion() < landlock::kScopeAbi) {
+    state.SkipWithError("this kernel's Landlock has no scopes (ABI < 6)");
+    return;
+  }
+  Time(state, [] { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && landlock::ScopeAbstractUnixSockets().ok(); },
+       "landlock scope");
+}
 BENCHMARK(BM_JailStep_ForkOnly)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_AttachRunFilterLinear)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_AttachRunFilterTree)->Unit(benchmark::kMicrosecond);
@@ -121,6 +161,9 @@ BENCHMARK(BM_JailStep_UnshareUserNs)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_UnsharePidMountNs)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_MountTmpfs)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_SwitchUid)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_JailStep_MountProc)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_JailStep_MountProcMasked)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_JailStep_LandlockScope)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace pycage::jail
