@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The tiers where they are meant to run: inside containers.
-#  - A real podman container (Debian's podman; an image built here with
+#  - Real podman containers (Debian's podman; an image built here with
 #    mmdebstrap, no registry): the reduced tier's security suite as root and
-#    as uid 1000, with podman's default seccomp profile and capabilities.
+#    as uid 1000, with Docker's default seccomp profile and podman's default
+#    capabilities; the full tier's as root with pycage's shipped profile.
 #  - Docker itself cannot run here (no daemon; test/container/README.md), so
 #    test/container emulates a default `docker run` faithfully: moby's default
 #    seccomp profile, Docker's default capability set, its masked and
@@ -17,7 +18,7 @@ pycage_use_node "$PYCAGE_NODE_DEFAULT"
 NODE=$(command -v node)
 EMULATE="$ROOT/test/container/run-emulated.sh"
 
-echo "--- reduced tier in a real podman container (root, uid 1000)"
+echo "--- real podman containers: reduced tier (root, uid 1000), full tier with the shipped profile"
 rc=0
 bash test/container/podman/run.sh || rc=$?
 if ((rc == 2)); then
