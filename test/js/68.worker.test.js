@@ -84,6 +84,22 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
     const found = await client.keys(`pycage-test:starts:${queue}:*`);
     return Promise.all(found.map(async (k) => Number(await client.get(k))));
   });
+  // Which worker started each job: [worker id, …] in no order.
+  const ranBy = (queue) => withClient(async (client) => {
+    const found = await client.keys(`pycage-test:ranby:${queue}:*`);
+    return Promise.all(found.map((k) => client.get(k)));
+  });
+  // What the workers' own Sandboxes returned for `code`, once they return it
+  // (or [] if none did within `waitMs`).
+  const outcomesOf = (queue, code, waitMs = 0) => withClient(async (client) => {
+    const until = Date.now() + waitMs;
+    for (;;) {
+      const all = (await client.lrange(`pycage-test:outcomes:${queue}`, 0, -1)).map((x) => JSON.parse(x));
+      const mine = all.filter((o) => o.code === code);
+      if (mine.length > 0 || Date.now() >= until) return mine;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  });
 
   before(async () => {
     redis = await startRedis();
@@ -119,12 +135,18 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
 
   it('spreads runs over several worker processes and returns each its own RunResult', async () => {
     const queue = newQueue();
-    await Promise.all([startWorker(queue), startWorker(queue)]);
+    const [a, b] = await Promise.all([startWorker(queue), startWorker(queue)]);
     const r = remote(queue);
     try {
-      const runs = await Promise.all(Array.from({ length: 16 }, (_, i) => r.runPython('import time\ntime.sleep(0.05)\nx * 2', { inputs: { x: i } })));
+      // Each run holds a slot long enough that one worker's two slots cannot drain the queue alone.
+      const runs = await Promise.all(Array.from({ length: 16 }, (_, i) => r.runPython('import time\ntime.sleep(0.2)\nx * 2', { inputs: { x: i } })));
       assert.deepEqual(runs.map((run) => run.result), Array.from({ length: 16 }, (_, i) => i * 2));
       for (const run of runs) assert.equal(run.status, 'ok');
+      // Both processes served: each job was started by one of them, and each of them started some.
+      const servers = await ranBy(queue);
+      assert.equal(servers.length, 16);
+      for (const id of servers) assert.ok(id === a.id || id === b.id, `job run by ${id}`);
+      assert.deepEqual(new Set(servers), new Set([a.id, b.id]));
       assert.ok(['full', 'reduced'].includes(runs[0].isolation));
       assert.equal(r.isolation, runs[0].isolation);
       const errored = await r.runPython('1 / 0');
@@ -220,13 +242,19 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
     const r = remote(queue);
     try {
       const controller = new AbortController();
-      const started = Date.now();
-      const pending = r.runPython('import time\ntime.sleep(8)\n"finished"', { signal: controller.signal });
+      const slow = 'import time\nprint("started", flush=True)\ntime.sleep(8)\nprint("finished")\n"finished"';
+      const pending = r.runPython(slow, { signal: controller.signal });
       await new Promise((resolve) => setTimeout(resolve, 1500));
       controller.abort();
       const run = await pending;
       assert.deepEqual([run.status, run.error.type], ['error', 'Cancelled']);
-      assert.ok(Date.now() - started < 5000);
+      // The worker's own Sandbox says the run was killed there: had only the
+      // caller stopped waiting, it would report "finished" after its 8 s.
+      const [onWorker] = await outcomesOf(queue, slow, 15000);
+      assert.ok(onWorker, 'the worker never reported the cancelled run');
+      assert.deepEqual([onWorker.status, onWorker.errorType], ['error', 'Cancelled'], JSON.stringify(onWorker));
+      assert.match(onWorker.stdout, /started/);
+      assert.doesNotMatch(onWorker.stdout, /finished/);
       // The worker's slot is free again at once: both its slots serve.
       const next = await Promise.all([r.runPython('1'), r.runPython('2')]);
       assert.deepEqual(next.map((x) => x.result), [1, 2]);
@@ -238,6 +266,8 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
       waiting.abort();
       assert.equal((await never).error.type, 'Cancelled');
       await Promise.all(busy);
+      assert.equal((await r.runPython('3')).result, 3);  // after the waiting one's turn
+      assert.deepEqual(await outcomesOf(queue, '"ran"'), [], 'the removed run never reached the worker\'s Sandbox');
     } finally {
       await r.close();
       await stopWorker(worker);
@@ -293,7 +323,7 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
     }
   });
 
-  it('survives Redis restarting under load: no caller hangs, and runs flow again afterwards', async () => {
+  it('survives Redis restarting under load: no caller hangs, and runs flow again afterwards', async (t) => {
     const queue = newQueue();
     const worker = await startWorker(queue);
     const r = remote(queue);
@@ -302,11 +332,26 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
         .then((run) => run, (err) => ({ rejected: err })));
       await new Promise((resolve) => setTimeout(resolve, 300));
       await redis.restart();
+      // Each call settles (the caller's wall time bounds it, submission
+      // included) in one of the documented ways: its own correct result; a
+      // TimeoutError or Crashed result (README "At most once"); or a
+      // rejection with ERR_OVERLOADED when it could not be queued.
       const settled = await Promise.all(load);
-      for (const outcome of settled) {
-        // Each one settles: its result, a clear error result, or a PycageError.
-        assert.ok(outcome.rejected || ['ok', 'error'].includes(outcome.status), JSON.stringify(outcome));
-      }
+      settled.forEach((outcome, i) => {
+        if (outcome.rejected) {
+          assert.equal(outcome.rejected.code, 'ERR_OVERLOADED', outcome.rejected.stack);
+          assert.match(outcome.rejected.message, /could not be queued on Redis/);
+        } else if (outcome.status === 'ok') {
+          assert.equal(outcome.result, i);
+        } else {
+          assert.equal(outcome.status, 'error', JSON.stringify(outcome));
+          assert.ok(['TimeoutError', 'Crashed'].includes(outcome.error.type), JSON.stringify(outcome.error));
+        }
+      });
+      t.diagnostic(`outcomes: ${settled.map((o) => (o.rejected ? o.rejected.code : o.status === 'ok' ? 'ok' : o.error.type)).join(' ')}`);
+      // None ran twice.
+      for (const n of await starts(queue)) assert.ok(n <= 1, `a job started ${n} times`);
+      // Once Redis is back (reconnecting takes a moment), new runs succeed.
       let after;
       for (let i = 0; i < 20; i++) {
         after = await r.runPython('6 * 7', { limits: { wallMs: 3000 } }).catch((err) => ({ rejected: err }));
@@ -314,6 +359,8 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
       assert.equal(after.result, 42, JSON.stringify(after));
+      const fresh = await Promise.all(Array.from({ length: 4 }, (_, i) => r.runPython(`${i} + 100`)));
+      assert.deepEqual(fresh.map((run) => [run.status, run.result]), [[ 'ok', 100 ], [ 'ok', 101 ], [ 'ok', 102 ], [ 'ok', 103 ]]);
     } finally {
       await r.close();
       await stopWorker(worker);
