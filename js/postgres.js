@@ -225,9 +225,15 @@ class PostgresBundleStore {
     }
     const local = await sandbox.status(key);
     if (local.status === 'ready' && local.bundleSha === stored.bundleSha) return local;
-    const imported = await sandbox.importBundle(await this.readBundle(stored.bundleSha), { key });
-    if (imported.bundleSha !== stored.bundleSha) {
-      throw corrupt(this.tables.chunks, stored.bundleSha, `it imports as ${imported.bundleSha}`);
+    // The archive is read only if the sandbox's dataDir lacks it, by one
+    // process at a time: processes sharing a dataDir read it once.
+    try {
+      await sandbox.importBundle(() => this.readBundle(stored.bundleSha), { key, bundleSha: stored.bundleSha });
+    } catch (err) {
+      // Bytes that pass the archive's sha256 but are another bundle: name the table to repair.
+      const other = err && err.code === codes.ERR_BUNDLE_CORRUPT && /imports as ([0-9a-f]{64})/.exec(err.message);
+      if (other) throw corrupt(this.tables.chunks, stored.bundleSha, `it imports as ${other[1]}`);
+      throw err;
     }
     return sandbox.status(key);
   }

@@ -186,6 +186,37 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
     }
   });
 
+  it('worker processes sharing a dataDir read a bundle from PostgreSQL once between them, even for concurrent first runs', async () => {
+    const { dir } = await ensureWheels();
+    const index = await startIndex([dir]);
+    const builderDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-builder-'));
+    const sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-shared-worker-data-'));
+    fs.chmodSync(builderDir, 0o755);
+    const builder = new Sandbox({ dataDir: builderDir, index: { url: index.url }, installer: { tool: 'pip' } });
+    const queue = newQueue();
+    const env = { PYCAGE_TEST_SHARED_DATA_DIR: sharedDir, PYCAGE_TEST_READ_DELAY_MS: '1000' };
+    const [a, b] = await Promise.all([startWorker(queue, { env }), startWorker(queue, { env })]);
+    const r = remote(queue);
+    try {
+      const built = await builder.install('app-shared', 'pycage-hello==1.0\n');
+      assert.equal(built.status, 'ready', built.error);
+      await store.publish(builder, 'app-shared');
+      // Enough concurrent first runs that both processes take some before either has the bundle.
+      const runs = await Promise.all(Array.from({ length: 8 }, () =>
+        r.runPython('import time, pycage_hello\ntime.sleep(0.2)\npycage_hello.VERSION', { bundle: 'app-shared' })));
+      for (const run of runs) assert.deepEqual([run.status, run.result], ['ok', '1.0'], JSON.stringify(run.error));
+      assert.deepEqual(new Set(await ranBy(queue)), new Set([a.id, b.id]), 'both processes ran the bundle');
+      assert.equal(await counter(`pycage-test:reads:${queue}`), 1, 'archives read from PostgreSQL');
+    } finally {
+      await r.close();
+      await builder.close();
+      await index.close();
+      await Promise.all([stopWorker(a), stopWorker(b)]);
+      fs.rmSync(builderDir, { recursive: true, force: true });
+      fs.rmSync(sharedDir, { recursive: true, force: true });
+    }
+  });
+
   it('serves the ToolJet adapters unchanged: installs build on a worker, status comes from the store', async () => {
     const { dir } = await ensureWheels();
     const index = await startIndex([dir]);

@@ -11,7 +11,7 @@
 // sets out to fetch (pycage-test:fetches:<queue>) and the archives it
 // actually reads from PostgreSQL (pycage-test:reads:<queue>).
 // PYCAGE_TEST_SHARED_DATA_DIR shares one dataDir between worker processes
-// (left in place at exit).
+// (left in place at exit); PYCAGE_TEST_READ_DELAY_MS slows each read.
 // Ends on SIGTERM.
 
 const fs = require('node:fs');
@@ -44,6 +44,8 @@ async function main() {
     const readBundle = bundleStore.readBundle.bind(bundleStore);
     bundleStore.readBundle = async (sha) => {
       await redis.incr(`pycage-test:reads:${queue}`);
+      // As slow as a tens-of-MB archive would be, so concurrent first runs overlap the read.
+      await new Promise((resolve) => setTimeout(resolve, Number(process.env.PYCAGE_TEST_READ_DELAY_MS || 0)));
       return readBundle(sha);
     };
   }
