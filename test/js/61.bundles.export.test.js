@@ -44,11 +44,13 @@ describe('bundle export and import', { skip: skipWithoutAddon }, () => {
   let host;
   let exported;
   let status;
+  let hostDir;
   before(async () => {
     const { dir } = await ensureWheels();
     index = await startIndex([dir]);
+    hostDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-export-host-'));
     host = new Sandbox({
-      dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-export-host-')), index: { url: index.url },
+      dataDir: hostDir, index: { url: index.url },
       installer: { tool: 'pip' },
     });
     status = await host.install('wf-export', 'pycage-needs-hello\n');
@@ -58,6 +60,7 @@ describe('bundle export and import', { skip: skipWithoutAddon }, () => {
   after(async () => {
     await host.close();
     await index.close();
+    fs.rmSync(hostDir, { recursive: true, force: true });
   });
 
   it('is deterministic: the same install gives the same bytes and the bundleSha of its status', async () => {
