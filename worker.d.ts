@@ -46,7 +46,7 @@ export class RemoteSandbox {
   /** The tier of the last run a worker answered, or null before any. */
   readonly isolation: IsolationTier | null;
   /**
-   * Resolves with the worker's RunResult, or a TimeoutError / Cancelled / Crashed result; `wallMs` bounds the
+   * Resolves with the worker's RunResult, or a TimeoutError / Cancelled / Crashed result; `wallMs` (plus 3 s for the reply) bounds the
    * call, time spent queueing included. Rejects with ERR_OVERLOADED when the queue is full or Redis failed under it.
    */
   runPython(code: string, options?: RunOptions): Promise<RunResult>;
