@@ -315,6 +315,11 @@ export class Sandbox extends EventEmitter {
   exportBundle(key: string): Promise<Buffer>;
   /** Verifies every path and hash; registers the bundle under `key`, default its bundleSha. */
   importBundle(buffer: Uint8Array, options?: { key?: string }): Promise<{ bundleSha: string; packages: { name: string; version: string }[] }>;
+  /**
+   * Calls `read` for the archive only if this dataDir lacks `bundleSha`, and in one process at a time, so processes
+   * sharing a dataDir read it once. Bytes that import as another bundleSha reject with ERR_BUNDLE_CORRUPT.
+   */
+  importBundle(read: () => Promise<Uint8Array>, options: { key?: string; bundleSha: string }): Promise<{ bundleSha: string; packages: { name: string; version: string }[] }>;
   /** Ends a session once its calls have settled; resolves false for an unknown id. */
   closeSession(id: string): Promise<boolean>;
   /** New calls reject with ERR_CLOSED at once; runs in flight may finish for up to `drainMs`

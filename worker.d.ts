@@ -45,6 +45,10 @@ export class RemoteSandbox {
   readonly limits: Readonly<Limits>;
   /** The tier of the last run a worker answered, or null before any. */
   readonly isolation: IsolationTier | null;
+  /**
+   * Resolves with the worker's RunResult, or a TimeoutError / Cancelled / Crashed result; `wallMs` (plus 3 s for the reply) bounds the
+   * call, time spent queueing included. Rejects with ERR_OVERLOADED when the queue is full or Redis failed under it.
+   */
   runPython(code: string, options?: RunOptions): Promise<RunResult>;
   status(key: string): Promise<StoredBundleStatus>;
   install(key: string, requirementsText: string): Promise<BundleStatus>;

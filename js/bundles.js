@@ -420,11 +420,68 @@ class BundleManager {
     return packed.bytes;
   }
 
-  async importBundle(buffer, options) {
+  // importBundle(buffer, { key }) imports an archive. importBundle(read,
+  // { key, bundleSha }) calls `read()` for the archive only if this dataDir
+  // lacks bundleSha, and in one process at a time (a lock in the dataDir), so
+  // processes sharing a dataDir fetch a bundle from a store once between them.
+  async importBundle(source, options) {
+    if (typeof source !== 'function') return this.importBytes(source, options, ['key']);
+    validate.object(options, 'options of sandbox.importBundle(read, options)');
+    validate.knownKeys(options, ['key', 'bundleSha'], 'sandbox.importBundle(read, options)');
+    const { bundleSha } = options;
+    if (typeof bundleSha !== 'string' || !/^[0-9a-f]{64}$/.test(bundleSha)) {
+      throw validate.expected('the 64-digit hex bundleSha the archive read() returns must import as', 'bundleSha', bundleSha);
+    }
+    if (options.key !== undefined) checkKey(options.key);
+    if (this.store.readOnly) throw this.store.refuseWrite('import a bundle');
+    const key = options.key !== undefined ? options.key : bundleSha;
+    const dir = this.store.importDir(bundleSha);
+    const lock = `import-${bundleSha}`;
+    let adopted = await this.adoptImport(dir, bundleSha, key);
+    if (adopted) return adopted;
+    const waitUntil = Date.now() + this.installTimeoutMs + 60_000;
+    while (!this.store.tryLockBuild(lock)) {
+      if (this.closed) throw new PycageError('The Sandbox was closed while another process imported the bundle', codes.ERR_CLOSED);
+      if (Date.now() > waitUntil) {
+        throw new PycageError(`Another process has been importing bundle ${bundleSha} for too long; ` +
+          `remove ${this.store.locksDir}/${lock} if no process imports it`, codes.ERR_INTERNAL);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      adopted = await this.adoptImport(dir, bundleSha, key);
+      if (adopted) return adopted;
+    }
+    try {
+      adopted = await this.adoptImport(dir, bundleSha, key);  // finished by another process as we took the lock
+      if (adopted) return adopted;
+      return await this.importBytes(await source(), { key }, ['key'], bundleSha);
+    } finally {
+      this.store.unlockBuild(lock);
+    }
+  }
+
+  // Points `key` at the import of bundleSha another process (or an earlier
+  // call) published in this dataDir; null when there is none.
+  async adoptImport(dir, bundleSha, key) {
+    const published = this.publishedInstall(dir);
+    if (published === null) return null;
+    const { meta } = published;
+    const result = { bundleSha, packages: (meta.packages || []).map(({ name, version }) => ({ name, version })) };
+    this.refresh(key);
+    const current = this.records.get(key);
+    if (current && current.status === 'ready' && current.dir === dir) return result;
+    this.generations.set(key, (this.generations.get(key) || 0) + 1);
+    await this.setRecord(key, {
+      key, status: 'ready', requirements: meta.requirements, installId: meta.installId, serving: null, error: null,
+      ...this.readyPart({ dir, ...meta }),
+    });
+    return result;
+  }
+
+  async importBytes(buffer, options, allowed, expectedSha = null) {
     if (!Buffer.isBuffer(buffer) && !(buffer instanceof Uint8Array)) throw validate.expected('Buffer', 'buffer', buffer);
     if (options === undefined) options = {};
     validate.object(options, 'options of sandbox.importBundle()');
-    validate.knownKeys(options, ['key'], 'sandbox.importBundle()');
+    validate.knownKeys(options, allowed, 'sandbox.importBundle()');
     if (options.key !== undefined) checkKey(options.key);
     if (this.store.readOnly) throw this.store.refuseWrite('import a bundle');
     const work = await this.store.makeTempDir('import');
@@ -432,6 +489,10 @@ class BundleManager {
       // Parsed, verified and extracted in C++ off the JS thread; refuses
       // traversal, escaping links, oversize and tampering.
       const imported = await this.binding.importArchive(buffer, path.join(work, 'site'));
+      if (expectedSha !== null && imported.bundleSha !== expectedSha) {
+        throw new PycageError(`The archive read for bundle ${expectedSha} imports as ${imported.bundleSha}: the store ` +
+          'holds other bytes under that bundleSha. Publish the bundle again from a Sandbox that has it', codes.ERR_BUNDLE_CORRUPT);
+      }
       const meta = checkImportedMeta(JSON.parse(imported.meta));
       if (meta.runtimeVersion !== this.runtimeVersion) {
         throw invalidArgument(`The bundle was built for ${meta.runtimeVersion} but this Sandbox runs ` +

@@ -9,8 +9,9 @@
 //                          content hash import checks), archive_sha256 (of the
 //                          bytes as stored), size_bytes, chunk_bytes, chunks,
 //                          runtime_version, created_at
-//   <prefix>bundle_chunks  the archive in chunk_bytes pieces (bytea), so neither
-//                          side holds more than the archive once plus a chunk
+//   <prefix>bundle_chunks  the archive in chunk_bytes pieces (bytea), written a
+//                          chunk and read a 48 KiB piece at a time, so the
+//                          archive is held once, never as hex or per-chunk copies
 //   <prefix>bundle_keys    one row per key (a ToolJet app version id): status
 //                          (none | building | ready | failed), bundle_sha,
 //                          requirements, error, updated_at
@@ -21,6 +22,8 @@ const validate = require('./validate');
 
 const SCHEMA_VERSION = 1;
 const DEFAULT_CHUNK_BYTES = 1 << 20;
+// Read in 48 KiB pieces: their base64 text (64 KiB) stays a young-generation string.
+const READ_PIECE_BYTES = 48 * 1024;
 const STATUSES = Object.freeze(['none', 'building', 'ready', 'failed']);
 const SHA = /^[0-9a-f]{64}$/;
 const MAX_KEY_LENGTH = 200;
@@ -147,7 +150,7 @@ class PostgresBundleStore {
     return rowCount > 0;
   }
 
-  // The archive's bytes, read a chunk at a time into one buffer and checked
+  // The archive's bytes, read a piece at a time into one buffer and checked
   // against what was stored: size, chunk count and sha256.
   async readBundle(bundleSha) {
     checkSha(bundleSha, 'bundleSha');
@@ -164,13 +167,20 @@ class PostgresBundleStore {
     const hash = crypto.createHash('sha256');
     let offset = 0;
     for (let seq = 0; seq < chunks; seq++) {
-      const { rows } = await this.pool.query(`SELECT data FROM ${t.chunks} WHERE bundle_sha = $1 AND seq = $2`, [bundleSha, seq]);
+      // Each chunk comes as base64 pieces decoded straight into `out`: no
+      // Buffer per chunk, and pieces small enough for V8's young generation,
+      // so what a chunk leaves behind is freed before the next arrives.
+      const { rows } = await this.pool.query(
+        `SELECT length(data) AS n, encode(substring(data FROM p FOR ${READ_PIECE_BYTES}), 'base64') AS piece
+         FROM ${t.chunks}, generate_series(1, greatest(length(data), 1), ${READ_PIECE_BYTES}) AS p
+         WHERE bundle_sha = $1 AND seq = $2 ORDER BY p`, [bundleSha, seq]);
       if (rows.length === 0) throw corrupt(t.chunks, bundleSha, `chunk ${seq} of ${chunks} is missing`);
-      const data = rows[0].data;
-      if (offset + data.length > size) throw corrupt(t.chunks, bundleSha, `its chunks hold more than the ${size} bytes recorded`);
-      data.copy(out, offset);
-      hash.update(data);
-      offset += data.length;
+      if (offset + rows[0].n > size) throw corrupt(t.chunks, bundleSha, `its chunks hold more than the ${size} bytes recorded`);
+      for (const { piece } of rows) {
+        const n = out.write(piece, offset, 'base64');
+        hash.update(out.subarray(offset, offset + n));
+        offset += n;
+      }
     }
     if (offset !== size) throw corrupt(t.chunks, bundleSha, `its chunks hold ${offset} bytes, not the ${size} recorded`);
     const actual = hash.digest('hex');
@@ -225,9 +235,15 @@ class PostgresBundleStore {
     }
     const local = await sandbox.status(key);
     if (local.status === 'ready' && local.bundleSha === stored.bundleSha) return local;
-    const imported = await sandbox.importBundle(await this.readBundle(stored.bundleSha), { key });
-    if (imported.bundleSha !== stored.bundleSha) {
-      throw corrupt(this.tables.chunks, stored.bundleSha, `it imports as ${imported.bundleSha}`);
+    // The archive is read only if the sandbox's dataDir lacks it, by one
+    // process at a time: processes sharing a dataDir read it once.
+    try {
+      await sandbox.importBundle(() => this.readBundle(stored.bundleSha), { key, bundleSha: stored.bundleSha });
+    } catch (err) {
+      // Bytes that pass the archive's sha256 but are another bundle: name the table to repair.
+      const other = err && err.code === codes.ERR_BUNDLE_CORRUPT && /imports as ([0-9a-f]{64})/.exec(err.message);
+      if (other) throw corrupt(this.tables.chunks, stored.bundleSha, `it imports as ${other[1]}`);
+      throw err;
     }
     return sandbox.status(key);
   }

@@ -269,32 +269,8 @@ class RemoteSandbox {
       }
       bundleSha = stored.bundleSha;
     }
-    const shared = await this.channel(this.keys.shared);
-    const redis = await shared.queue.client;
-    // A session's calls go to the worker that holds it, while it lives.
-    let target = this.keys.shared;
-    let sessionLost = false;
-    if (args.session !== undefined) {
-      const owner = await redis.get(this.keys.session(args.session));
-      if (owner !== null && await redis.exists(this.keys.alive(owner))) target = this.keys.workerQueue(owner);
-      else sessionLost = owner !== null;
-    }
-    const { queue, events } = await this.channel(target);
-    const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed');
-    if (counts.waiting + counts.prioritized + counts.delayed >= this.maxQueue) {
-      throw new PycageError(`The run queue ${target} is full (${this.maxQueue} runs waiting); retry later, add workers, ` +
-        'or raise maxQueue in new RemoteSandbox()', codes.ERR_OVERLOADED);
-    }
-    const deadline = Date.now() + args.limits.wallMs;
-    const job = await queue.add('run', {
-      kind: 'run', code: args.code, inputsJson: args.inputsJson, limits: args.limits, bundle: args.bundle, bundleSha,
-      session: args.session, deadline,
-    }, { removeOnComplete: { age: 60 }, removeOnFail: { age: 300 } });
-
-    const cancel = async () => {
-      // Waiting: it never runs. Running: its worker aborts it.
-      try { await job.remove(); } catch { await redis.publish(this.keys.cancel, job.id).catch(() => {}); }
-    };
+    // The wall-time limit and the signal bound the whole call from here,
+    // submission included: with Redis away, ioredis waits for it to return.
     let onAbort = null;
     const aborted = new Promise((resolve) => {
       if (!args.signal) return;
@@ -303,19 +279,27 @@ class RemoteSandbox {
     });
     let timer;
     const timeout = new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), args.limits.wallMs + REPLY_GRACE_MS); });
+    const deadline = Date.now() + args.limits.wallMs;
+    const submitted = this.submitRun(args, bundleSha, deadline);
+    const gaveUp = (why) => {
+      // A job queued after its caller stopped waiting is removed; a worker
+      // would skip it anyway, past its deadline.
+      submitted.then(({ job }) => job.remove(), () => {}).catch(() => {});
+      return why === 'aborted' ? cancelled(this.tier) : timedOut(this.tier, args.limits.wallMs);
+    };
     try {
+      const sent = await Promise.race([submitted, aborted, timeout]);
+      if (sent === 'aborted' || sent === 'timeout') return gaveUp(sent);
+      const { job, events, redis, sessionLost } = sent;
+      const cancel = async () => {
+        // Waiting: it never runs. Running: its worker aborts it.
+        try { await job.remove(); } catch { await redis.publish(this.keys.cancel, job.id).catch(() => {}); }
+      };
       const reply = await Promise.race([job.waitUntilFinished(events).then((value) => ({ value }), (error) => ({ error })),
         aborted, timeout]);
-      if (reply === 'aborted') {
+      if (reply === 'aborted' || reply === 'timeout') {
         await cancel();
-        return remoteFailure(this.tier, 'Cancelled', 'the run was cancelled by its AbortSignal: a waiting run never ' +
-          'started, a running one was killed on its worker');
-      }
-      if (reply === 'timeout') {
-        await cancel();
-        return remoteFailure(this.tier, 'TimeoutError',
-          `the run did not finish within its wall-time limit of ${args.limits.wallMs} ms, time in the queue included; ` +
-          'raise limits.wallMs, add workers, or make the node do less work');
+        return reply === 'aborted' ? cancelled(this.tier) : timedOut(this.tier, args.limits.wallMs);
       }
       if (reply.error) {
         return remoteFailure(this.tier, 'Crashed',
@@ -333,6 +317,39 @@ class RemoteSandbox {
     }
   }
 
+  // Queues the run job: { job, events, redis, sessionLost }. Redis failing
+  // under it rejects with ERR_OVERLOADED (retry later), not ioredis's error.
+  async submitRun(args, bundleSha, deadline) {
+    try {
+      const shared = await this.channel(this.keys.shared);
+      const redis = await shared.queue.client;
+      // A session's calls go to the worker that holds it, while it lives.
+      let target = this.keys.shared;
+      let sessionLost = false;
+      if (args.session !== undefined) {
+        const owner = await redis.get(this.keys.session(args.session));
+        if (owner !== null && await redis.exists(this.keys.alive(owner))) target = this.keys.workerQueue(owner);
+        else sessionLost = owner !== null;
+      }
+      const { queue, events } = await this.channel(target);
+      const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed');
+      if (counts.waiting + counts.prioritized + counts.delayed >= this.maxQueue) {
+        throw new PycageError(`The run queue ${target} is full (${this.maxQueue} runs waiting); retry later, add workers, ` +
+          'or raise maxQueue in new RemoteSandbox()', codes.ERR_OVERLOADED);
+      }
+      const job = await queue.add('run', {
+        kind: 'run', code: args.code, inputsJson: args.inputsJson, limits: args.limits, bundle: args.bundle, bundleSha,
+        session: args.session, deadline,
+      }, { removeOnComplete: { age: 60 }, removeOnFail: { age: 300 } });
+      return { job, events, redis, sessionLost };
+    } catch (err) {
+      if (err instanceof PycageError) throw err;
+      throw new PycageError(`The run could not be queued on Redis (${err.message}); the node did not run. Retry ` +
+        'later, and check that Redis is reachable with the connection options given to new RemoteSandbox()',
+      codes.ERR_OVERLOADED);
+    }
+  }
+
   async close() {
     if (this.closed) return;
     this.closed = true;
@@ -341,6 +358,17 @@ class RemoteSandbox {
       await queue.close();
     }));
   }
+}
+
+function cancelled(isolation) {
+  return remoteFailure(isolation, 'Cancelled', 'the run was cancelled by its AbortSignal: a waiting run never ' +
+    'started, a running one was killed on its worker');
+}
+
+function timedOut(isolation, wallMs) {
+  return remoteFailure(isolation, 'TimeoutError',
+    `the run did not finish within its wall-time limit of ${wallMs} ms, time in the queue included; ` +
+    'raise limits.wallMs, add workers, or make the node do less work');
 }
 
 function remoteFailure(isolation, type, message) {

@@ -44,11 +44,13 @@ describe('bundle export and import', { skip: skipWithoutAddon }, () => {
   let host;
   let exported;
   let status;
+  let hostDir;
   before(async () => {
     const { dir } = await ensureWheels();
     index = await startIndex([dir]);
+    hostDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-export-host-'));
     host = new Sandbox({
-      dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-export-host-')), index: { url: index.url },
+      dataDir: hostDir, index: { url: index.url },
       installer: { tool: 'pip' },
     });
     status = await host.install('wf-export', 'pycage-needs-hello\n');
@@ -58,6 +60,7 @@ describe('bundle export and import', { skip: skipWithoutAddon }, () => {
   after(async () => {
     await host.close();
     await index.close();
+    fs.rmSync(hostDir, { recursive: true, force: true });
   });
 
   it('is deterministic: the same install gives the same bytes and the bundleSha of its status', async () => {
@@ -137,6 +140,38 @@ describe('bundle export and import', { skip: skipWithoutAddon }, () => {
       entries: [{ path: 'mod.py', type: 'file', content: 'x = 1\n' }],
     });
     await assert.rejects(worker.importBundle(foreign), { code: 'ERR_INVALID_ARGUMENT', message: /built for python 2\.7\.18/ });
+  });
+
+  it('imports from a read function only when the dataDir lacks the bundle, once between Sandboxes sharing it', async (t) => {
+    const dir = tempDir(t);
+    const a = new Sandbox({ dataDir: dir });
+    const b = new Sandbox({ dataDir: dir });
+    t.after(() => Promise.all([a.close(), b.close()]));
+    let reads = 0;
+    const read = async () => {
+      reads += 1;
+      await new Promise((resolve) => setTimeout(resolve, 300));  // a slow store: both calls overlap it
+      return exported;
+    };
+    const bundleSha = status.bundleSha;
+    const [ia, ib] = await Promise.all([a.importBundle(read, { key: 'wf-a', bundleSha }), b.importBundle(read, { key: 'wf-b', bundleSha })]);
+    assert.equal(reads, 1);
+    assert.deepEqual([ia.bundleSha, ib.bundleSha], [bundleSha, bundleSha]);
+    assert.deepEqual(ib.packages, status.packages);
+    assert.deepEqual([a.status('wf-a').status, b.status('wf-b').bundleSha], ['ready', bundleSha]);
+    await a.importBundle(read, { key: 'wf-c', bundleSha });
+    assert.equal(reads, 1);
+    const run = await b.runPython('import pycage_hello\npycage_hello.VERSION', { bundle: 'wf-b' });
+    assert.equal(run.result, '2.0', JSON.stringify(run.error));
+
+    // Bytes that are another bundle are refused before the key points at them.
+    const fresh = new Sandbox({ dataDir: tempDir(t) });
+    t.after(() => fresh.close());
+    await assert.rejects(fresh.importBundle(async () => exported, { key: 'wf-x', bundleSha: 'ab'.repeat(32) }),
+      { code: 'ERR_BUNDLE_CORRUPT', message: new RegExp(`imports as ${bundleSha}.*Publish the bundle again`) });
+    assert.equal(fresh.status('wf-x').status, 'none');
+    await assert.rejects(fresh.importBundle(read, { key: 'wf-x' }), { code: 'ERR_INVALID_ARGUMENT', message: /bundleSha/ });
+    await assert.rejects(fresh.importBundle(read, { key: 'wf-x', bundleSha, kee: 1 }), { code: 'ERR_INVALID_ARGUMENT', message: /kee/ });
   });
 
   it('validates its arguments', async (t) => {

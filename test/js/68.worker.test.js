@@ -84,6 +84,22 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
     const found = await client.keys(`pycage-test:starts:${queue}:*`);
     return Promise.all(found.map(async (k) => Number(await client.get(k))));
   });
+  // Which worker started each job: [worker id, …] in no order.
+  const ranBy = (queue) => withClient(async (client) => {
+    const found = await client.keys(`pycage-test:ranby:${queue}:*`);
+    return Promise.all(found.map((k) => client.get(k)));
+  });
+  // What the workers' own Sandboxes returned for `code`, once they return it
+  // (or [] if none did within `waitMs`).
+  const outcomesOf = (queue, code, waitMs = 0) => withClient(async (client) => {
+    const until = Date.now() + waitMs;
+    for (;;) {
+      const all = (await client.lrange(`pycage-test:outcomes:${queue}`, 0, -1)).map((x) => JSON.parse(x));
+      const mine = all.filter((o) => o.code === code);
+      if (mine.length > 0 || Date.now() >= until) return mine;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  });
 
   before(async () => {
     redis = await startRedis();
@@ -119,12 +135,18 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
 
   it('spreads runs over several worker processes and returns each its own RunResult', async () => {
     const queue = newQueue();
-    await Promise.all([startWorker(queue), startWorker(queue)]);
+    const [a, b] = await Promise.all([startWorker(queue), startWorker(queue)]);
     const r = remote(queue);
     try {
-      const runs = await Promise.all(Array.from({ length: 16 }, (_, i) => r.runPython('import time\ntime.sleep(0.05)\nx * 2', { inputs: { x: i } })));
+      // Each run holds a slot long enough that one worker's two slots cannot drain the queue alone.
+      const runs = await Promise.all(Array.from({ length: 16 }, (_, i) => r.runPython('import time\ntime.sleep(0.2)\nx * 2', { inputs: { x: i } })));
       assert.deepEqual(runs.map((run) => run.result), Array.from({ length: 16 }, (_, i) => i * 2));
       for (const run of runs) assert.equal(run.status, 'ok');
+      // Both processes served: each job was started by one of them, and each of them started some.
+      const servers = await ranBy(queue);
+      assert.equal(servers.length, 16);
+      for (const id of servers) assert.ok(id === a.id || id === b.id, `job run by ${id}`);
+      assert.deepEqual(new Set(servers), new Set([a.id, b.id]));
       assert.ok(['full', 'reduced'].includes(runs[0].isolation));
       assert.equal(r.isolation, runs[0].isolation);
       const errored = await r.runPython('1 / 0');
@@ -161,6 +183,37 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
       await index.close();
       await stopWorker(worker);
       fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('worker processes sharing a dataDir read a bundle from PostgreSQL once between them, even for concurrent first runs', async () => {
+    const { dir } = await ensureWheels();
+    const index = await startIndex([dir]);
+    const builderDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-builder-'));
+    const sharedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-shared-worker-data-'));
+    fs.chmodSync(builderDir, 0o755);
+    const builder = new Sandbox({ dataDir: builderDir, index: { url: index.url }, installer: { tool: 'pip' } });
+    const queue = newQueue();
+    const env = { PYCAGE_TEST_SHARED_DATA_DIR: sharedDir, PYCAGE_TEST_READ_DELAY_MS: '1000' };
+    const [a, b] = await Promise.all([startWorker(queue, { env }), startWorker(queue, { env })]);
+    const r = remote(queue);
+    try {
+      const built = await builder.install('app-shared', 'pycage-hello==1.0\n');
+      assert.equal(built.status, 'ready', built.error);
+      await store.publish(builder, 'app-shared');
+      // Enough concurrent first runs that both processes take some before either has the bundle.
+      const runs = await Promise.all(Array.from({ length: 8 }, () =>
+        r.runPython('import time, pycage_hello\ntime.sleep(0.2)\npycage_hello.VERSION', { bundle: 'app-shared' })));
+      for (const run of runs) assert.deepEqual([run.status, run.result], ['ok', '1.0'], JSON.stringify(run.error));
+      assert.deepEqual(new Set(await ranBy(queue)), new Set([a.id, b.id]), 'both processes ran the bundle');
+      assert.equal(await counter(`pycage-test:reads:${queue}`), 1, 'archives read from PostgreSQL');
+    } finally {
+      await r.close();
+      await builder.close();
+      await index.close();
+      await Promise.all([stopWorker(a), stopWorker(b)]);
+      fs.rmSync(builderDir, { recursive: true, force: true });
+      fs.rmSync(sharedDir, { recursive: true, force: true });
     }
   });
 
@@ -220,13 +273,19 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
     const r = remote(queue);
     try {
       const controller = new AbortController();
-      const started = Date.now();
-      const pending = r.runPython('import time\ntime.sleep(8)\n"finished"', { signal: controller.signal });
+      const slow = 'import time\nprint("started", flush=True)\ntime.sleep(8)\nprint("finished")\n"finished"';
+      const pending = r.runPython(slow, { signal: controller.signal });
       await new Promise((resolve) => setTimeout(resolve, 1500));
       controller.abort();
       const run = await pending;
       assert.deepEqual([run.status, run.error.type], ['error', 'Cancelled']);
-      assert.ok(Date.now() - started < 5000);
+      // The worker's own Sandbox says the run was killed there: had only the
+      // caller stopped waiting, it would report "finished" after its 8 s.
+      const [onWorker] = await outcomesOf(queue, slow, 15000);
+      assert.ok(onWorker, 'the worker never reported the cancelled run');
+      assert.deepEqual([onWorker.status, onWorker.errorType], ['error', 'Cancelled'], JSON.stringify(onWorker));
+      assert.match(onWorker.stdout, /started/);
+      assert.doesNotMatch(onWorker.stdout, /finished/);
       // The worker's slot is free again at once: both its slots serve.
       const next = await Promise.all([r.runPython('1'), r.runPython('2')]);
       assert.deepEqual(next.map((x) => x.result), [1, 2]);
@@ -238,6 +297,8 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
       waiting.abort();
       assert.equal((await never).error.type, 'Cancelled');
       await Promise.all(busy);
+      assert.equal((await r.runPython('3')).result, 3);  // after the waiting one's turn
+      assert.deepEqual(await outcomesOf(queue, '"ran"'), [], 'the removed run never reached the worker\'s Sandbox');
     } finally {
       await r.close();
       await stopWorker(worker);
@@ -293,7 +354,7 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
     }
   });
 
-  it('survives Redis restarting under load: no caller hangs, and runs flow again afterwards', async () => {
+  it('survives Redis restarting under load: no caller hangs, and runs flow again afterwards', async (t) => {
     const queue = newQueue();
     const worker = await startWorker(queue);
     const r = remote(queue);
@@ -302,11 +363,26 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
         .then((run) => run, (err) => ({ rejected: err })));
       await new Promise((resolve) => setTimeout(resolve, 300));
       await redis.restart();
+      // Each call settles (the caller's wall time bounds it, submission
+      // included) in one of the documented ways: its own correct result; a
+      // TimeoutError or Crashed result (README "At most once"); or a
+      // rejection with ERR_OVERLOADED when it could not be queued.
       const settled = await Promise.all(load);
-      for (const outcome of settled) {
-        // Each one settles: its result, a clear error result, or a PycageError.
-        assert.ok(outcome.rejected || ['ok', 'error'].includes(outcome.status), JSON.stringify(outcome));
-      }
+      settled.forEach((outcome, i) => {
+        if (outcome.rejected) {
+          assert.equal(outcome.rejected.code, 'ERR_OVERLOADED', outcome.rejected.stack);
+          assert.match(outcome.rejected.message, /could not be queued on Redis/);
+        } else if (outcome.status === 'ok') {
+          assert.equal(outcome.result, i);
+        } else {
+          assert.equal(outcome.status, 'error', JSON.stringify(outcome));
+          assert.ok(['TimeoutError', 'Crashed'].includes(outcome.error.type), JSON.stringify(outcome.error));
+        }
+      });
+      t.diagnostic(`outcomes: ${settled.map((o) => (o.rejected ? o.rejected.code : o.status === 'ok' ? 'ok' : o.error.type)).join(' ')}`);
+      // None ran twice.
+      for (const n of await starts(queue)) assert.ok(n <= 1, `a job started ${n} times`);
+      // Once Redis is back (reconnecting takes a moment), new runs succeed.
       let after;
       for (let i = 0; i < 20; i++) {
         after = await r.runPython('6 * 7', { limits: { wallMs: 3000 } }).catch((err) => ({ rejected: err }));
@@ -314,6 +390,8 @@ describe('scale-out: RemoteSandbox and workers on BullMQ', { skip: skipWithoutAd
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
       assert.equal(after.result, 42, JSON.stringify(after));
+      const fresh = await Promise.all(Array.from({ length: 4 }, (_, i) => r.runPython(`${i} + 100`)));
+      assert.deepEqual(fresh.map((run) => [run.status, run.result]), [[ 'ok', 100 ], [ 'ok', 101 ], [ 'ok', 102 ], [ 'ok', 103 ]]);
     } finally {
       await r.close();
       await stopWorker(worker);
