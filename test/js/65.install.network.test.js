@@ -27,6 +27,19 @@ function forward(indexUrl, req, res, pathname) {
   req.pipe(upstream);
 }
 
+// Every live process below `root`, from /proc.
+function descendants(root) {
+  const parent = new Map();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      parent.set(Number(entry), Number(fs.readFileSync(`/proc/${entry}/stat`, 'latin1').split(') ')[1].split(' ')[1]));
+    } catch { /* exited meanwhile */ }
+  }
+  const below = (pid) => { for (let p = parent.get(pid); p !== undefined; p = parent.get(p)) if (p === root) return true; return false; };
+  return [...parent.keys()].filter(below);
+}
+
 describe('the operator\'s proxy and CA bundle', () => {
   afterEach(() => mock.restoreAll());
   it('refuses a proxy that is not an http(s) URL and a CA bundle that is not a readable file', () => {
@@ -80,6 +93,42 @@ describe('installs through the operator\'s proxy and CA', { skip: skipWithoutAdd
     assert.equal(status.status, 'ready', `${status.error}\nproxy saw: ${seen.join(', ')}\n${lines.join('\n')}`);
     assert.ok(seen.some((r) => r.startsWith('GET http://pycage-index.invalid/simple/pycage-hello/')), seen.join('\n'));
     assert.ok(!lines.join('\n').includes('proxy-secret'));
+  });
+
+  it('lets no host environment variable reach the installer, whatever it is named', async (t) => {
+    const held = await startIndex([(await ensureWheels()).dir]);
+    t.after(() => held.close());
+    const names = ['PYCAGE_TEST_SECRET', 'http_proxy', 'https_proxy', 'no_proxy', 'PIP_INDEX_URL', 'PYTHONPATH'];
+    const saved = Object.fromEntries(names.map((k) => [k, process.env[k]]));
+    Object.assign(process.env, { PYCAGE_TEST_SECRET: 'xyz-host-only', http_proxy: 'http://127.0.0.1:9/',
+      https_proxy: 'http://127.0.0.1:9/', no_proxy: 'host-only.invalid', PIP_INDEX_URL: 'http://127.0.0.1:9/simple/',
+      PYTHONPATH: '/host-only' });
+    t.after(() => {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    });
+    const sandbox = open({ url: held.url });
+    // While pip waits on the index, read the environment of every process
+    // this one started from /proc: the jail helper (which gets nothing to pass
+    // on), install.py and pip.
+    held.hold();
+    const installing = sandbox.install('wf-env', 'pycage-hello\n');
+    const deadline = Date.now() + 60000;
+    while (held.held() === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    const seen = descendants(process.pid).map((pid) => {
+      try {
+        return { cmd: fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '),
+          env: fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean) };
+      } catch { return null; }  // exited meanwhile
+    }).filter(Boolean);
+    held.release();
+    assert.equal((await installing).status, 'ready');
+    const pip = seen.find((p) => / -m pip install /.test(p.cmd));
+    assert.ok(pip, `pip was not among this process's descendants:\n${seen.map((p) => p.cmd).join('\n')}`);
+    assert.ok(pip.env.includes('PIP_CONFIG_FILE=/dev/null'), pip.env.join('\n'));  // the environment install.py gave it
+    for (const { cmd, env } of seen) {
+      const leaked = env.filter((entry) => names.includes(entry.split('=')[0]) || entry.includes('host-only'));
+      assert.deepEqual(leaked, [], cmd);
+    }
   });
 
   const noOpenssl = spawnSync('openssl', ['version']).status !== 0 ? 'openssl is not installed' : false;
