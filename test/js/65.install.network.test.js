@@ -8,6 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
@@ -25,6 +26,38 @@ function forward(indexUrl, req, res, pathname) {
   });
   upstream.on('error', () => { res.statusCode = 502; res.end(); });
   req.pipe(upstream);
+}
+
+// A forward proxy: plain http requests go to the index whatever host they
+// name; CONNECT tunnels go to `tunnelPort` on loopback whatever host they name.
+async function startProxy(indexUrl, tunnelPort) {
+  const seen = [];
+  const proxy = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    forward(indexUrl, req, res, new URL(req.url).pathname);
+  });
+  // A tunnelled socket leaves the server's own bookkeeping: close() would
+  // wait for it forever.
+  const tunnels = new Set();
+  proxy.on('connect', (req, socket, head) => {
+    seen.push(`CONNECT ${req.url}`);
+    tunnels.add(socket);
+    socket.on('close', () => tunnels.delete(socket));
+    const upstream = net.connect(tunnelPort, '127.0.0.1', () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return { seen, url: `http://127.0.0.1:${proxy.address().port}`, close: () => new Promise((resolve) => {
+    for (const socket of tunnels) socket.destroy();
+    proxy.close(resolve);
+    proxy.closeAllConnections();
+  }) };
 }
 
 // Every live process below `root`, from /proc.
@@ -131,6 +164,16 @@ describe('installs through the operator\'s proxy and CA', { skip: skipWithoutAdd
     }
   });
 
+  it('diagnoses a missing package through the operator\'s proxy, not as an unreachable index', async (t) => {
+    const proxy = await startProxy(index.url, 9);
+    t.after(() => proxy.close());
+    const status = await open({ url: 'http://pycage-index.invalid/simple/', trustedHosts: ['pycage-index.invalid'],
+      proxy: proxy.url }).install('wf-missing', 'pycage-no-such-package\n');
+    assert.equal(status.status, 'failed');
+    assert.match(status.error, /^there is no package named 'pycage-no-such-package' on the index at http:\/\/pycage-index\.invalid\/simple\/\./);
+    assert.doesNotMatch(status.error, /unreachable/);
+  });
+
   const noOpenssl = spawnSync('openssl', ['version']).status !== 0 ? 'openssl is not installed' : false;
   it('trusts an index whose certificate only the operator\'s CA bundle vouches for', { skip: noOpenssl }, async (t) => {
     const key = path.join(work, 'key.pem');
@@ -148,5 +191,26 @@ describe('installs through the operator\'s proxy and CA', { skip: skipWithoutAdd
     assert.match(untrusted.error, /CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLError/i);
     const trusted = await open({ url, caBundle: cert }).install('wf-tls', 'pycage-hello\n');
     assert.equal(trusted.status, 'ready', trusted.error);
+  });
+
+  it('diagnoses through a CONNECT tunnel to an https index that only the operator\'s CA vouches for', { skip: noOpenssl }, async (t) => {
+    const key = path.join(work, 'named-key.pem');
+    const cert = path.join(work, 'named-cert.pem');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+      '-days', '1', '-subj', '/CN=pycage-index.invalid', '-addext', 'subjectAltName=DNS:pycage-index.invalid'], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const tls = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) },
+      (req, res) => forward(index.url, req, res, req.url));
+    await new Promise((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise((resolve) => { tls.close(resolve); tls.closeAllConnections(); }));
+    const proxy = await startProxy(index.url, tls.address().port);
+    t.after(() => proxy.close());
+    const sandbox = open({ url: 'https://pycage-index.invalid/simple/', proxy: proxy.url, caBundle: cert });
+    const status = await sandbox.install('wf-missing-tls', 'pycage-no-such-package\n');
+    assert.equal(status.status, 'failed');
+    assert.match(status.error, /^there is no package named 'pycage-no-such-package' on the index at https:\/\/pycage-index\.invalid\/simple\/\./);
+    assert.ok(proxy.seen.filter((r) => r === 'CONNECT pycage-index.invalid:443').length >= 2, proxy.seen.join('\n'));
+    // And a set that exists installs by the same route.
+    assert.equal((await sandbox.install('wf-tls-proxy', 'pycage-hello\n')).status, 'ready');
   });
 });
