@@ -1,7 +1,8 @@
 'use strict';
 
-// The operator's proxy and CA bundle reach the installer, and nothing of the
-// host's own proxy settings does.
+// The installer's surroundings: the operator's proxy and CA bundle reach it;
+// nothing of the host's environment or of the interpreter's site-packages
+// does.
 
 const { describe, it, before, after, afterEach, mock } = require('node:test');
 const assert = require('node:assert/strict');
@@ -155,7 +156,7 @@ describe('installs through the operator\'s proxy and CA', { skip: skipWithoutAdd
     }).filter(Boolean);
     held.release();
     assert.equal((await installing).status, 'ready');
-    const pip = seen.find((p) => / -m pip install /.test(p.cmd));
+    const pip = seen.find((p) => / install --target /.test(p.cmd));
     assert.ok(pip, `pip was not among this process's descendants:\n${seen.map((p) => p.cmd).join('\n')}`);
     assert.ok(pip.env.includes('PIP_CONFIG_FILE=/dev/null'), pip.env.join('\n'));  // the environment install.py gave it
     for (const { cmd, env } of seen) {
@@ -172,6 +173,48 @@ describe('installs through the operator\'s proxy and CA', { skip: skipWithoutAdd
     assert.equal(status.status, 'failed');
     assert.match(status.error, /^there is no package named 'pycage-no-such-package' on the index at http:\/\/pycage-index\.invalid\/simple\/\./);
     assert.doesNotMatch(status.error, /unreachable/);
+  });
+
+  it("runs pip without the interpreter's site-packages: no module or .pth file of it reaches pip", async (t) => {
+    // An interpreter installed under a prefix of its own (a copy of this one,
+    // its standard library linked in), whose site-packages holds pip, a
+    // module only the host has, and a .pth that reports each process whose
+    // startup reads it. Not under /tmp: the jail's own /tmp would hide it.
+    const host = process.env.PYCAGE_PYTHON || 'python3';
+    const about = spawnSync(host, ['-I', '-c', 'import json, os, sys, sysconfig, pip; print(json.dumps([sys.executable, ' +
+      'sysconfig.get_paths()["stdlib"], os.path.dirname(pip.__file__), "%d.%d" % sys.version_info[:2]]))'], { encoding: 'utf8' });
+    if (about.status !== 0) return t.skip(`this interpreter has no pip: ${about.stderr.trim().split('\n').pop()}`);
+    const [executable, stdlib, pipDir, version] = JSON.parse(about.stdout);
+    const prefix = fs.mkdtempSync(path.join(fs.existsSync('/var/tmp') ? '/var/tmp' : os.homedir(), 'pycage-prefix-'));
+    t.after(() => fs.rmSync(prefix, { recursive: true, force: true }));
+    fs.chmodSync(prefix, 0o755);  // the installer jail's uid reads it
+    fs.mkdirSync(path.join(prefix, 'bin'));
+    fs.mkdirSync(path.join(prefix, 'lib'));
+    const python = path.join(prefix, 'bin', 'python3');
+    fs.copyFileSync(fs.realpathSync(executable), python);
+    fs.chmodSync(python, 0o755);
+    fs.symlinkSync(stdlib, path.join(prefix, 'lib', `python${version}`));
+    const site = JSON.parse(spawnSync(python, ['-I', '-c', 'import json, site; print(json.dumps(site.getsitepackages()))'],
+      { encoding: 'utf8' }).stdout || '[]').find((dir) => dir.startsWith(`${prefix}/`) && !dir.startsWith(`${prefix}/lib/python${version}/`));
+    if (site === undefined) return t.skip('this interpreter has no site-packages of its own under its prefix');
+    fs.mkdirSync(site, { recursive: true });
+    fs.symlinkSync(pipDir, path.join(site, 'pip'));
+    fs.writeFileSync(path.join(site, 'pycage_host_only.py'), 'VALUE = 1\n');
+    fs.writeFileSync(path.join(site, 'pycage_site_probe.pth'), 'import sys; sys.stderr.write("pycage-site-probe: ' +
+      'read by %s, host-only module importable\\n" % " ".join(sys.orig_argv[1:3])) if __import__("pycage_host_only") else None\n');
+    const sandbox = new Sandbox({ python, dataDir: fs.mkdtempSync(path.join(work, 'data-')), index: { url: index.url },
+      installer: { tool: 'pip' } });
+    sandboxes.push(sandbox);
+    const lines = [];
+    sandbox.on('log', (entry) => lines.push(entry.message));
+    const status = await sandbox.install('wf-site', 'pycage-hello\n');
+    assert.equal(status.status, 'ready', `${status.error}\n${lines.join('\n')}`);
+    const probes = lines.filter((line) => line.includes('pycage-site-probe:'));
+    // install.py reads it (that is where it finds pip): the probe works in the jail.
+    assert.ok(probes.some((line) => /read by -I \S*install\.py/.test(line)), lines.join('\n'));
+    assert.deepEqual(probes.filter((line) => !/read by -I \S*install\.py/.test(line)), [], 'pip read the site-packages');
+    assert.ok(lines.some((line) => /running \S+ -I -S -m pip install .*\(sys\.path: the standard library and pip only\)/.test(line)),
+      lines.join('\n'));
   });
 
   const noOpenssl = spawnSync('openssl', ['version']).status !== 0 ? 'openssl is not installed' : false;
