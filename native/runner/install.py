@@ -71,8 +71,8 @@ def index_args_uv(index):
     return args
 
 
-# pip runs with -I -S: no site-packages at all, and only PIP_ONLY_DIR (which
-# holds pip and nothing else) added to the standard library's path.
+# pip runs with -I -S: no site-packages at all, and only pip_only_dir()
+# (which holds pip and nothing else) added to the standard library's path.
 PIP_MAIN = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
             "runpy.run_module('pip', run_name='__main__', alter_sys=True)")
 
@@ -82,7 +82,9 @@ def pip_only_dir():
 
     The interpreter's site-packages (Debian's dist-packages: numpy, scipy,
     yaml...) is none of the bundle's business; pip itself is the one thing
-    of it the installer needs. pip vendors its own dependencies."""
+    of it the installer needs. pip vendors its own dependencies (Debian's
+    pip too); one that a distribution debundled onto system packages does
+    not start there, and pip_alone() says so."""
     spec = importlib.util.find_spec("pip")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("pip is not installed for %s; install it (apt-get install python3-pip) "
@@ -90,6 +92,21 @@ def pip_only_dir():
     only = tempfile.mkdtemp(prefix="pip-only-")
     os.symlink(os.path.realpath(list(spec.submodule_search_locations)[0]), os.path.join(only, "pip"))
     return only
+
+
+def pip_alone(config):
+    """pip_only_dir() when pip starts from it alone, else None (logged)."""
+    only = pip_only_dir()
+    probe = subprocess.run([sys.executable, "-I", "-S", "-c", PIP_MAIN, only, "--version"],
+                           env=tool_environment(config), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    if probe.returncode == 0:
+        return only
+    why = (probe.stderr.decode("utf-8", "replace").strip().splitlines() or ["exit %d" % probe.returncode])[-1]
+    log("WARNING: pip of %s does not start without the interpreter's site-packages (%s); it runs with "
+        "them on its path. Use installer: { tool: 'uv' } or an interpreter whose pip vendors its "
+        "dependencies to keep them out" % (sys.executable, why))
+    return None
 
 
 def tool_command(config, pip_dir=None):
@@ -106,8 +123,8 @@ def tool_command(config, pip_dir=None):
     # and pip does not even see it (pip_only_dir); --no-warn-conflicts stops
     # its last step, a check of the new packages against whatever else is on
     # its path.
-    command = [sys.executable, "-I", "-S", "-c", PIP_MAIN, pip_dir or pip_only_dir(),
-               "install", "--target", target, "--only-binary=:all:",
+    launcher = ["-I", "-S", "-c", PIP_MAIN, pip_dir] if pip_dir else ["-I", "-m", "pip"]
+    command = [sys.executable] + launcher + ["install", "--target", target, "--only-binary=:all:",
                "--no-input", "--disable-pip-version-check", "--no-compile", "--no-warn-script-location",
                "--no-warn-conflicts",
                "--progress-bar", "off", "--report", config["report"], "-r", requirements]
@@ -251,7 +268,7 @@ def main(argv):
         config = json.load(f)
     target = config["target"]
     os.makedirs(target, exist_ok=True)
-    command = tool_command(config, pip_only_dir() if config["tool"] == "pip" else None)
+    command = tool_command(config, pip_alone(config) if config["tool"] == "pip" else None)
     log("running %s" % redact(" ".join(shown_command(command))))
     done = subprocess.run(command, env=tool_environment(config), stdin=subprocess.DEVNULL, check=False)
     if done.returncode != 0:
