@@ -67,6 +67,8 @@ export interface PromMetric {
   aggregator: 'sum';
   get(): Promise<{ name: string; help: string; type: string; aggregator: string;
     values: { value: number; labels: Record<string, string | number>; metricName?: string }[] }>;
+  /** Forgets the counts (prom-client's `registry.resetMetrics()` calls it). */
+  reset(): void;
 }
 
 /** A `log` event. `debug` is the installer's own output; `warn` and `error` need a look. */
@@ -326,8 +328,9 @@ export class Sandbox extends EventEmitter {
    * (default 0), then every child is killed. Idempotent. */
   close(options?: { drainMs?: number }): Promise<void>;
 
-  /** Counters and histograms in prom-client's shape: `for (const m of sandbox.metrics()) register.registerMetric(m)`. */
-  metrics(): PromMetric[];
+  /** Counters and histograms in prom-client's shape: `for (const m of sandbox.metrics()) register.registerMetric(m)`.
+   * `prefix` is put before each name (one per Sandbox sharing a registry); `labels` are added to every series. */
+  metrics(options?: { prefix?: string; labels?: Record<string, string> }): PromMetric[];
 
   on(event: 'log', listener: (entry: LogEntry) => void): this;
   on(event: 'run', listener: (summary: RunSummary) => void): this;

@@ -5,9 +5,12 @@
 // whether the index is unreachable, refuses the credentials, is not an index
 // at all, has no such project, or has it only as a source distribution,
 // which pycage never builds. This asks the index itself, from the host (the
-// installer jail shares the host's network), and says which it was.
+// installer jail shares the host's network), by the installer's route (the
+// operator's proxy and CA), and says which it was.
 
 const { requestFor } = require('./index_url');
+const { indexFetch } = require('./index_fetch');
+const { redactCredentials } = require('./redact');
 
 const TIMEOUT_MS = 10_000;
 const DEFAULT_INDEX = 'https://pypi.org/simple/';
@@ -41,6 +44,15 @@ function causeOf(err) {
   const code = err && err.cause && err.cause.code;
   if (code) return CAUSES[code] ? `${CAUSES[code]} (${code})` : code;
   return String((err && err.cause && err.cause.message) || (err && err.message) || err);
+}
+
+function proxyShown(proxy) {
+  try {
+    const url = new URL(proxy);
+    return `${url.protocol}//${url.host}`;
+  } catch {
+    return redactCredentials(proxy);
+  }
 }
 
 async function get(fetchFn, { href, headers }) {
@@ -84,9 +96,10 @@ function versionOf(filename) {
  * Says why `requirement` was not found on the index, or null when the index
  * answers and nothing explains it better than pip did.
  */
-async function diagnose({ pipOutput, index, abi, pythonVersion, fetchFn = globalThis.fetch }) {
+async function diagnose({ pipOutput, index, abi, pythonVersion, fetchFn }) {
   const req = unsatisfied(pipOutput);
   if (!req) return null;
+  if (fetchFn === undefined) fetchFn = indexFetch(index || {});
   const base = (index && index.url) || DEFAULT_INDEX;
   let root;
   try {
@@ -101,7 +114,8 @@ async function diagnose({ pipOutput, index, abi, pythonVersion, fetchFn = global
   try {
     res = await get(fetchFn, page);
   } catch (err) {
-    return `the index at ${root.shown} is unreachable: ${causeOf(err)}`;
+    const via = index && index.proxy ? ` through the proxy ${proxyShown(index.proxy)}` : '';
+    return `the index at ${root.shown} is unreachable${via}: ${causeOf(err)}`;
   }
   if (res.status === 401 || res.status === 403) {
     return `the index at ${root.shown} refused access (HTTP ${res.status}): check the credentials in the index URL`;

@@ -18,7 +18,7 @@ function fromInstaller(line) {
   const message = String(line);
   let level = 'debug';
   if (/^\s*(ERROR|error)\b|^\s*×/.test(message) || /^pycage-install: failed/.test(message)) level = 'error';
-  else if (/^\s*WARNING\b|^\s*warning\b/.test(message)) level = 'warn';
+  else if (/^\s*WARNING\b|^\s*warning\b|^pycage-install: WARNING\b/.test(message)) level = 'warn';
   else if (/^pycage-install: /.test(message)) level = 'info';
   return { level, source: 'installer', message };
 }

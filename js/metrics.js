@@ -1,13 +1,18 @@
 'use strict';
 
+const { expected, isPlainObject, knownKeys } = require('./validate');
+
 // sandbox.metrics(): counters and histograms in prom-client's own shape, so a
 // host that uses prom-client registers them with no glue:
 //
 //   for (const metric of sandbox.metrics()) register.registerMetric(metric);
 //
-// Each metric has name, help, type and get() (a promise of
+// Each metric has name, help, type, get() (a promise of
 // { name, help, type, values: [{ value, labels, metricName? }], aggregator }),
-// which is what prom-client's Registry reads. Prometheus over OpenTelemetry:
+// which is what prom-client's Registry reads, and reset(), which its
+// resetMetrics() calls. A registry holds one metric per name, so several
+// Sandboxes in one registry take a prefix each, as prom-client's own
+// collectDefaultMetrics({ prefix, labels }) does. Prometheus over OpenTelemetry:
 // ToolJet and most Node servers that expose /metrics use prom-client, and an
 // OpenTelemetry host can bridge Prometheus metrics; the reverse needs an SDK.
 
@@ -29,6 +34,10 @@ class Counter {
     const entry = this.series.get(key) || { labels: { ...labels }, value: 0 };
     entry.value += by;
     this.series.set(key, entry);
+  }
+
+  reset() {
+    this.series.clear();
   }
 
   async get() {
@@ -54,6 +63,10 @@ class Histogram {
     entry.count += 1;
   }
 
+  reset() {
+    this.series.clear();
+  }
+
   async get() {
     const values = [];
     for (const { labels, counts, sum, count } of this.series.values()) {
@@ -66,6 +79,51 @@ class Histogram {
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
+}
+
+// The metrics of one Sandbox under other names and with constant labels; it
+// shares the counts (and reset()) of the metric it shows.
+class MetricView {
+  constructor(metric, prefix, labels) {
+    Object.assign(this, { name: prefix + metric.name, help: metric.help, type: metric.type,
+      aggregator: metric.aggregator });
+    Object.defineProperty(this, 'source', { value: { metric, prefix, labels } });
+  }
+
+  async get() {
+    const { metric, prefix, labels } = this.source;
+    const data = await metric.get();
+    return { ...data, name: this.name, values: data.values.map((v) => ({
+      ...v, labels: { ...labels, ...v.labels }, ...(v.metricName ? { metricName: prefix + v.metricName } : {}),
+    })) };
+  }
+
+  reset() {
+    this.source.metric.reset();
+  }
+}
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const OWN_LABELS = ['tier', 'status', 'error_type', 'le'];
+
+function checkOptions(options) {
+  if (!isPlainObject(options)) throw expected('plain object', 'the options of metrics()', options);
+  knownKeys(options, ['prefix', 'labels'], 'metrics()');
+  const { prefix = '', labels = {} } = options;
+  if (typeof prefix !== 'string' || (prefix !== '' && !METRIC_NAME.test(prefix))) {
+    throw expected('string of letters, digits, _ and : (not starting with a digit), such as \'reports_\',',
+      'metrics() prefix', prefix);
+  }
+  if (!isPlainObject(labels)) throw expected('plain object of label names to strings', 'metrics() labels', labels);
+  for (const [name, value] of Object.entries(labels)) {
+    if (!LABEL_NAME.test(name) || name.startsWith('__') || OWN_LABELS.includes(name)) {
+      throw expected(`label name of letters, digits and _ (not starting with a digit or __, and none of ${OWN_LABELS.join(', ')}, which pycage sets)`,
+        'a metrics() labels key', name);
+    }
+    if (typeof value !== 'string') throw expected('string', `metrics() labels.${name}`, value);
+  }
+  return { prefix, labels };
 }
 
 class SandboxMetrics {
@@ -95,8 +153,16 @@ class SandboxMetrics {
     this.restarts.inc();
   }
 
-  all() {
-    return [this.runs, this.coldStarts, this.restarts, this.wall, this.cpu, this.queue, this.memory];
+  // The same options give the same objects, so registering them again in one
+  // registry is not a second metric of the same name.
+  all(options = {}) {
+    const { prefix, labels } = checkOptions(options);
+    const base = [this.runs, this.coldStarts, this.restarts, this.wall, this.cpu, this.queue, this.memory];
+    if (prefix === '' && Object.keys(labels).length === 0) return base;
+    const key = JSON.stringify([prefix, Object.entries(labels).sort()]);
+    this.views = this.views || new Map();
+    if (!this.views.has(key)) this.views.set(key, base.map((m) => new MetricView(m, prefix, labels)));
+    return this.views.get(key);
   }
 }
 

@@ -502,9 +502,10 @@ class Sandbox extends EventEmitter {
   }
 
   // Counters and histograms in prom-client's shape (js/metrics.js):
-  // for (const m of sandbox.metrics()) register.registerMetric(m).
-  metrics() {
-    return this[kState].metrics.all();
+  // for (const m of sandbox.metrics()) register.registerMetric(m). Still
+  // readable after close(), for a last scrape.
+  metrics(options) {
+    return this[kState].metrics.all(options === undefined ? {} : options);
   }
 
   capabilities() {

@@ -38,6 +38,36 @@ function writable(dir) {
   }
 }
 
+// Who may use the directory an error names (or, when that does not exist,
+// the nearest one above it): what an operator needs to fix a permission.
+function ownership(file) {
+  for (let at = file; ; at = path.dirname(at)) {
+    try {
+      const st = fs.statSync(at);
+      return `${at} is owned by uid ${st.uid}, gid ${st.gid}, mode ${(st.mode & 0o777).toString(8).padStart(3, '0')}`;
+    } catch { /* absent or not searchable: look above */ }
+    if (path.dirname(at) === at) return null;
+  }
+}
+
+const FS_REASONS = { EACCES: 'permission denied', EPERM: 'operation not permitted', EROFS: 'read-only file system',
+  ENOTDIR: 'a component of the path is not a directory', ENOSPC: 'no space left on the device' };
+
+function unusableDataDir(dataDir, err) {
+  const at = err.path || dataDir;
+  const reason = FS_REASONS[err.code] ? `${err.code} (${FS_REASONS[err.code]})` : (err.code || err.message);
+  const permission = err.code === 'EACCES' || err.code === 'EPERM';
+  const who = permission ? ownership(at) : null;
+  const uid = process.getuid();
+  const example = permission ? ` (for example ${fs.existsSync(dataDir) ? '' : `mkdir -p ${dataDir} && `}chown -R ${uid} ${dataDir})` : '';
+  return new PycageError([
+    `dataDir ${dataDir} cannot be used: ${reason} on ${at}${who ? `; ${who}` : ''}.`,
+    `Make it a directory that uid ${uid} can write${example},` +
+      ' or pass another dataDir (or PYCAGE_DATA_DIR).',
+    `A read-only dataDir works only when it already holds the bundles/ tree of a build (an image with bundles baked in), readable by uid ${uid}.`,
+  ].join(' '), codes.ERR_INVALID_ARGUMENT);
+}
+
 function sha256Hex(text) {
   return crypto.createHash('sha256').update(text).digest('hex');
 }
@@ -58,17 +88,19 @@ class BundleStore {
     // an image with bundles baked in: it serves runs, and refuses to build.
     const dirs = [this.keysDir, this.installsDir, this.importsDir, this.tmpDir, this.cacheDir, this.locksDir, this.inUseDir];
     this.readOnly = dirs.every((dir) => fs.existsSync(dir)) && !dirs.every(writable);
-    if (!this.readOnly) {
-      try {
+    try {
+      if (this.readOnly) {
+        // Served from, so it must at least be readable (else a raw EACCES
+        // would surface at the first readdir).
+        for (const dir of [...dirs, this.learnedDir].filter((d) => fs.existsSync(d))) {
+          fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
+        }
+      } else {
         for (const dir of dirs) makeDirs(dir);
         for (const dir of dirs) fs.accessSync(dir, fs.constants.W_OK);
-      } catch (err) {
-        throw new PycageError([
-          `dataDir ${dataDir} cannot be used: ${err.code || err.message} on ${err.path || dataDir}.`,
-          `Make it a directory that uid ${process.getuid()} can write, or pass another dataDir (or PYCAGE_DATA_DIR).`,
-          'A read-only dataDir works only when it already holds the bundles/ tree of a build (an image with bundles baked in).',
-        ].join(' '), codes.ERR_INVALID_ARGUMENT);
       }
+    } catch (err) {
+      throw unusableDataDir(dataDir, err);
     }
     this.tmpSerial = 0;
   }

@@ -8,17 +8,21 @@ This script runs the tool with --only-binary=:all:, compiles .pyc, lists the
 installed distributions with their top-level modules, builds matplotlib's font
 cache, and writes the result JSON. It never reads options from anywhere but
 the config: the jail's environment is empty and pip's config files are off.
+pip runs with -I -S and itself alone added to sys.path: the interpreter's
+site-packages never reach it.
 
 Exit status: 0 done; 1 the tool failed (its own output is on stderr);
 2 this script failed (message on stderr).
 """
 import compileall
+import importlib.util
 import json
 import os
 import re
 import py_compile
 import subprocess
 import sys
+import tempfile
 
 MPL_CONFIG = ".pycage-mplconfig"
 # Top-level names a wheel ships that are not meant to be imported by users.
@@ -28,6 +32,13 @@ NOT_MODULES = {"tests", "test", "testing", "docs", "doc", "examples", "benchmark
 def log(message):
     sys.stderr.write("pycage-install: %s\n" % message)
     sys.stderr.flush()
+
+
+def shown_command(command):
+    """The command as a person reads it: `-m pip` for the launcher."""
+    if len(command) > 5 and command[3:5] == ["-c", PIP_MAIN]:
+        return command[:3] + ["-m", "pip"] + command[6:] + ["(sys.path: the standard library and pip only)"]
+    return command
 
 
 def index_args_pip(index):
@@ -60,7 +71,45 @@ def index_args_uv(index):
     return args
 
 
-def tool_command(config):
+# pip runs with -I -S: no site-packages at all, and only pip_only_dir()
+# (which holds pip and nothing else) added to the standard library's path.
+PIP_MAIN = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+            "runpy.run_module('pip', run_name='__main__', alter_sys=True)")
+
+
+def pip_only_dir():
+    """A fresh directory whose one entry links to this interpreter's pip.
+
+    The interpreter's site-packages (Debian's dist-packages: numpy, scipy,
+    yaml...) is none of the bundle's business; pip itself is the one thing
+    of it the installer needs. pip vendors its own dependencies (Debian's
+    pip too); one that a distribution debundled onto system packages does
+    not start there, and pip_alone() says so."""
+    spec = importlib.util.find_spec("pip")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("pip is not installed for %s; install it (apt-get install python3-pip) "
+                           "or use installer: { tool: 'uv' }" % sys.executable)
+    only = tempfile.mkdtemp(prefix="pip-only-")
+    os.symlink(os.path.realpath(list(spec.submodule_search_locations)[0]), os.path.join(only, "pip"))
+    return only
+
+
+def pip_alone(config):
+    """pip_only_dir() when pip starts from it alone, else None (logged)."""
+    only = pip_only_dir()
+    probe = subprocess.run([sys.executable, "-I", "-S", "-c", PIP_MAIN, only, "--version"],
+                           env=tool_environment(config), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    if probe.returncode == 0:
+        return only
+    why = (probe.stderr.decode("utf-8", "replace").strip().splitlines() or ["exit %d" % probe.returncode])[-1]
+    log("WARNING: pip of %s does not start without the interpreter's site-packages (%s); it runs with "
+        "them on its path. Use installer: { tool: 'uv' } or an interpreter whose pip vendors its "
+        "dependencies to keep them out" % (sys.executable, why))
+    return None
+
+
+def tool_command(config, pip_dir=None):
     target = config["target"]
     requirements = config["requirements"]
     index = config.get("index") or {}
@@ -70,11 +119,12 @@ def tool_command(config):
                    "-r", requirements]
         command += ["--cache-dir", config["cache"]] if config.get("cache") else ["--no-cache"]
         return command + index_args_uv(index)
-    # --target makes pip's resolver ignore what the interpreter has installed;
-    # --no-warn-conflicts stops its last step, a check of the new packages
-    # against the host's site-packages (a Debian scipy that wants an older
-    # numpy, say), which is none of the bundle's business.
-    command = [sys.executable, "-I", "-m", "pip", "install", "--target", target, "--only-binary=:all:",
+    # --target makes pip's resolver ignore what the interpreter has installed,
+    # and pip does not even see it (pip_only_dir); --no-warn-conflicts stops
+    # its last step, a check of the new packages against whatever else is on
+    # its path.
+    launcher = ["-I", "-S", "-c", PIP_MAIN, pip_dir] if pip_dir else ["-I", "-m", "pip"]
+    command = [sys.executable] + launcher + ["install", "--target", target, "--only-binary=:all:",
                "--no-input", "--disable-pip-version-check", "--no-compile", "--no-warn-script-location",
                "--no-warn-conflicts",
                "--progress-bar", "off", "--report", config["report"], "-r", requirements]
@@ -218,8 +268,8 @@ def main(argv):
         config = json.load(f)
     target = config["target"]
     os.makedirs(target, exist_ok=True)
-    command = tool_command(config)
-    log("running %s" % redact(" ".join(command)))
+    command = tool_command(config, pip_alone(config) if config["tool"] == "pip" else None)
+    log("running %s" % redact(" ".join(shown_command(command))))
     done = subprocess.run(command, env=tool_environment(config), stdin=subprocess.DEVNULL, check=False)
     if done.returncode != 0:
         log("%s failed with exit status %d" % (config["tool"], done.returncode))

@@ -143,6 +143,7 @@ describe('new Sandbox() with a fake addon', () => {
     assert.equal(fromInstaller('WARNING: Retrying (Retry(total=4)) after connection broken').level, 'warn');
     assert.equal(fromInstaller('ERROR: No matching distribution found for x').level, 'error');
     assert.equal(fromInstaller('pycage-install: running pip install').level, 'info');
+    assert.equal(fromInstaller("pycage-install: WARNING: pip of /usr/bin/python3 does not start without …").level, 'warn');
     assert.equal(fromInstaller('x').source, 'installer');
   });
 

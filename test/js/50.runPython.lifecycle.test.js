@@ -163,6 +163,46 @@ describe('Sandbox lifecycle', { skip: skipWithoutAddon }, () => {
     await sandbox.close();
   });
 
+  it('metrics() registers in a real prom-client Registry with no glue, and two Sandboxes share one by prefix', async () => {
+    const { Registry } = require('prom-client');
+    const a = new Sandbox();
+    const b = new Sandbox();
+    try {
+      await a.runPython('1');
+      await a.runPython('raise KeyError("k")');
+      await b.runPython('2');
+      const registry = new Registry();
+      for (const metric of a.metrics()) registry.registerMetric(metric);
+      // The same objects again are not a second metric of that name; another
+      // Sandbox's are, so it takes a prefix (and may add constant labels).
+      for (const metric of a.metrics()) registry.registerMetric(metric);
+      assert.throws(() => registry.registerMetric(b.metrics()[0]), /pycage_runs_total has already been registered/);
+      for (const metric of b.metrics({ prefix: 'etl_', labels: { app: 'etl' } })) registry.registerMetric(metric);
+      const text = await registry.metrics();
+      assert.match(text, /^# TYPE pycage_runs_total counter$/m);
+      assert.match(text, new RegExp(`^pycage_runs_total\\{tier="${a.isolation}",status="error",error_type="KeyError"\\} 1$`, 'm'));
+      assert.match(text, /^pycage_cold_starts_total\{tier="[a-z]+"\} 1$/m);
+      assert.match(text, /^# TYPE pycage_run_wall_seconds histogram$/m);
+      assert.match(text, /^pycage_run_wall_seconds_bucket\{tier="[a-z]+",le="\+Inf"\} 2$/m);
+      assert.match(text, /^pycage_run_wall_seconds_count\{tier="[a-z]+"\} 2$/m);
+      assert.match(text, /^etl_pycage_runs_total\{app="etl",tier="[a-z]+",status="ok",error_type=""\} 1$/m);
+      assert.match(text, /^etl_pycage_run_peak_memory_bytes_count\{app="etl",tier="[a-z]+"\} 1$/m);
+      // resetMetrics() calls reset() on each metric.
+      registry.resetMetrics();
+      const after = await registry.metrics();
+      assert.doesNotMatch(after, /^(etl_)?pycage_runs_total\{/m);
+      await a.runPython('3');
+      assert.match(await registry.metrics(), /^pycage_runs_total\{tier="[a-z]+",status="ok",error_type=""\} 1$/m);
+      assert.throws(() => a.metrics({ prefix: '1x' }), { code: 'ERR_INVALID_ARGUMENT', message: /metrics\(\) prefix/ });
+      assert.throws(() => a.metrics({ labels: { tier: 'x' } }), { code: 'ERR_INVALID_ARGUMENT', message: /labels key but received 'tier'/ });
+      assert.throws(() => a.metrics({ labels: { app: 1 } }), { code: 'ERR_INVALID_ARGUMENT', message: /labels\.app/ });
+      assert.throws(() => a.metrics({ prefx: 'a_' }), { code: 'ERR_INVALID_ARGUMENT', message: /did you mean 'prefix'/ });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('emits restart when a warm interpreter that served runs dies, and runs on', async () => {
     const sandbox = new Sandbox();
     await sandbox.runPython('1');

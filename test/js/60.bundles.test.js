@@ -75,7 +75,7 @@ describe('bundles', { skip: skipWithoutAddon }, () => {
       for (const dataDir of [path.join(file, 'data'), '/proc/pycage-data']) {
         assert.throws(() => new Sandbox({ dataDir, installer: { tool: 'pip' } }), (err) => {
           assert.equal(err.code, 'ERR_INVALID_ARGUMENT');
-          assert.match(err.message, new RegExp(`^dataDir ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be used: E[A-Z]+ on `));
+          assert.match(err.message, new RegExp(`^dataDir ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be used: E[A-Z]+( \\([a-z ]+\\))? on `));
           assert.match(err.message, /Make it a directory that uid \d+ can write, or pass another dataDir/);
           return true;
         });
@@ -83,6 +83,47 @@ describe('bundles', { skip: skipWithoutAddon }, () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('names a dataDir that this uid may not write (EACCES), who owns it, and the fix', {
+    skip: process.getuid() !== 0 ? 'needs root, to run a child as another uid' : false,
+  }, (t) => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-eacces-'));
+    t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+    fs.chmodSync(root, 0o755);
+    // A pre-populated tree whose records this uid may not read: before, a raw
+    // EACCES from readdir at construction.
+    const tree = path.join(root, 'tree');
+    for (const d of ['keys', 'installs', 'imports', 'tmp', 'cache', 'locks', 'in-use']) {
+      fs.mkdirSync(path.join(tree, 'bundles', d), { recursive: true });
+    }
+    fs.chmodSync(path.join(tree, 'bundles', 'keys'), 0o700);
+    const cases = [root, path.join(root, 'missing', 'data'), tree];
+    // Node lives under root's 0700 home here: the child starts as root and
+    // drops to nobody before it loads pycage.
+    const script = `
+      process.setgroups([]); process.setgid(65534); process.setuid(65534);
+      const { Sandbox, PycageError } = require(${JSON.stringify(require.resolve('../..'))});
+      const out = [];
+      for (const dataDir of ${JSON.stringify(cases)}) {
+        try { new Sandbox({ dataDir, installer: { tool: 'pip' } }).close(); out.push({ dataDir, ok: true }); }
+        catch (e) { out.push({ dataDir, pycage: e instanceof PycageError, code: e.code, message: e.message }); }
+      }
+      console.log(JSON.stringify(out));`;
+    const child = require('node:child_process').spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+    assert.equal(child.status, 0, child.stderr);
+    const [top, missing, unreadable] = JSON.parse(child.stdout);
+    const quote = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    for (const got of [top, missing, unreadable]) {
+      assert.equal(got.pycage, true, JSON.stringify(got));
+      assert.equal(got.code, 'ERR_INVALID_ARGUMENT');
+      assert.match(got.message, new RegExp(`^dataDir ${quote(got.dataDir)} cannot be used: EACCES \\(permission denied\\) on `));
+      assert.match(got.message, /Make it a directory that uid 65534 can write/);
+    }
+    assert.match(top.message, new RegExp(`on ${quote(root)}/bundles; ${quote(root)} is owned by uid 0, gid 0, mode 755\\. `));
+    assert.match(top.message, new RegExp(`for example chown -R 65534 ${quote(root)}\\)`));
+    assert.match(missing.message, new RegExp(`for example mkdir -p ${quote(missing.dataDir)} && chown -R 65534 ${quote(missing.dataDir)}\\)`));
+    assert.match(unreadable.message, new RegExp(`on ${quote(tree)}/bundles/keys; ${quote(tree)}/bundles/keys is owned by uid 0, gid 0, mode 700\\. `));
   });
 
   const roSkip = process.getuid() !== 0 ? 'needs root for a read-only bind mount'

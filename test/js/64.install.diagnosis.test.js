@@ -47,6 +47,14 @@ describe('install diagnosis, one cause at a time', () => {
     assert.equal(why, 'the index at http://idx.test/simple/ is unreachable: connection refused (ECONNREFUSED)');
   });
 
+  it('asks through the operator\'s proxy, and names it (without its credentials) when that is what fails', async () => {
+    // Port 9 (discard) on loopback: nothing listens, so the proxy refuses.
+    const why = await diagnose({ pipOutput: PIP_NONE,
+      index: { url: 'http://pycage-index.invalid/simple/', proxy: 'http://u:proxy-secret@127.0.0.1:9' } });
+    assert.equal(why, 'the index at http://pycage-index.invalid/simple/ is unreachable through the proxy ' +
+      'http://127.0.0.1:9: connection refused (ECONNREFUSED)');
+  });
+
   it('tells a refused login, a URL that is no index and a missing project apart', async () => {
     assert.match(await diagnose({ pipOutput: PIP_NONE, index: { url: base },
       fetchFn: scripted({ [`${base}docopt/`]: { status: 401 } }) }), /refused access \(HTTP 401\): check the credentials/);

@@ -19,11 +19,11 @@ const ROOT = require.resolve('../..');
 
 // A child process that installs `requirements` under `key` and prints what
 // happened as one JSON line.
-function installer(dataDir, url, key, requirements) {
+function installer(dataDir, url, key, requirements, { timeoutMs = 15 * 60 * 1000 } = {}) {
   const script = `
     const { Sandbox } = require(${JSON.stringify(ROOT)});
     (async () => {
-      const s = new Sandbox({ dataDir: ${JSON.stringify(dataDir)}, index: { url: ${JSON.stringify(url)} }, installer: { tool: 'pip' } });
+      const s = new Sandbox({ dataDir: ${JSON.stringify(dataDir)}, index: { url: ${JSON.stringify(url)} }, installer: { tool: 'pip', timeoutMs: ${timeoutMs} } });
       let ranPip = false;
       s.on('log', (e) => { if (/running .*pip install/.test(e.message)) ranPip = true; });
       const status = await s.install(${JSON.stringify(key)}, ${JSON.stringify(requirements)});
@@ -34,7 +34,16 @@ function installer(dataDir, url, key, requirements) {
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
-  return new Promise((resolve) => child.on('close', () => resolve(JSON.parse(out.trim().split('\n').pop() || '{}'))));
+  const done = new Promise((resolve) => child.on('close', () => resolve(JSON.parse(out.trim().split('\n').pop() || '{}'))));
+  return Object.assign(done, { child });
+}
+
+async function until(what, check, ms = 60000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 describe('a dataDir shared by several processes', { skip: skipWithoutAddon }, () => {
@@ -79,6 +88,41 @@ describe('a dataDir shared by several processes', { skip: skipWithoutAddon }, ()
     const seen = observer.status('wf-slow');
     assert.equal(seen.status, 'ready');
     assert.equal((await observer.runPython('import pycage_hello\npycage_hello.greet("b")', { bundle: 'wf-slow' })).result, 'hello b');
+  });
+
+  it('takes over the build of a process SIGKILLed while it held the lock, and reaches ready', { timeout: 180000 }, async (t) => {
+    const owners = require('../../js/owners');
+    const { dir: wheels } = await ensureWheels();
+    const held = await startIndex([wheels]);
+    t.after(() => held.close());
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-shared-'));
+    t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const locks = path.join(dataDir, 'bundles', 'locks');
+    const tmp = path.join(dataDir, 'bundles', 'tmp');
+    const lockOwners = () => (fs.existsSync(locks) ? fs.readdirSync(locks) : []).map((id) => {
+      try { return fs.readFileSync(path.join(locks, id, 'owner'), 'utf8'); } catch { return ''; }
+    });
+    // A is mid-build: it holds the lock and its pip waits on the index.
+    held.hold();
+    const a = installer(dataDir, held.url, 'wf-crash', 'pycage-hello\n');
+    t.after(() => a.child.kill('SIGKILL'));
+    await until('A to hold the lock with pip waiting on the index', () => held.held() > 0 && lockOwners().length === 1);
+    assert.deepEqual(lockOwners(), [`${owners.HOST}~${a.child.pid}`]);
+    const buildsOfA = fs.readdirSync(tmp).filter((e) => e.startsWith(`build-${owners.HOST}~${a.child.pid}-`));
+    assert.equal(buildsOfA.length, 1);
+    a.child.kill('SIGKILL');
+    await a;
+    held.release();
+    // B installs the same key with the same set: it must take the dead
+    // owner's lock rather than wait for it (a short timeout makes a wait fail).
+    const b = await installer(dataDir, held.url, 'wf-crash', 'pycage-hello\n', { timeoutMs: 20000 });
+    assert.equal(b.status, 'ready', JSON.stringify(b));
+    assert.equal(b.ranPip, true);
+    assert.equal(b.result, 'hello x');
+    assert.deepEqual(fs.readdirSync(locks), []);
+    assert.equal(fs.readdirSync(path.join(dataDir, 'bundles', 'installs')).length, 1);
+    // B's startup removed the half build of its dead owner.
+    assert.equal(fs.existsSync(path.join(tmp, buildsOfA[0])), false);
   });
 
   it("GC keeps what another live process serves or records, and collects the rest", async (t) => {

@@ -65,14 +65,21 @@ function page(title, links) {
  * Starts the index on an ephemeral port.
  * @param {string|string[]} wheelDirs directories holding *.whl files
  * @param {{delayMs?: number}} [options] delayMs: answer every request that much later
- * @returns {Promise<{url: string, requests: string[], close: () => Promise<void>}>}
+ * @returns {Promise<{url: string, requests: string[], hold: () => void, release: () => void,
+ *   held: () => number, close: () => Promise<void>}>}
+ *   hold(): requests wait unanswered (a build stays mid-download) until release().
  */
 async function startIndex(wheelDirs, { delayMs = 0 } = {}) {
   const dirs = Array.isArray(wheelDirs) ? wheelDirs : [wheelDirs];
   const { projects, files } = await scan(dirs);
   const requests = [];
+  let waiting = null;  // while held: the requests that wait
 
   const server = http.createServer((req, res) => {
+    if (waiting !== null) {
+      waiting.push([req, res]);
+      return;
+    }
     if (delayMs > 0 && !req.pycageDelayed) {
       // A slow index, so that concurrent installs overlap in tests.
       req.pycageDelayed = true;
@@ -133,6 +140,13 @@ async function startIndex(wheelDirs, { delayMs = 0 } = {}) {
   return {
     url: `http://127.0.0.1:${port}/simple/`,
     requests,
+    hold() { if (waiting === null) waiting = []; },
+    held() { return waiting === null ? 0 : waiting.length; },
+    release() {
+      const queued = waiting || [];
+      waiting = null;
+      for (const [req, res] of queued) if (!req.destroyed) server.emit('request', req, res);
+    },
     close() {
       return new Promise((resolve) => {
         server.close(() => resolve());

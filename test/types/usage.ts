@@ -7,6 +7,7 @@ import { RemoteSandbox, createWorker, PycageWorker } from 'pycage/worker';
 
 async function main(): Promise<void> {
   const sandbox = new Sandbox({ isolation: 'auto', limits: { wallMs: 5000 }, python: '/usr/bin/python3' });
+  for (const m of sandbox.metrics({ prefix: 'etl_', labels: { app: 'etl' } })) { void m.name; m.reset(); }
   sandbox.on('log', (entry: LogEntry) => { void entry.key; void entry.message; const level: 'debug' | 'info' | 'warn' | 'error' = entry.level; void level; });
   const created: Sandbox = await Sandbox.create({ python: '/usr/bin/python3' });
   await created.close();

@@ -61,6 +61,12 @@ class Commands(unittest.TestCase):
         self.assertEqual(command[command.index("--trusted-host") + 1], "x")
         self.assertEqual(command[command.index("-r") + 1], "/build/requirements.txt")
 
+    def test_pip_alone_runs_with_no_site_and_only_the_launcher_directory(self):
+        command = install.tool_command(self.config, "/build/tmp/pip-only-x")
+        self.assertEqual(command[:6], [sys.executable, "-I", "-S", "-c", install.PIP_MAIN, "/build/tmp/pip-only-x"])
+        self.assertEqual(command[6:8], ["install", "--target"])
+        self.assertEqual(install.shown_command(command)[:5], [sys.executable, "-I", "-S", "-m", "pip"])
+
     def test_uv_gets_no_config_and_only_binary(self):
         command = install.tool_command(dict(self.config, tool="uv", uv="/pycage/uv/uv", cache="/cache"))
         self.assertEqual(command[:3], ["/pycage/uv/uv", "pip", "install"])
@@ -73,6 +79,57 @@ class Commands(unittest.TestCase):
         self.assertEqual(env["PIP_CONFIG_FILE"], os.devnull)
         self.assertEqual(env["UV_NO_CONFIG"], "1")
         self.assertNotIn("PYTHONPATH", env)
+
+
+class PipAlone(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+        saved = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = self.tmp
+        self.addCleanup(lambda: os.environ.pop("TMPDIR") if saved is None else os.environ.__setitem__("TMPDIR", saved))
+        tempfile.tempdir = None
+        self.addCleanup(setattr, tempfile, "tempdir", None)
+
+    def fake_pip(self, main):
+        """A pip package whose __main__ is `main`, linked alone into a launcher directory."""
+        pkg = os.path.join(self.tmp, "real", "pip")
+        write(os.path.join(pkg, "__init__.py"), "")
+        write(os.path.join(pkg, "__main__.py"), main)
+        only = os.path.join(self.tmp, "only")
+        os.makedirs(only)
+        os.symlink(pkg, os.path.join(only, "pip"))
+        return only
+
+    def test_a_pip_that_starts_alone_runs_alone(self):
+        only = self.fake_pip("")
+        original = install.pip_only_dir
+        install.pip_only_dir = lambda: only
+        self.addCleanup(setattr, install, "pip_only_dir", original)
+        self.assertEqual(install.pip_alone({}), only)
+
+    def test_a_pip_that_needs_site_packages_runs_with_them_and_says_so(self):
+        # A pip that a distribution debundled onto system packages.
+        only = self.fake_pip("import pycage_only_in_site_packages\n")
+        original = install.pip_only_dir
+        install.pip_only_dir = lambda: only
+        self.addCleanup(setattr, install, "pip_only_dir", original)
+        logged = []
+        original_log = install.log
+        install.log = logged.append
+        self.addCleanup(setattr, install, "log", original_log)
+        self.assertIsNone(install.pip_alone({}))
+        self.assertEqual(len(logged), 1)
+        self.assertIn("does not start without the interpreter's site-packages", logged[0])
+        self.assertIn("No module named 'pycage_only_in_site_packages'", logged[0])
+        self.assertEqual(install.tool_command(Commands.config, None)[:4], [sys.executable, "-I", "-m", "pip"])
+
+    def test_pip_only_dir_holds_this_interpreters_pip_and_nothing_else(self):
+        if install.importlib.util.find_spec("pip") is None:
+            self.skipTest("this interpreter has no pip")
+        only = install.pip_only_dir()
+        self.assertEqual(os.listdir(only), ["pip"])
+        self.assertTrue(only.startswith(self.tmp))
 
 
 class ZygoteBundle(unittest.TestCase):
