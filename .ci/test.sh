@@ -107,7 +107,7 @@ STAGES=(
   "npm test under Node 24 (node:test, security)|stage_npm_test_24"
   "npm test under Node 22 (node:test, security)|stage_npm_test_22"
   "security suite in the reduced tier (Node 24)|stage_security_reduced"
-  "containers: reduced tier in an emulated default Docker (root, uid 1000), full tier with the shipped profile|stage_container"
+  "containers: podman and an emulated default Docker (reduced tier with Docker's profile, root and uid 1000), full tier with the shipped profile|stage_container"
   "packed install: npm pack, install --ignore-scripts without a compiler, under Node 24 and 22|stage_packcheck"
   "clang-tidy (native/, addon/)|stage_clang_tidy"
   "libFuzzer short runs|stage_fuzz"
