@@ -218,16 +218,22 @@ describe('installs through the operator\'s proxy and CA', { skip: skipWithoutAdd
   });
 
   const noOpenssl = spawnSync('openssl', ['version']).status !== 0 ? 'openssl is not installed' : false;
-  it('trusts an index whose certificate only the operator\'s CA bundle vouches for', { skip: noOpenssl }, async (t) => {
-    const key = path.join(work, 'key.pem');
-    const cert = path.join(work, 'cert.pem');
+  // A self-signed certificate for `name`, and an https server with it in front of the index.
+  async function selfSignedIndex(t, file, name, altName) {
+    const key = path.join(work, `${file}-key.pem`);
+    const cert = path.join(work, `${file}-cert.pem`);
     const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
-      '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+      '-days', '1', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${altName}`], { encoding: 'utf8' });
     assert.equal(made.status, 0, made.stderr);
     const tls = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) },
       (req, res) => forward(index.url, req, res, req.url));
     await new Promise((resolve) => tls.listen(0, '127.0.0.1', resolve));
-    t.after(() => new Promise((resolve) => tls.close(resolve)));
+    t.after(() => new Promise((resolve) => { tls.close(resolve); tls.closeAllConnections(); }));
+    return { tls, cert };
+  }
+
+  it('trusts an index whose certificate only the operator\'s CA bundle vouches for', { skip: noOpenssl }, async (t) => {
+    const { tls, cert } = await selfSignedIndex(t, 'ip', '127.0.0.1', 'IP:127.0.0.1');
     const url = `https://127.0.0.1:${tls.address().port}/simple/`;
     const untrusted = await open({ url }).install('wf-tls', 'pycage-hello\n');
     assert.equal(untrusted.status, 'failed');
@@ -237,15 +243,7 @@ describe('installs through the operator\'s proxy and CA', { skip: skipWithoutAdd
   });
 
   it('diagnoses through a CONNECT tunnel to an https index that only the operator\'s CA vouches for', { skip: noOpenssl }, async (t) => {
-    const key = path.join(work, 'named-key.pem');
-    const cert = path.join(work, 'named-cert.pem');
-    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
-      '-days', '1', '-subj', '/CN=pycage-index.invalid', '-addext', 'subjectAltName=DNS:pycage-index.invalid'], { encoding: 'utf8' });
-    assert.equal(made.status, 0, made.stderr);
-    const tls = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) },
-      (req, res) => forward(index.url, req, res, req.url));
-    await new Promise((resolve) => tls.listen(0, '127.0.0.1', resolve));
-    t.after(() => new Promise((resolve) => { tls.close(resolve); tls.closeAllConnections(); }));
+    const { tls, cert } = await selfSignedIndex(t, 'named', 'pycage-index.invalid', 'DNS:pycage-index.invalid');
     const proxy = await startProxy(index.url, tls.address().port);
     t.after(() => proxy.close());
     const sandbox = open({ url: 'https://pycage-index.invalid/simple/', proxy: proxy.url, caBundle: cert });
