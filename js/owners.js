@@ -11,12 +11,20 @@ const os = require('node:os');
 const HOST = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_').slice(0, 64) || 'host';
 const SELF = `${HOST}~${process.pid}`;
 
+// A zombie is not alive: a SIGKILLed process that nobody reaped (a
+// container's pid 1 that does not reap keeps it one for good) holds its pid
+// but can never finish or release what it owned.
 function pidAlive(pid) {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return err.code === 'EPERM';  // alive, another user's
+    if (err.code !== 'EPERM') return false;  // EPERM: alive, another user's
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch (err) {
+    return err.code !== 'ENOENT';  // gone since; any other failure: assume alive
   }
 }
 

@@ -43,9 +43,28 @@ void RemoveTree(const std::string& path) {
   rmdir(path.c_str());
 }
 
+// A host process that is gone: no such pid, or a zombie nobody reaped yet
+// (a container whose pid 1 does not reap keeps a SIGKILLed host as one for
+// good; its tree must go all the same). Another user's live process (EPERM)
+// is not gone.
+bool ProcessGone(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return true;
+  const std::string stat_path = "/proc/" + std::to_string(pid) + "/stat";
+  const int fd = open(stat_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;
+  char buffer[512];
+  const ssize_t got = read(fd, buffer, sizeof buffer - 1);
+  close(fd);
+  if (got <= 0) return false;
+  buffer[got] = '\0';
+  // "pid (comm) S ...": the state follows the last ')', the command may hold any byte.
+  const char* paren = std::strrchr(buffer, ')');
+  return paren != nullptr && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 // Trees of processes that are gone: a host killed with SIGKILL could not
 // remove its own. "pycage-scratch-<pid>-XXXXXX", the pid of the host process
-// that made it; one whose pid answers kill(pid, 0) is left alone.
+// that made it; one whose process is still there is left alone.
 void SweepOrphans(const std::string& base) {
   DIR* stream = opendir(base.c_str());
   if (stream == nullptr) return;
@@ -57,7 +76,7 @@ void SweepOrphans(const std::string& base) {
     char* end = nullptr;
     const long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
     if (pid <= 0 || end == nullptr || *end != '-' || pid == getpid()) continue;
-    if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+    if (ProcessGone(static_cast<pid_t>(pid))) {
       std::string path = base;
       path.append("/").append(name);
       gone.push_back(std::move(path));

@@ -16,6 +16,7 @@ const { ensureWheels } = require('../support/wheels');
 const { startIndex } = require('../support/index_server');
 
 const ROOT = require.resolve('../..');
+const PYTHON = process.env.PYCAGE_PYTHON || 'python3';
 
 // A child process that installs `requirements` under `key` and prints what
 // happened as one JSON line.
@@ -123,6 +124,27 @@ describe('a dataDir shared by several processes', { skip: skipWithoutAddon }, ()
     assert.equal(fs.readdirSync(path.join(dataDir, 'bundles', 'installs')).length, 1);
     // B's startup removed the half build of its dead owner.
     assert.equal(fs.existsSync(path.join(tmp, buildsOfA[0])), false);
+  });
+
+  it('counts a zombie owner as dead: a SIGKILLed host nobody reaps owns nothing', async (t) => {
+    const owners = require('../../js/owners');
+    // A parent that never reaps its exited child, as a container's pid 1 may.
+    const parent = spawn(PYTHON, ['-c', [
+      'import os, sys, time',
+      'pid = os.fork()',
+      'if pid == 0:',
+      '    os._exit(0)',
+      'print(pid, flush=True)',
+      'time.sleep(60)',
+    ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => parent.kill('SIGKILL'));
+    const zombie = Number(await new Promise((resolve) => parent.stdout.once('data', (d) => resolve(String(d).trim()))));
+    const state = () => { try { const st = fs.readFileSync(`/proc/${zombie}/stat`, 'latin1'); return st[st.lastIndexOf(')') + 2]; } catch { return null; } };
+    await until('the child to be a zombie', () => state() === 'Z');
+    assert.equal(owners.pidAlive(zombie), false);
+    assert.equal(owners.ownerAlive(`${owners.HOST}~${zombie}`, Date.now(), 60000), false);
+    assert.equal(owners.pidAlive(parent.pid), true);
+    assert.equal(owners.pidAlive(process.pid), true);
   });
 
   it("GC keeps what another live process serves or records, and collects the rest", async (t) => {
