@@ -2,7 +2,7 @@
 
 // Who owns a piece of a shared dataDir: processes on this host (Node's
 // cluster mode, PM2) or on other hosts that mount the same volume. An owner
-// is "host:pid"; one on this host is alive while its pid is, one elsewhere
+// is "host:pid"; one on this host is alive while its pid is (and is no zombie), one elsewhere
 // until its mark is older than `maxAgeMs` (it cannot be asked).
 
 const fs = require('node:fs');
