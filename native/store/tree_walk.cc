@@ -3,7 +3,9 @@
 // target of each entry are recorded, never times or owners, so equal trees
 // give equal bytes.
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +22,8 @@
 
 namespace pycage::store {
 namespace {
+
+constexpr uint64_t kReadPieceBytes = 64 * 1024;
 
 constexpr std::string_view kPackAdvice =
     "only regular files, directories and relative symlinks that stay inside the tree can be bundled; "
@@ -48,8 +52,12 @@ class TreeWalker {
 
   const EntryRules& rules() const { return rules_; }
   std::vector<ArchiveEntry>& entries() { return entries_; }
-  std::vector<std::string>& contents() { return contents_; }
   uint64_t content_bytes() const { return content_bytes_; }
+
+  // Appends the contents of the file `entry` to `out`, read again below
+  // `root_fd` straight into place, and checks they are the bytes the walk
+  // hashed: the archive is the only copy of a bundle in memory.
+  Status AppendContents(int root_fd, const ArchiveEntry& entry, std::string& out) const;
 
  private:
   std::string Join(std::string_view path) const {
@@ -68,7 +76,6 @@ class TreeWalker {
   PackLimits limits_;
   EntryRules rules_;
   std::vector<ArchiveEntry> entries_;
-  std::vector<std::string> contents_;  // parallel to entries_; empty for non-files
   uint64_t content_bytes_ = 0;
 };
 
@@ -92,7 +99,6 @@ Status TreeWalker::Walk(int dir_fd, const std::string& prefix) {
       entry.path = path;
       entry.type = EntryType::kDir;
       entries_.push_back(std::move(entry));
-      contents_.emplace_back();
       const UniqueFd child(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!child.valid()) return SysError(path, "openat", errno);
       if (Status s = Walk(child.get(), path); !s.ok()) return s;
@@ -119,32 +125,58 @@ Status TreeWalker::AddFile(int dir_fd, const std::string& name, const std::strin
     return Refuse(path, "file contents reach more than " + std::to_string(limits_.max_content_bytes) +
                             " bytes in total (PackLimits.max_content_bytes)");
   }
-  std::string data(size, '\0');
-  size_t got = 0;
-  while (got < data.size()) {
-    const ssize_t n = read(fd.get(), data.data() + got, data.size() - got);
+  // Hashed a piece at a time: the walk holds no file's contents.
+  Sha256 hash;
+  std::string piece(std::min<uint64_t>(size, kReadPieceBytes) + 1, '\0');
+  uint64_t got = 0;
+  for (;;) {
+    const ssize_t n = read(fd.get(), piece.data(), piece.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return SysError(path, "read", errno);
-    if (n == 0) return Refuse(path, "file shrank while packing; pack a tree nobody is writing to");
-    got += static_cast<size_t>(n);
+    if (n == 0) break;
+    got += static_cast<uint64_t>(n);
+    if (got > size) return Refuse(path, "file grew while packing; pack a tree nobody is writing to");
+    hash.Update(piece.data(), static_cast<size_t>(n));
   }
-  char extra = 0;
-  ssize_t n = 0;
-  do {
-    n = read(fd.get(), &extra, 1);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return SysError(path, "read", errno);
-  if (n > 0) return Refuse(path, "file grew while packing; pack a tree nobody is writing to");
+  if (got < size) return Refuse(path, "file shrank while packing; pack a tree nobody is writing to");
 
   ArchiveEntry entry;
   entry.path = path;
   entry.type = EntryType::kFile;
   entry.mode = (st.st_mode & 0111) != 0 ? kModeExecutable : kModeRegular;
   entry.size = size;
-  entry.sha256 = Sha256Hex(data);
+  entry.sha256 = HexLower(hash.Finish());
   entries_.push_back(std::move(entry));
-  contents_.push_back(std::move(data));
   content_bytes_ += size;
+  return Status::Ok();
+}
+
+Status TreeWalker::AppendContents(int root_fd, const ArchiveEntry& entry, std::string& out) const {
+  // Beneath the root and through no symlink, as the walk went.
+  open_how how{};
+  how.flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const UniqueFd fd(static_cast<int>(syscall(SYS_openat2, root_fd, entry.path.c_str(), &how, sizeof how)));
+  if (!fd.valid()) return SysError(entry.path, "openat2", errno);
+  const size_t at = out.size();
+  out.resize(at + entry.size);
+  uint64_t got = 0;
+  while (got < entry.size) {
+    const ssize_t n = read(fd.get(), out.data() + at + got, entry.size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return SysError(entry.path, "read", errno);
+    if (n == 0) break;
+    got += static_cast<uint64_t>(n);
+  }
+  char extra = 0;
+  ssize_t more = 0;
+  do {
+    more = read(fd.get(), &extra, 1);
+  } while (more < 0 && errno == EINTR);
+  if (got != entry.size || more != 0 ||
+      Sha256Hex(std::string_view(out.data() + at, entry.size)) != entry.sha256) {
+    return Refuse(entry.path, "file changed while packing; pack a tree nobody is writing to");
+  }
   return Status::Ok();
 }
 
@@ -163,7 +195,6 @@ Status TreeWalker::AddSymlink(int dir_fd, const std::string& name, const std::st
   entry.type = EntryType::kSymlink;
   entry.target = std::move(target);
   entries_.push_back(std::move(entry));
-  contents_.emplace_back();
   return Status::Ok();
 }
 
@@ -232,13 +263,9 @@ Result<PackedArchive> PackDirectory(const std::string& root, std::string_view me
   PackedArchive packed;
   packed.bytes.reserve(total);
   AppendArchiveHeader(packed.bytes, manifest);
-  std::vector<std::string>& contents = walker.contents();
-  for (const size_t i : order) {
-    packed.bytes.append(contents[i]);
-    std::string().swap(contents[i]);  // freed once copied, not at the end
-  }
   for (const ArchiveEntry& entry : entries) {
     if (entry.type != EntryType::kFile) continue;
+    if (Status s = walker.AppendContents(root_fd.get(), entry, packed.bytes); !s.ok()) return s;
     ++packed.file_count;
     packed.content_bytes += entry.size;
   }

@@ -206,9 +206,9 @@ describe('the PostgreSQL bundle store', () => {
 
       // The archive is held once. On top of it the peak carries what V8 has
       // not collected yet: the socket's read buffers for the whole transfer
-      // (about 1.33 × size as base64) and, when publishing, the native
-      // exporter's own growth while it packs. So the bound is loose: 2.5 ×
-      // size. Reading chunks as hex into a Buffer each reached 3.2 × here.
+      // (about 1.33 × size as base64) and, when publishing, the writes the
+      // driver has queued. So the bound is loose: 2.5 × size. Reading chunks
+      // as hex into a Buffer each reached 3.2 × here.
       const growth = (m) => (m.peakKb - m.beforeKb) * 1024;
       t.diagnostic(`archive ${(size / 2 ** 20).toFixed(1)} MiB; peak RSS growth: publish ` +
         `${(growth(published) / 2 ** 20).toFixed(1)} MiB, fetch ${(growth(fetched) / 2 ** 20).toFixed(1)} MiB`);
