@@ -37,6 +37,30 @@ const char* SpecialFileKind(mode_t mode) {
   return "is not a regular file, directory or symlink";
 }
 
+// Opens `path` (relative, as the walk recorded it) beneath `root_fd` through
+// no symlink, as the walk went: openat2 where the kernel (or a container's
+// filter) allows it, else one O_NOFOLLOW openat per component.
+int OpenBeneath(int root_fd, const std::string& path) {
+  constexpr int kFlags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  open_how how{};
+  how.flags = kFlags;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const int fd = static_cast<int>(syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how));
+  if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;
+  UniqueFd dir;
+  int at = root_fd;
+  size_t start = 0;
+  for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', start)) {
+    const std::string part = path.substr(start, slash - start);
+    UniqueFd next(openat(at, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next.valid()) return -1;
+    dir = std::move(next);
+    at = dir.get();
+    start = slash + 1;
+  }
+  return openat(at, path.substr(start).c_str(), kFlags);
+}
+
 class TreeWalker {
  public:
   TreeWalker(const std::string& root, const PackLimits& limits)
@@ -152,12 +176,8 @@ Status TreeWalker::AddFile(int dir_fd, const std::string& name, const std::strin
 }
 
 Status TreeWalker::AppendContents(int root_fd, const ArchiveEntry& entry, std::string& out) const {
-  // Beneath the root and through no symlink, as the walk went.
-  open_how how{};
-  how.flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const UniqueFd fd(static_cast<int>(syscall(SYS_openat2, root_fd, entry.path.c_str(), &how, sizeof how)));
-  if (!fd.valid()) return SysError(entry.path, "openat2", errno);
+  const UniqueFd fd(OpenBeneath(root_fd, entry.path));
+  if (!fd.valid()) return SysError(entry.path, "openat", errno);
   const size_t at = out.size();
   out.resize(at + entry.size);
   uint64_t got = 0;

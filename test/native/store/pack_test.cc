@@ -1,4 +1,9 @@
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
@@ -88,6 +93,33 @@ TEST(PackDirectoryTest, WritesExactlyWhatAnIndependentBuilderWrites) {
   const ParsedArchive parsed = MustParse(packed.bytes);
   EXPECT_EQ(parsed.meta_json, R"({"k":[1,2.50,"x y"]})");
   EXPECT_EQ(parsed.bundle_sha, packed.bundle_sha);
+}
+
+// Where openat2 is missing (an older kernel) or refused (an older container
+// profile), each file is opened one component at a time: the same bytes.
+TEST(PackDirectoryTest, PacksTheSameBytesWhereOpenat2IsRefused) {
+  TempDir dir;
+  MakeSampleTree(dir.path());
+  const std::string expected = MustPack(dir.path()).bytes;
+  ASSERT_FALSE(expected.empty());
+  const pid_t pid = fork();
+  if (pid == 0) {
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) _exit(2);
+    if (syscall(SYS_openat2, AT_FDCWD, "/", nullptr, 0) != -1 || errno != ENOSYS) _exit(3);
+    Result<PackedArchive> packed = PackDirectory(dir.path(), "{}", PackLimits{});
+    _exit(packed.ok() && packed->bytes == expected ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: other bytes or a refusal; 2, 3: the filter did not apply";
 }
 
 TEST(PackDirectoryTest, IsDeterministic) {
