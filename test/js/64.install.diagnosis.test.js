@@ -102,14 +102,16 @@ describe('install failures through the real installer', { skip: skipWithoutAddon
     refusing = http.createServer((req, res) => { res.statusCode = 401; res.end(); });
     await new Promise((resolve) => refusing.listen(0, '127.0.0.1', resolve));
   });
+  const dataDirs = [];
   after(async () => {
     await Promise.all(sandboxes.map((s) => s.close()));
     await index.close();
     await new Promise((resolve) => refusing.close(resolve));
-    fs.rmSync(extras, { recursive: true, force: true });
+    for (const dir of [extras, ...dataDirs]) fs.rmSync(dir, { recursive: true, force: true });
   });
   const open = (url) => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-diag-data-'));
+    dataDirs.push(dataDir);
     const sandbox = new Sandbox({ dataDir, index: { url }, installer: { tool: 'pip' } });
     sandboxes.push(sandbox);
     return sandbox;

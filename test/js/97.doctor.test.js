@@ -97,7 +97,7 @@ describe('pycage doctor, one condition at a time', () => {
     assert.match(byName(report, 'interpreter').fix, /apt-get install python3/);
   });
 
-  it('turns a failed trial jail into the failed step and the fix, and exits non-zero without a jail tier', async () => {
+  it('turns a failed trial jail into the failed step and the fix, and exits non-zero without a jail tier', async (t) => {
     const trialJail = () => ({ ok: false, exitCode: 125, signal: 0, timedOut: false, wallMs: 9,
       log: 'pycage-jail: userns: unshare(CLONE_NEWUSER): Operation not permitted (errno 1)\n' });
     const report = await diagnose({ load: () => ({ trialJail }) });
@@ -110,7 +110,9 @@ describe('pycage doctor, one condition at a time', () => {
     assert.deepEqual(report.tiers.full.trial, { ok: false, stage: 'userns', syscall: 'unshare(CLONE_NEWUSER)', errno: 1,
       error: 'Operation not permitted' });
     let written = '';
-    const code = await doctor.main(['--data-dir', scratchDir()], { native: fakeNative({ load: () => ({ trialJail }) }) },
+    const dataDir = scratchDir();
+    t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const code = await doctor.main(['--data-dir', dataDir], { native: fakeNative({ load: () => ({ trialJail }) }) },
       { write: (text) => { written += text; } });
     assert.equal(code, 1);
     assert.match(written, /no jail tier is available here/);
