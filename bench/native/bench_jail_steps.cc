@@ -91,6 +91,34 @@ void BM_JailStep_3kSyscallsTreeFilter(benchmark::State& state) {
   SyscallsUnder(state, &*bpf);
 }
 
+// What a run child really carries: the zygote filter, inherited, and over it
+// either the whole run filter (before) or only its delta (BuildRunDelta, now).
+// Attaching the zygote filter is in both; the difference is the run's own
+// attach plus 3,000 syscalls walking both filters.
+void BM_JailStep_AttachRunDelta(benchmark::State& state) {
+  auto bpf = BuildRunDelta(FilterKind::kRun);
+  if (!bpf.ok()) {
+    state.SkipWithError(bpf.status().message().c_str());
+    return;
+  }
+  state.counters["instructions"] = static_cast<double>(bpf->size());
+  Time(state, [&] { return Attach(*bpf); }, "seccomp attach of the run delta");
+}
+void ZygoteThen(benchmark::State& state, const Result<Bpf>& over) {
+  auto zygote = BuildFilter(FilterKind::kZygote);
+  if (!zygote.ok() || !over.ok()) {
+    state.SkipWithError("the filters do not build");
+    return;
+  }
+  Time(state, [&] { return Attach(*zygote) && Attach(*over) && ManySyscalls(); }, "zygote filter, run filter over it");
+}
+void BM_JailStep_ZygoteThenRunFilter3kSyscalls(benchmark::State& state) {
+  ZygoteThen(state, BuildFilter(FilterKind::kRun));
+}
+void BM_JailStep_ZygoteThenRunDelta3kSyscalls(benchmark::State& state) {
+  ZygoteThen(state, BuildRunDelta(FilterKind::kRun));
+}
+
 // What a run's setup does in the zygote's jail: fresh pid and mount
 // namespaces (the caller is root there), a private tmpfs /tmp.
 void BM_JailStep_UnshareUserNs(benchmark::State& state) {
@@ -157,6 +185,9 @@ BENCHMARK(BM_JailStep_AttachRunFilterTree)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_3kSyscallsNoFilter)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_3kSyscallsLinearFilter)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_3kSyscallsTreeFilter)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_JailStep_AttachRunDelta)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_JailStep_ZygoteThenRunFilter3kSyscalls)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_JailStep_ZygoteThenRunDelta3kSyscalls)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_UnshareUserNs)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_UnsharePidMountNs)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JailStep_MountTmpfs)->Unit(benchmark::kMicrosecond);

@@ -282,7 +282,7 @@ Status RunStep(Runtime& rt, const Step& s) {
       rt.filter_bpf = std::move(zygote).value();
       auto run_kind = FilterByName(s.b.empty() ? FilterName(FilterKind::kRun) : s.b);
       if (!run_kind.ok()) return run_kind.status();
-      auto run = BuildFilter(run_kind.value());
+      auto run = BuildRunDelta(run_kind.value());
       if (!run.ok()) return run.status();
       auto fd = SealedMemfd("pycage-run-filter", run.value());
       if (!fd.ok()) return fd.status();

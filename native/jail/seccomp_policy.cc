@@ -351,6 +351,9 @@ const char* const kConfineSyscalls[] = {"unshare",        "mount",
                                         "landlock_create_ruleset", "landlock_add_rule",
                                         "landlock_restrict_self"};
 
+// The namespaces of a run's own jail: the zygote's fork clones into them.
+constexpr uint64_t kConfineNs = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID;
+
 // The run filter; with `zygote`, the same plus the confinement steps, each
 // narrowed by argument. Everything else a run may not do, the zygote (and so
 // a bundle's import-time code) may not do either.
@@ -369,7 +372,6 @@ void AddRunRules(Builder& b, bool zygote, bool unix_sockets = true, bool contain
         {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_UNIX, 0}});
   AddIoctlRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true);
   // The zygote's fork is a clone into a run's user, mount and pid namespaces.
-  constexpr uint64_t kConfineNs = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID;
   AddCloneRules(b, SCMP_ACT_ALLOW, /*with_allow=*/true, SCMP_ACT_ERRNO(EPERM), zygote ? kConfineNs : 0);
   AddSelfOnlyRules(b, zygote);
   if (!zygote) return;
@@ -399,6 +401,31 @@ void AddRunRules(Builder& b, bool zygote, bool unix_sockets = true, bool contain
   for (const char* name : {"setresuid", "setresgid", "capset", "seccomp", "landlock_create_ruleset",
                            "landlock_add_rule", "landlock_restrict_self"}) {
     b.Add(name, SCMP_ACT_ALLOW);
+  }
+}
+
+// What `run_kind` refuses and the zygote filter allows, each with the run
+// filter's own answer; everything else is allowed, so the zygote filter
+// underneath decides it exactly as the run filter would. Kept in step with
+// AddRunRules by test/native/jail/seccomp_sweep_test.cc, which compares the
+// two stacks on every syscall number and the arguments that matter.
+void AddRunDeltaRules(Builder& b, bool unix_sockets, bool contained) {
+  // The confinement steps: the zygote's alone (AddRunRules' kConfineSyscalls).
+  for (const char* name : kConfineSyscalls) b.Add(name, SCMP_ACT_ERRNO(EPERM));
+  for (unsigned bit = 0; bit < 64; ++bit) {
+    uint64_t m = 1ULL << bit;
+    if (kConfineNs & m) b.Add("clone", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});
+  }
+  // prctl: the zygote's extra options (AddSelfOnlyRules); the run refuses
+  // three and does not list the fourth, which its default kills.
+  for (int opt : {PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_SECUREBITS}) {
+    b.Add("prctl", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_EQ, static_cast<uint64_t>(opt), 0}});
+  }
+  b.Add("prctl", SCMP_ACT_KILL_PROCESS,
+        {scmp_arg_cmp{0, SCMP_CMP_EQ, PR_CAP_AMBIENT, 0}, scmp_arg_cmp{1, SCMP_CMP_EQ, PR_CAP_AMBIENT_CLEAR_ALL, 0}});
+  if (!unix_sockets) b.Add("socket", SCMP_ACT_ERRNO(EAFNOSUPPORT), {scmp_arg_cmp{0, SCMP_CMP_EQ, AF_UNIX, 0}});
+  if (contained) {
+    for (const char* name : kContainedEperm) b.Add(name, SCMP_ACT_ERRNO(EPERM));
   }
 }
 
@@ -463,7 +490,37 @@ Result<Ctx> Make(FilterKind kind, FilterShape shape = FilterShape::kTree) {
   return b.Release();
 }
 
+bool IsRunKind(FilterKind kind) {
+  return kind == FilterKind::kRun || kind == FilterKind::kRunNoUnixSocket || kind == FilterKind::kRunContained ||
+         kind == FilterKind::kRunContainedNoUnixSocket;
+}
+
+Result<Ctx> MakeRunDelta(FilterKind run_kind) {
+  if (!IsRunKind(run_kind)) {
+    return PlainError("seccomp", std::string("a run delta needs a run filter kind, not ") + FilterName(run_kind));
+  }
+  auto builder = std::make_unique<Builder>(SCMP_ACT_ALLOW);
+  Builder& b = *builder;
+  if (!b.valid()) return PlainError("seccomp", "seccomp_init() failed");
+  int rc = seccomp_attr_set(b.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  if (rc < 0) {
+    errno = -rc;
+    return SysError("seccomp", "seccomp_attr_set(ACT_BADARCH)");
+  }
+  const bool contained = run_kind == FilterKind::kRunContained || run_kind == FilterKind::kRunContainedNoUnixSocket;
+  const bool unix_sockets = run_kind == FilterKind::kRun || run_kind == FilterKind::kRunContained;
+  AddRunDeltaRules(b, unix_sockets, contained);
+  if (!b.status().ok()) return b.status();
+  return b.Release();
+}
+
 }  // namespace
+
+Result<Bpf> BuildRunDelta(FilterKind run_kind) {
+  auto ctx = MakeRunDelta(run_kind);
+  if (!ctx.ok()) return ctx.status();
+  return Export(ctx.value().get());
+}
 
 Result<Bpf> BuildFilter(FilterKind kind, FilterShape shape) {
   auto ctx = Make(kind, shape);

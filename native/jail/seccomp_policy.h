@@ -59,6 +59,14 @@ enum class FilterShape { kTree, kLinear };
 
 Result<Bpf> BuildFilter(FilterKind kind, FilterShape shape = FilterShape::kTree);
 
+// What a run child installs over the zygote filter it inherits: only the
+// rules in which `run_kind` (a run kind) is stricter than the zygote filter,
+// the rest allowed. Stacked on the zygote filter it decides every syscall as
+// `run_kind` does (the kernel applies the stricter answer of the two), in a
+// few dozen instructions instead of about 540, so the per-run attach and
+// every later syscall cost less (docs/ARCHITECTURE.md, "The plans").
+Result<Bpf> BuildRunDelta(FilterKind run_kind);
+
 // libseccomp's human-readable dump of a filter (for --print-plan and debugging).
 Result<std::string> DescribeFilter(FilterKind kind);
 

@@ -243,6 +243,74 @@ TEST(RunFilterSweep, TheZygoteFilterUnderneathChangesNoAnswer) {
   }
 }
 
+// Each run installs only a delta over the zygote filter it inherits
+// (BuildRunDelta). That stack must decide every syscall, ABI and argument
+// that any of the filters looks at exactly as the zygote and full run filter
+// together did: the run's policy is the run filter's, whatever is attached.
+TEST(RunFilterSweep, TheRunDeltaOverTheZygoteFilterDecidesAsTheRunFilter) {
+  auto zygote = BuildFilter(FilterKind::kZygote);
+  ASSERT_TRUE(zygote.ok()) << zygote.status().message();
+  auto stacked = [&](const Bpf& over, uint32_t nr, uint32_t arch, const std::vector<uint64_t>& args) {
+    const uint32_t under = Action(zygote.value(), nr, arch, args);
+    const uint32_t top = Action(over, nr, arch, args);
+    // The kernel keeps the stricter action; on a tie the newer filter's.
+    auto precedence = [](uint32_t action) { return static_cast<int32_t>(action & SECCOMP_RET_ACTION_FULL); };
+    return precedence(under) < precedence(top) ? under : top;
+  };
+  // Arguments: none, every single bit of the first four, small values of
+  // the first two (prctl options and their sub-commands, socket families,
+  // personas), and the values the filters name.
+  std::vector<std::vector<uint64_t>> grid = {{}, {~0ULL, ~0ULL, ~0ULL, ~0ULL}};
+  for (size_t arg = 0; arg < 4; ++arg) {
+    for (unsigned bit = 0; bit < 64; ++bit) {
+      std::vector<uint64_t> v(4, 0);
+      v[arg] = 1ULL << bit;
+      grid.push_back(v);
+      v[arg] |= 0x11;  // with SIGCHLD, as fork-like clones pass it
+      grid.push_back(v);
+    }
+  }
+  for (uint64_t a0 = 0; a0 < 80; ++a0) {
+    for (uint64_t a1 = 0; a1 < 8; ++a1) grid.push_back({a0, a1});
+  }
+  for (uint64_t v : {0xffffffffULL, (1ULL << 32) | AF_UNIX, 0x5412ULL, 0x541CULL, 0x5401ULL}) {
+    grid.push_back({v, v});
+    grid.push_back({0, v});
+  }
+  std::set<std::string> by_argument = AsSet(RunConditionalSyscalls());
+  for (const char* name : {"clone", "unshare", "mount", "prctl", "socket", "ioctl", "personality", "prlimit64"}) {
+    by_argument.insert(name);
+  }
+  for (FilterKind kind : {FilterKind::kRun, FilterKind::kRunNoUnixSocket, FilterKind::kRunContained,
+                          FilterKind::kRunContainedNoUnixSocket}) {
+    auto run = BuildFilter(kind);
+    auto delta = BuildRunDelta(kind);
+    ASSERT_TRUE(run.ok() && delta.ok()) << FilterName(kind);
+    EXPECT_LT(delta->size() * 5, run->size()) << "the delta of " << FilterName(kind) << " is not small";
+    int differences = 0;
+    for (uint32_t nr = 0; nr < kMaxNr && differences < 10; ++nr) {
+      const std::string name = NameOf(static_cast<int>(nr));
+      const bool conditional = by_argument.count(name) > 0;
+      for (const auto& args : grid) {
+        if (!conditional && args.size() == 4 && args != grid[1]) continue;  // no rule reads them
+        if (!conditional && args.size() == 2) continue;
+        for (auto [n, arch] : {std::pair{nr, uint32_t{AUDIT_ARCH_X86_64}}, std::pair{nr | kX32Bit, uint32_t{AUDIT_ARCH_X86_64}},
+                               std::pair{nr, uint32_t{AUDIT_ARCH_I386}}}) {
+          const uint32_t want = stacked(run.value(), n, arch, args);
+          const uint32_t got = stacked(delta.value(), n, arch, args);
+          if (want == got) continue;
+          ++differences;
+          std::ostringstream a;
+          for (uint64_t v : args) a << " 0x" << std::hex << v;
+          ADD_FAILURE() << FilterName(kind) << ": syscall " << n << " (" << name << ") arch 0x" << std::hex << arch
+                        << " args" << a.str() << ": zygote+run " << ActionName(want) << ", zygote+delta "
+                        << ActionName(got);
+        }
+      }
+    }
+  }
+}
+
 TEST(RunFilterSweep, ConditionalSyscallsByArgument) {
   const Bpf& bpf = RunBpf();
   ASSERT_FALSE(bpf.empty());
@@ -299,7 +367,8 @@ TEST(RunFilterSweep, OtherAbisAreKilledForEveryNumber) {
 #endif
 #endif
 
-// The kernel agrees with the interpreter on every number the tables refuse.
+// The kernel agrees with the interpreter on every number the tables refuse,
+// under what a run child carries: the zygote filter and the run's delta.
 TEST(RunFilterSweep, KernelRefusesEveryRefusedNumberAsTheTablesSay) {
 #ifdef PYCAGE_SWEEP_SANITIZED
   GTEST_SKIP() << "the filter kills the sanitizer runtime's own syscalls";
@@ -318,7 +387,7 @@ TEST(RunFilterSweep, KernelRefusesEveryRefusedNumberAsTheTablesSay) {
     list += (list.empty() ? "" : ",") + std::to_string(nr);
   }
   ASSERT_GT(want.size(), 150u);
-  testing::Outcome o = testing::Run({PYCAGE_TRY_SYSCALL, "run", "--nrs", list}, {}, 60000);
+  testing::Outcome o = testing::Run({PYCAGE_TRY_SYSCALL, "zygote+run", "--nrs", list}, {}, 60000);
   ASSERT_EQ(o.code(), 0) << o.err;
   std::map<int, std::string> got;
   std::istringstream lines(o.out);

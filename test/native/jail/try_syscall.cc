@@ -1,5 +1,7 @@
 // pycage-try-syscall FILTER NAME        install FILTER (run|zygote|installer|
-//                                       installer-no-unix-socket|none), call
+//                                       installer-no-unix-socket|none; zygote+run
+//                                       and the like: the zygote filter with the
+//                                       run's delta over it, as a run has), call
 //                                       one syscall with bad pointers/fds, print
 //                                       "NAME: OK" or "NAME: <ERRNO NAME>".
 // pycage-try-syscall FILTER --exec PROG ARGS...   install FILTER, then execv.
@@ -229,6 +231,11 @@ int main(int argc, char** argv) {
     }
     call = &it->second;
   }
+  // "zygote+run" and the like: what a run child carries, the zygote filter
+  // with the run's delta over it (BuildRunDelta).
+  const std::string stacked_prefix = "zygote+";
+  const bool stacked = filter.rfind(stacked_prefix, 0) == 0;
+  if (stacked) filter = filter.substr(stacked_prefix.size());
   if (filter != "none") {
     using pycage::jail::FilterKind;
     FilterKind kind = FilterKind::kZygote;
@@ -245,16 +252,24 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "unknown filter %s\n", filter.c_str());
       return 2;
     }
-    auto bpf = pycage::jail::BuildFilter(kind);
-    if (!bpf.ok()) {
-      std::fprintf(stderr, "%s\n", bpf.status().message().c_str());
-      return 2;
+    std::vector<pycage::Result<pycage::jail::Bpf>> filters;
+    if (stacked) {
+      filters.push_back(pycage::jail::BuildFilter(FilterKind::kZygote));
+      filters.push_back(pycage::jail::BuildRunDelta(kind));
+    } else {
+      filters.push_back(pycage::jail::BuildFilter(kind));
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return 2;
-    int err = pycage::jail::InstallBpf(bpf->data(), bpf->size());
-    if (err != 0) {
-      std::fprintf(stderr, "install: %s\n", std::strerror(err));
-      return 2;
+    for (const auto& bpf : filters) {
+      if (!bpf.ok()) {
+        std::fprintf(stderr, "%s\n", bpf.status().message().c_str());
+        return 2;
+      }
+      int err = pycage::jail::InstallBpf(bpf->data(), bpf->size());
+      if (err != 0) {
+        std::fprintf(stderr, "install: %s\n", std::strerror(err));
+        return 2;
+      }
     }
   }
   if (what == "--nrs") return argc < 4 ? 2 : TryNumbers(argv[3]);
