@@ -266,25 +266,40 @@ class BundleManager {
       const existing = this.publishedInstall(dir);
       if (existing) return existing;
     }
-    // One build of a set across every process on this dataDir: wait for the
-    // holder of its lock, then take its result (or the lock, if it died).
+    // One build of a set across every process on this dataDir.
+    return this.underDataDirLock(installId, {
+      what: `building install ${installId}`,
+      pollMs: 200,
+      published: async () => (rebuild ? null : this.publishedInstall(dir)),
+      work: () => this.buildUnderLock(installId, dir, parsed, key),
+    });
+  }
+
+  // Runs work() holding the dataDir's cross-process lock `lock` (a file in
+  // locksDir, taken over when its holder died). While another process holds
+  // it, polls published() every pollMs and returns what it finds, and checks
+  // once more on taking the lock, so work() runs only when nobody finished
+  // it first. Builds and imports share it.
+  async underDataDirLock(lock, { what, pollMs, published, work }) {
     const waitUntil = Date.now() + this.installTimeoutMs + 60_000;
-    while (!this.store.tryLockBuild(installId)) {
-      if (this.closed) throw new PycageError('The Sandbox was closed during the build', codes.ERR_CLOSED);
-      if (Date.now() > waitUntil) {
-        throw new Error(`another process has been building install ${installId} for too long; ` +
-          `remove ${this.store.locksDir}/${installId} if no process builds it`);
+    while (!this.store.tryLockBuild(lock)) {
+      if (this.closed) {
+        throw new PycageError(`The Sandbox was closed while another process was ${what}`, codes.ERR_CLOSED);
       }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const theirs = this.publishedInstall(dir);
-      if (theirs && !rebuild) return theirs;
+      if (Date.now() > waitUntil) {
+        throw new PycageError(`Another process has been ${what} for too long; remove ` +
+          `${this.store.locksDir}/${lock} if no process is`, codes.ERR_INTERNAL);
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      const theirs = await published();
+      if (theirs) return theirs;
     }
     try {
-      const published = rebuild ? null : this.publishedInstall(dir);
-      if (published) return published;  // finished by another process as we took the lock
-      return await this.buildUnderLock(installId, dir, parsed, key);
+      const theirs = await published();  // finished by another process as we took the lock
+      if (theirs) return theirs;
+      return await work();
     } finally {
-      this.store.unlockBuild(installId);
+      this.store.unlockBuild(lock);
     }
   }
 
@@ -436,27 +451,14 @@ class BundleManager {
     if (this.store.readOnly) throw this.store.refuseWrite('import a bundle');
     const key = options.key !== undefined ? options.key : bundleSha;
     const dir = this.store.importDir(bundleSha);
-    const lock = `import-${bundleSha}`;
-    let adopted = await this.adoptImport(dir, bundleSha, key);
+    const adopted = await this.adoptImport(dir, bundleSha, key);
     if (adopted) return adopted;
-    const waitUntil = Date.now() + this.installTimeoutMs + 60_000;
-    while (!this.store.tryLockBuild(lock)) {
-      if (this.closed) throw new PycageError('The Sandbox was closed while another process imported the bundle', codes.ERR_CLOSED);
-      if (Date.now() > waitUntil) {
-        throw new PycageError(`Another process has been importing bundle ${bundleSha} for too long; ` +
-          `remove ${this.store.locksDir}/${lock} if no process imports it`, codes.ERR_INTERNAL);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      adopted = await this.adoptImport(dir, bundleSha, key);
-      if (adopted) return adopted;
-    }
-    try {
-      adopted = await this.adoptImport(dir, bundleSha, key);  // finished by another process as we took the lock
-      if (adopted) return adopted;
-      return await this.importBytes(await source(), { key }, ['key'], bundleSha);
-    } finally {
-      this.store.unlockBuild(lock);
-    }
+    return this.underDataDirLock(`import-${bundleSha}`, {
+      what: `importing bundle ${bundleSha}`,
+      pollMs: 100,
+      published: () => this.adoptImport(dir, bundleSha, key),
+      work: async () => this.importBytes(await source(), { key }, ['key'], bundleSha),
+    });
   }
 
   // Points `key` at the import of bundleSha another process (or an earlier
