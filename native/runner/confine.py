@@ -22,11 +22,15 @@ class ConfineError(Exception):
     pass
 
 
+def libc():
+    """The C library the interpreter runs on."""
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def no_new_privs():
     """The bypass tier's only step: no exec may gain privileges. (In the full
     tier the run's plan sets it, with everything else.)"""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+    if libc().prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         raise ConfineError("no_new_privs: prctl(PR_SET_NO_NEW_PRIVS): %s" % os.strerror(ctypes.get_errno()))
 
 
@@ -88,7 +92,7 @@ class ReducedRunJail:
         self._confine.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
                                   ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
         self._confine.restype = ctypes.c_int
-        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc = libc()
         self.base = os.environ["PYCAGE_SCRATCH"]
         # O_PATH fds of the read-only paths, opened once; every run re-grants
         # them to itself (a new Landlock domain starts from nothing).
