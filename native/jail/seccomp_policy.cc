@@ -454,62 +454,64 @@ Result<Bpf> Export(scmp_filter_ctx ctx) {
   return bpf;
 }
 
-Result<Ctx> Make(FilterKind kind, FilterShape shape = FilterShape::kTree) {
-  const bool contained = kind == FilterKind::kRunContained || kind == FilterKind::kRunContainedNoUnixSocket;
-  const bool run = kind == FilterKind::kRun || kind == FilterKind::kRunNoUnixSocket || contained;
-  const bool installer = kind == FilterKind::kInstaller || kind == FilterKind::kInstallerNoUnixSocket;
-  // Run and zygote kill what they do not list; the installer answers ENOSYS.
-  const uint32_t def = installer ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_KILL_PROCESS;
+bool IsContained(FilterKind kind) {
+  return kind == FilterKind::kRunContained || kind == FilterKind::kRunContainedNoUnixSocket;
+}
+bool IsRunKind(FilterKind kind) {
+  return kind == FilterKind::kRun || kind == FilterKind::kRunNoUnixSocket || IsContained(kind);
+}
+bool AllowsUnixSockets(FilterKind kind) {
+  return kind != FilterKind::kRunNoUnixSocket && kind != FilterKind::kRunContainedNoUnixSocket &&
+         kind != FilterKind::kInstallerNoUnixSocket;
+}
+
+// A builder with `def` as its default action that kills every other ABI:
+// i386 (int 0x80) and x32 (nr|0x40000000) see a different syscall table, and
+// a filter written for x86_64 says nothing about them.
+Result<std::unique_ptr<Builder>> NewBuilder(uint32_t def) {
   auto builder = std::make_unique<Builder>(def);
-  Builder& b = *builder;
-  if (!b.valid()) return PlainError("seccomp", "seccomp_init() failed");
-  // Other ABIs (i386 via int 0x80, x32 via nr|0x40000000) see a different
-  // syscall table; a filter written for x86_64 says nothing about them.
-  int rc = seccomp_attr_set(b.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  if (!builder->valid()) return PlainError("seccomp", "seccomp_init() failed");
+  int rc = seccomp_attr_set(builder->get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
   if (rc < 0) {
     errno = -rc;
     return SysError("seccomp", "seccomp_attr_set(ACT_BADARCH)");
   }
+  return builder;
+}
+
+Result<Ctx> Make(FilterKind kind, FilterShape shape = FilterShape::kTree) {
+  const bool installer = kind == FilterKind::kInstaller || kind == FilterKind::kInstallerNoUnixSocket;
+  // Run and zygote kill what they do not list; the installer answers ENOSYS.
+  auto builder = NewBuilder(installer ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_KILL_PROCESS);
+  if (!builder.ok()) return builder.status();
+  Builder& b = *builder.value();
   if (shape == FilterShape::kTree) {
     // A binary search over syscall numbers instead of a linear list of
     // about 470 instructions: the same decisions, fewer instructions per
     // syscall and a faster attach.
-    rc = seccomp_attr_set(b.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
+    int rc = seccomp_attr_set(b.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
     if (rc < 0) {
       errno = -rc;
       return SysError("seccomp", "seccomp_attr_set(CTL_OPTIMIZE, 2)");
     }
   }
   if (installer) {
-    AddInstallerRules(b, kind == FilterKind::kInstaller);
+    AddInstallerRules(b, AllowsUnixSockets(kind));
   } else {
-    const bool unix_sockets = kind != FilterKind::kRunNoUnixSocket && kind != FilterKind::kRunContainedNoUnixSocket;
-    AddRunRules(b, /*zygote=*/!run, unix_sockets, contained);
+    AddRunRules(b, /*zygote=*/!IsRunKind(kind), AllowsUnixSockets(kind), IsContained(kind));
   }
   if (!b.status().ok()) return b.status();
   return b.Release();
-}
-
-bool IsRunKind(FilterKind kind) {
-  return kind == FilterKind::kRun || kind == FilterKind::kRunNoUnixSocket || kind == FilterKind::kRunContained ||
-         kind == FilterKind::kRunContainedNoUnixSocket;
 }
 
 Result<Ctx> MakeRunDelta(FilterKind run_kind) {
   if (!IsRunKind(run_kind)) {
     return PlainError("seccomp", std::string("a run delta needs a run filter kind, not ") + FilterName(run_kind));
   }
-  auto builder = std::make_unique<Builder>(SCMP_ACT_ALLOW);
-  Builder& b = *builder;
-  if (!b.valid()) return PlainError("seccomp", "seccomp_init() failed");
-  int rc = seccomp_attr_set(b.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-  if (rc < 0) {
-    errno = -rc;
-    return SysError("seccomp", "seccomp_attr_set(ACT_BADARCH)");
-  }
-  const bool contained = run_kind == FilterKind::kRunContained || run_kind == FilterKind::kRunContainedNoUnixSocket;
-  const bool unix_sockets = run_kind == FilterKind::kRun || run_kind == FilterKind::kRunContained;
-  AddRunDeltaRules(b, unix_sockets, contained);
+  auto builder = NewBuilder(SCMP_ACT_ALLOW);
+  if (!builder.ok()) return builder.status();
+  Builder& b = *builder.value();
+  AddRunDeltaRules(b, AllowsUnixSockets(run_kind), IsContained(run_kind));
   if (!b.status().ok()) return b.status();
   return b.Release();
 }
