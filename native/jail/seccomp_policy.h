@@ -64,7 +64,8 @@ Result<Bpf> BuildFilter(FilterKind kind, FilterShape shape = FilterShape::kTree)
 // the rest allowed. Stacked on the zygote filter it decides every syscall as
 // `run_kind` does (the kernel applies the stricter answer of the two), in a
 // few dozen instructions instead of about 540, so the per-run attach and
-// every later syscall cost less (docs/ARCHITECTURE.md, "The plans").
+// every later syscall cost less (docs/ARCHITECTURE.md, "No privilege near
+// bundle code").
 Result<Bpf> BuildRunDelta(FilterKind run_kind);
 
 // libseccomp's human-readable dump of a filter (for --print-plan and debugging).

@@ -178,8 +178,8 @@ def warm_up():
 def release_free_heap():
     """glibc keeps the pages of freed heap chunks mapped, and every fork
     copies their page-table entries: give them back once, after the imports
-    and before the first fork. About 1.6 MB of a stdlib zygote's 9 MB of
-    anonymous memory (docs/ARCHITECTURE.md, "Open work")."""
+    and before the first fork. About 0.9 MB of a stdlib zygote's 10 MB of
+    anonymous memory (README, "Benchmark")."""
     try:
         confine.libc().malloc_trim(0)
     except (OSError, AttributeError):
