@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "jail/fork_server.h"
 #include "jail/reduced_run.h"
 #include "jail/run_jail.h"
 
@@ -47,6 +48,42 @@ __attribute__((visibility("default"))) int pycage_run_confine(int init_fd, unsig
   spec.filter_len = bpf != nullptr ? bpf_bytes / sizeof(sock_filter) : 0;
   pycage::Status s = pycage::jail::run_jail::Execute(spec);
   return s.ok() ? 0 : Fail(s, err, err_len);
+}
+
+// The fork server (jail/fork_server.h), in the zygote's one fork made for
+// it: serves spare requests on request_fd and never returns there. Returns 0
+// in each new spare, with its slot, /tmp options and socket fd; or -1 with
+// the reason in err when the server cannot start. The caller has run its
+// runtime's before-fork hook once, and runs the after-fork child hook in each
+// spare.
+__attribute__((visibility("default"))) int pycage_fork_server_serve(int request_fd, unsigned* slot, char* tmp_options,
+                                                                    size_t tmp_options_cap, int* spare_fd, char* err,
+                                                                    size_t err_len) {
+  pycage::Result<pycage::jail::fork_server::Spare> spare = pycage::jail::fork_server::Serve(request_fd);
+  if (!spare.ok()) return Fail(spare.status(), err, err_len);
+  const pycage::jail::fork_server::Spare& got = spare.value();
+  if (got.tmp_options.size() >= tmp_options_cap) return Fail(pycage::Status::Error(pycage::ErrorCode::kInternal,
+      "fork-server: the /tmp options do not fit the caller's buffer"), err, err_len);
+  std::memcpy(tmp_options, got.tmp_options.c_str(), got.tmp_options.size() + 1);
+  *slot = got.slot;
+  *spare_fd = got.fd;
+  return 0;
+}
+
+// The zygote's request for one spare. 0 with *pid and *spare_fd; a positive
+// errno when the socketpair or clone failed in the server (which lives on);
+// -1 with the reason in err when the exchange failed (the server is gone).
+__attribute__((visibility("default"))) int pycage_fork_server_request(int server_fd, unsigned slot,
+                                                                      const char* tmp_options, int* pid,
+                                                                      int* spare_fd, char* err, size_t err_len) {
+  pycage::jail::fork_server::Outcome outcome;
+  pycage::Status s = pycage::jail::fork_server::RequestSpare(server_fd, slot, tmp_options != nullptr ? tmp_options : "",
+                                                             &outcome);
+  if (!s.ok()) return Fail(s, err, err_len);
+  if (outcome.clone_errno != 0) return outcome.clone_errno;
+  *pid = outcome.pid;
+  *spare_fd = outcome.fd;
+  return 0;
 }
 
 // The reduced tier's confinement of a run (reduced_run.h), in the forked

@@ -121,9 +121,6 @@ std::string FormatPlan(const std::vector<Step>& steps) {
   return out.str();
 }
 
-namespace {
-
-// Threads of the calling process, from /proc/self/stat (field 20), or -1.
 int ThreadCount() {
   int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
@@ -142,16 +139,26 @@ int ThreadCount() {
   return atoi(p + 1);
 }
 
+namespace {
+
+constexpr unsigned long kRunNamespaces = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID;
+
+// A fork-like clone: no new stack, so the child returns here on a copy of
+// the caller's memory. SIGCHLD makes it an ordinary child for wait4.
+pid_t RawClone(unsigned long flags) {
+  long pid = syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, 0);
+  if (pid < 0) return -errno;
+  return static_cast<pid_t>(pid);
+}
+
 }  // namespace
 
 pid_t Clone() {
   if (ThreadCount() != 1) return -EDEADLK;
-  // A fork-like clone: no new stack, so the child returns here on a copy of
-  // the caller's memory. SIGCHLD makes it an ordinary child for wait4.
-  long pid = syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, 0);
-  if (pid < 0) return -errno;
-  return static_cast<pid_t>(pid);
+  return RawClone(kRunNamespaces);
 }
+
+pid_t CloneSibling() { return RawClone(kRunNamespaces | CLONE_PARENT); }
 
 Status Execute(const Spec& spec) {
   for (const Step& step : Plan(spec)) {

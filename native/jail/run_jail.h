@@ -68,6 +68,12 @@ std::string FormatPlan(const std::vector<Step>& steps);
 // libc lock: so it refuses (-EDEADLK) when the caller has more than one
 // thread. The caller does its own runtime's fork bookkeeping around it.
 pid_t Clone();
+// The same clone for the fork server (fork_server.h), with CLONE_PARENT: the
+// child is the caller's parent's (the zygote's). No thread check: the server
+// checks once that it is single-threaded, and runs nothing that starts one.
+pid_t CloneSibling();
+// Threads of the calling process, from /proc/self/stat (field 20), or -1.
+int ThreadCount();
 // Runs the child phase's steps in order; the first failure stops and is returned.
 Status Execute(const Spec& spec);
 

@@ -52,8 +52,49 @@ class RunJail:
         for hook in (self._before_fork, self._after_fork_parent, self._after_fork_child):
             hook.argtypes = []
             hook.restype = None
+        self._serve = lib.pycage_fork_server_serve
+        self._serve.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_uint), ctypes.c_char_p, ctypes.c_size_t,
+                                ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ctypes.c_size_t]
+        self._serve.restype = ctypes.c_int
+        self._request = lib.pycage_fork_server_request
+        self._request.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int),
+                                  ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ctypes.c_size_t]
+        self._request.restype = ctypes.c_int
+        self._pid = ctypes.c_int()
+        self._fd = ctypes.c_int()
         self._bpf = bytes(bpf) if bpf else None
         self._err = ctypes.create_string_buffer(_ERR_CAP)
+
+    def serve_forks(self, request_fd):
+        """In the fork server (fork_server.py): serve spare requests; never
+        returns there. Returns in each new spare, confined as fork() leaves
+        a child: (its socket fd, None or the failed jail step's text).
+        Raises ConfineError when the server cannot start."""
+        slot = ctypes.c_uint()
+        tmp = ctypes.create_string_buffer(256)
+        fd = ctypes.c_int()
+        self._before_fork()  # once: the server runs no Python after this
+        if self._serve(request_fd, ctypes.byref(slot), tmp, len(tmp), ctypes.byref(fd), self._err, _ERR_CAP) != 0:
+            self._after_fork_parent()
+            raise ConfineError(self._err.value.decode(errors="replace"))
+        self._after_fork_child()
+        bpf = self._bpf
+        if self._confine(INIT_FD, slot.value, tmp.value, bpf, len(bpf) if bpf else 0, self._err, _ERR_CAP) != 0:
+            return fd.value, self._err.value.decode(errors="replace")
+        return fd.value, None
+
+    def request_spare(self, server_fd, slot, tmp_options):
+        """In the zygote: one spare from the fork server, as (pid, the
+        zygote's socket fd). Raises OSError when the clone failed there (a
+        spare failure) and BrokenPipeError when the server is gone."""
+        rc = self._request(server_fd, slot, tmp_options, ctypes.byref(self._pid), ctypes.byref(self._fd),
+                           self._err, _ERR_CAP)
+        if rc < 0:
+            raise BrokenPipeError(errno.EPIPE, self._err.value.decode(errors="replace"))
+        if rc > 0:
+            raise OSError(rc, "fork server: clone(CLONE_PARENT|CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID): %s"
+                          % os.strerror(rc))
+        return self._pid.value, self._fd.value
 
     def fork(self, slot, tmp_options):
         """Fork a confined child: os.fork()'s interpreter bookkeeping around a

@@ -40,6 +40,7 @@ import convert  # noqa: E402
 import errors  # noqa: E402
 import execute  # noqa: E402
 import figures  # noqa: E402
+from fork_server import ForkServer  # noqa: E402
 import frames  # noqa: E402
 import learning  # noqa: E402
 import profiles  # noqa: E402
@@ -210,6 +211,11 @@ class Zygote:
         self.spares = collections.deque()
         self.spare_failures = 0
         self.spare_tmp_opts = child_setup.tmp_options(tmp_bytes)
+        # Full tier: spares come from the fork server (fork_server.py), so
+        # the zygote's pages stay unshared with its runs; None: fork here.
+        self.fork_server = None
+        self.use_fork_server = prefork and isinstance(prep.run_jail, confine.RunJail) and \
+            os.environ.get("PYCAGE_FORK_SERVER", "1") != "0"
 
     def take_slot(self):
         """A free uid slot, or None when there is none."""
@@ -242,6 +248,8 @@ class Zygote:
                    "python": "%d.%d.%d" % sys.version_info[:3],
                    "abi": abi_tag(),
                    "tier": self.tier})
+        if self.use_fork_server:
+            self.start_fork_server()
         self.ensure_spare()
         while True:
             for key, _ in self.sel.select():
@@ -648,13 +656,43 @@ class Zygote:
             if not self.fork_spare():
                 return
 
+    def start_fork_server(self):
+        if len(os.listdir("/proc/self/task")) > 1:
+            # A preloaded module started a thread: a copy of this process could
+            # hold a lock that thread held, so spares keep failing as a raw
+            # clone here does (fork_child), with the cause.
+            return
+        try:
+            self.fork_server = ForkServer.start(self.prep.run_jail, self.prep.devnull, self.spare_main, log)
+        except OSError as e:
+            log("fork server: %s; the zygote forks its spares itself" % e)
+
+    def stop_fork_server(self, why):
+        log("fork server: %s; the zygote forks its spares itself" % why)
+        self.fork_server.stop()
+        self.fork_server = None
+
+    def fork_from_server(self, slot):
+        """(pid, pidfd, our socket) of a spare the fork server cloned; None
+        when the server is gone (stopped, the caller forks itself)."""
+        try:
+            pid, ours = self.fork_server.fork(slot, self.spare_tmp_opts)
+        except BrokenPipeError as e:
+            self.stop_fork_server(e)
+            return None
+        except OSError:
+            self.give_slot(slot)
+            raise
+        return pid, self.open_pidfd(pid), ours
+
     def fork_spare(self):
         """True when a spare was forked."""
         slot = self.take_slot()
         if slot is None:
             return False  # retried when a reap gives a slot back
         try:
-            pid, pidfd, ours = self.fork_into(slot, self.spare_child)
+            got = self.fork_from_server(slot) if self.fork_server is not None else None
+            pid, pidfd, ours = got or self.fork_into(slot, self.spare_child)
         except (OSError, child_setup.SetupError) as e:
             log("spare: fork: %s" % e)
             self.spare_failures += 1
@@ -665,11 +703,13 @@ class Zygote:
         return True
 
     def spare_child(self, ours, theirs, jail_error):
+        ours.close()
+        self.spare_main(theirs.detach(), jail_error)
+
+    def spare_main(self, priv, jail_error):
         # The spare: it must never get back into the zygote loop either.
         code = execute.EXIT_INTERNAL
         try:
-            ours.close()
-            priv = theirs.detach()
             err = child_setup.setup_spare(self.prep, priv, jail_error)
             # Warm only while nobody waits: when a run was handed over before
             # this spare got here, it is faster to serve it cold than to make
@@ -772,6 +812,8 @@ class Zygote:
             self.ensure_spare()  # a slot came back, or the zygote is idle now
 
     def shutdown(self, code=0):
+        if self.fork_server is not None:
+            self.fork_server.stop()
         while self.spares:
             self.discard_spare(self.spares.popleft())
         for sess in list(self.sessions.values()):

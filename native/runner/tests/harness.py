@@ -174,6 +174,26 @@ def children(pid):
         return []
 
 
+def _pid_ns(pid):
+    try:
+        return os.readlink("/proc/%d/ns/pid" % pid)
+    except OSError:
+        return None
+
+
+def run_children(zygote):
+    """The zygote's children in pid namespaces of their own: its spares,
+    runs and sessions (full tier), not its fork server, which shares its."""
+    own = _pid_ns(zygote)
+    return [p for p in children(zygote) if _pid_ns(p) not in (own, None)]
+
+
+def fork_servers(zygote):
+    """The zygote's children in its own pid namespace: its fork server."""
+    own = _pid_ns(zygote)
+    return [p for p in children(zygote) if _pid_ns(p) == own]
+
+
 def descendants(pid):
     out = []
     todo = [pid]

@@ -86,28 +86,61 @@ class ZygoteFull(unittest.TestCase):
         if self.ENV.get("PYCAGE_PREFORK") == "0":
             self.skipTest("no spare")
         zpid = self.zygote_pid()
-        spare = harness.wait_for(lambda: harness.children(zpid))
+        spare = harness.wait_for(lambda: harness.run_children(zpid))
         self.assertEqual(len(spare), 1)
         run = self.z.start(LIMITS)
         run.request("import time\ntime.sleep(0.3)\n1")
         time.sleep(0.15)
-        now = harness.children(zpid)
+        now = harness.run_children(zpid)
         self.assertIn(spare[0], now)   # the spare is the run now
         self.assertEqual(len(now), 2)  # plus the next spare
         self.assertEqual(run.finish().value, 1)
 
     def test_spare_discarded_on_tmp_mismatch_and_replaced(self):
         zpid = self.zygote_pid()
-        before = harness.wait_for(lambda: harness.children(zpid))
+        before = harness.wait_for(lambda: harness.run_children(zpid))
         run = self.z.start(dict(LIMITS, tmpBytes=8 << 20))
         run.request("import time\ntime.sleep(0.3)\n1")
         time.sleep(0.15)
-        now = harness.children(zpid)
+        now = harness.run_children(zpid)
         if self.ENV.get("PYCAGE_PREFORK") != "0":
             self.assertEqual(len(before), 1)
             self.assertNotIn(before[0], now)     # killed, not serving the run
             self.assertEqual(len(now), 2)        # the run and a new spare
         self.assertEqual(run.finish().value, 1)
+
+
+    def test_spares_come_from_the_fork_server_and_are_the_zygotes_children(self):
+        if self.ENV.get("PYCAGE_PREFORK") == "0":
+            self.assertEqual(harness.fork_servers(self.zygote_pid()), [])  # no spares, no server
+            return
+        zpid = self.zygote_pid()
+        servers = harness.fork_servers(zpid)
+        self.assertEqual(len(servers), 1, servers)
+        self.assertEqual(harness.children(servers[0]), [])  # CLONE_PARENT: the spares are the zygote's
+        self.assertTrue(harness.wait_for(lambda: harness.run_children(zpid)))
+
+    def test_runs_go_on_when_the_fork_server_dies(self):
+        if self.ENV.get("PYCAGE_PREFORK") == "0":
+            self.skipTest("no spare, no fork server")
+        # A separate zygote: this one loses its server.
+        z = start_jailed(0, uid_count=0, env=tuple("%s=%s" % kv for kv in self.ENV.items()))
+        try:
+            init = harness.children(z.pid)[0]
+            zpid = harness.children(init)[0]
+            server = harness.wait_for(lambda: harness.fork_servers(zpid))
+            self.assertEqual(len(server), 1)
+            self.assertEqual(z.run("1", limits=LIMITS).value, 1)
+            os.kill(server[0], 9)
+            harness.wait_for(lambda: not harness.alive(server[0]))
+            for i in range(3):  # the first finds it gone; the zygote forks its spares from then on
+                self.assertEqual(z.run("%d" % i, limits=LIMITS).value, i)
+            self.assertEqual(harness.wait_for(lambda: harness.fork_servers(zpid) == []), True)  # reaped
+            self.assertTrue(harness.run_children(zpid))  # a spare again, forked by the zygote
+        finally:
+            status, _out, err = z.close()
+        self.assertIn(b"fork server:", err)
+        self.assertTrue(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, err))
 
 
 class ZygoteFullNoPrefork(ZygoteFull):
