@@ -50,11 +50,12 @@ describe('native binaries', { skip: skipWithoutAddon }, () => {
     assert.deepEqual(foreign, [], `symbols left for the loading process to provide: ${foreign.join(' ')}`);
   });
 
-  it('pycage-confine.so exports its three C calls and nothing else', () => {
+  it('pycage-confine.so exports its five C calls and nothing else', () => {
     const exported = tool('nm', ['-D', '--defined-only', confine]).trim().split('\n')
       .map((line) => line.trim().split(/\s+/).pop())
       .filter((name) => name && !name.startsWith('_'));
-    assert.deepEqual(exported.sort(), ['pycage_reduced_confine', 'pycage_run_clone', 'pycage_run_confine']);
+    assert.deepEqual(exported.sort(), ['pycage_fork_server_request', 'pycage_fork_server_serve', 'pycage_reduced_confine',
+      'pycage_run_clone', 'pycage_run_confine']);
   });
 
   for (const [label, file] of [['the addon', addon], ['pycage-jail', helper], ['pycage-confine.so', confine]]) {

@@ -133,6 +133,13 @@ WHEELS = [
             "    if _confine is not None and hasattr(_confine, _name):\n"
             "        getattr(_confine, _name).fork = lambda self, slot, tmp_options: os.fork()\n"
             "        PATCHED.append('confine.%s.fork' % _name)\n"
+            "# The full tier's fork server clones spares in C: end it at its start, so\n"
+            "# the zygote falls back to its own (patched) forks.\n"
+            "def _no_fork_server(self, request_fd):\n"
+            "    raise OSError(errno.EPERM, 'the fork server was patched away')\n\n\n"
+            "if _confine is not None and hasattr(getattr(_confine, 'RunJail', None), 'serve_forks'):\n"
+            "    _confine.RunJail.serve_forks = _no_fork_server\n"
+            "    PATCHED.append('confine.RunJail.serve_forks')\n"
         )},
     },
     {
