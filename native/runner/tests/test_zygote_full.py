@@ -111,18 +111,22 @@ class ZygoteFull(unittest.TestCase):
 
 
     def test_spares_come_from_the_fork_server_and_are_the_zygotes_children(self):
-        if self.ENV.get("PYCAGE_PREFORK") == "0":
-            self.assertEqual(harness.fork_servers(self.zygote_pid()), [])  # no spares, no server
-            return
         zpid = self.zygote_pid()
+        if self.ENV.get("PYCAGE_PREFORK") == "0":
+            self.assertEqual(harness.fork_servers(zpid), [])  # no spares, no server
+            return
+        if self.ENV.get("PYCAGE_FORK_SERVER") == "0":
+            self.assertTrue(harness.wait_for(lambda: harness.run_children(zpid)))
+            self.assertEqual(harness.fork_servers(zpid), [])  # the zygote forks its spares itself
+            return
         servers = harness.fork_servers(zpid)
         self.assertEqual(len(servers), 1, servers)
         self.assertEqual(harness.children(servers[0]), [])  # CLONE_PARENT: the spares are the zygote's
         self.assertTrue(harness.wait_for(lambda: harness.run_children(zpid)))
 
     def test_runs_go_on_when_the_fork_server_dies(self):
-        if self.ENV.get("PYCAGE_PREFORK") == "0":
-            self.skipTest("no spare, no fork server")
+        if self.ENV.get("PYCAGE_PREFORK") == "0" or self.ENV.get("PYCAGE_FORK_SERVER") == "0":
+            self.skipTest("no fork server")
         # A separate zygote: this one loses its server.
         z = start_jailed(0, uid_count=0, env=tuple("%s=%s" % kv for kv in self.ENV.items()))
         try:
@@ -141,6 +145,11 @@ class ZygoteFull(unittest.TestCase):
             status, _out, err = z.close()
         self.assertIn(b"fork server:", err)
         self.assertTrue(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, err))
+
+
+class ZygoteFullNoForkServer(ZygoteFull):
+    """Spares forked by the zygote itself, as when its fork server is gone."""
+    ENV = dict(ZygoteFull.ENV, PYCAGE_FORK_SERVER="0")
 
 
 class ZygoteFullNoPrefork(ZygoteFull):
