@@ -97,7 +97,7 @@ const char* StepName(StepKind kind) {
 std::vector<Step> Plan(const Spec& spec) {
   const std::string slot = std::to_string(spec.slot);
   return {
-      {Phase::kFork, StepKind::kCloneNamespaces, {}},
+      {Phase::kFork, StepKind::kCloneNamespaces, "spares: by the fork server, with CLONE_PARENT"},
       {Phase::kChild, StepKind::kRequestIdMap, "uid_map/gid_map \"" + slot + " " + slot + " 1\""},
       {Phase::kChild, StepKind::kMountProc, "/proc"},
       {Phase::kChild, StepKind::kMaskProc, "cmdline kallsyms … sysrq-trigger, acpi bus irq …; /proc/sys read-only"},

@@ -244,7 +244,10 @@ TEST(Helper, PrintPlanListsStepsWithoutRunningThem) {
   EXPECT_NE(o.out.find("child  apply-seccomp\nchild  execve /bin/true\n"), std::string::npos) << o.out;
   // The full tier prints each run's plan after the jail's.
   EXPECT_NE(o.out.find("child  start-init run-slots 0..0 zygote-uid 0\n"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("fork   clone-user-mount-pid-ns\nrun    request-id-map"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("fork   clone-user-mount-pid-ns spares: by the fork server, with CLONE_PARENT\n"
+                       "run    request-id-map"),
+            std::string::npos)
+      << o.out;
   const std::string tail =
       "run    no-new-privs\nrun    landlock-scope-abstract-unix (Landlock ABI >= 6; else the filter refuses "
       "AF_UNIX)\nrun    apply-seccomp run\n";

@@ -501,7 +501,7 @@ TEST(BuildPlan, FullTierStartsAnInitAndAnUnprivilegedZygote) {
   // Each run's plan follows: its user namespace first, the run filter last.
   auto run = RunLines(text);
   ASSERT_FALSE(run.empty()) << text;
-  EXPECT_EQ(run.front(), "fork   clone-user-mount-pid-ns");
+  EXPECT_EQ(run.front(), "fork   clone-user-mount-pid-ns spares: by the fork server, with CLONE_PARENT");
   EXPECT_EQ(run.back(), "run    apply-seccomp run");
   EXPECT_LT(IndexOf(run, "run    request-id-map uid_map/gid_map \"1 1 1\""), IndexOf(run, "run    mount-proc /proc"));
   EXPECT_LT(IndexOf(run, "run    lock-securebits"), IndexOf(run, "run    set-identity 1"));
