@@ -703,8 +703,12 @@ class Zygote:
         return True
 
     def spare_child(self, ours, theirs, jail_error):
-        ours.close()
-        self.spare_main(theirs.detach(), jail_error)
+        try:
+            ours.close()
+            priv = theirs.detach()
+        except BaseException:  # noqa: B902 - never back into the zygote loop
+            os._exit(execute.EXIT_INTERNAL)
+        self.spare_main(priv, jail_error)
 
     def spare_main(self, priv, jail_error):
         # The spare: it must never get back into the zygote loop either.
