@@ -42,10 +42,12 @@ Result<Spare> Serve(int request_fd) {
   }
   for (;;) {
     Request request{};
-    ssize_t n = recv(request_fd, &request, sizeof(request), 0);
+    // MSG_TRUNC: the record's real length, so a longer one is not taken cut.
+    ssize_t n = recv(request_fd, &request, sizeof(request), MSG_TRUNC);
     if (n < 0 && errno == EINTR) continue;
-    if (n == 0) _exit(0);                                           // the zygote closed its end
-    if (n != static_cast<ssize_t>(sizeof(request))) _exit(1);       // not the zygote's record
+    if (n == 0) _exit(0);  // the zygote closed its end
+    // Not the zygote's record: the server is of no more use to it.
+    if (n != static_cast<ssize_t>(sizeof(request))) _exit(1);
     if (memchr(request.tmp_options, '\0', sizeof(request.tmp_options)) == nullptr) _exit(1);
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {

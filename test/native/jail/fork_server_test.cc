@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -46,12 +47,21 @@ class ForkServerTest : public testing::Test {
     }
   }
 
-  // The server's exit status once it ended (it was told to by the test).
+  // The server's exit status once it ended (the test told it to), or -1 when
+  // it still runs after 5 s (then TearDown kills it).
   int WaitServer() {
-    int status = 0;
-    EXPECT_EQ(waitpid(server_, &status, 0), server_);
-    server_ = -1;
-    return status;
+    for (int tries = 0; tries < 500; ++tries) {
+      int status = 0;
+      pid_t got = waitpid(server_, &status, WNOHANG);
+      if (got == server_) {
+        server_ = -1;
+        return status;
+      }
+      EXPECT_EQ(got, 0);
+      usleep(10000);
+    }
+    ADD_FAILURE() << "the fork server still runs";
+    return -1;
   }
 
   int pair_[2] = {-1, -1};
@@ -94,6 +104,22 @@ TEST_F(ForkServerTest, AMalformedRequestEndsTheServerAndTheNextRequestSaysItIsGo
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.sys_errno(), EPIPE) << s.message();
   EXPECT_EQ(got.pid, 0);
+}
+
+TEST_F(ForkServerTest, ARecordLongerThanARequestEndsTheServerToo) {
+  char longer[sizeof(Request) + 8] = {};
+  ASSERT_EQ(send(pair_[0], longer, sizeof(longer), 0), static_cast<ssize_t>(sizeof(longer)));
+  int status = WaitServer();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+}
+
+TEST_F(ForkServerTest, OptionsWithoutTheirEndAreRefusedByTheServer) {
+  Request unterminated{};
+  unterminated.slot = 1;
+  std::memset(unterminated.tmp_options, 'x', sizeof(unterminated.tmp_options));
+  ASSERT_EQ(send(pair_[0], &unterminated, sizeof(unterminated), 0), static_cast<ssize_t>(sizeof(unterminated)));
+  int status = WaitServer();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
 }
 
 TEST_F(ForkServerTest, OptionsLongerThanARequestAreRefusedBeforeSending) {
