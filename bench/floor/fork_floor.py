@@ -19,7 +19,7 @@ sys.path.insert(0, RUNNER)
 # The modules the stdlib zygote imports before it serves (zygote.py).
 for name in ("ast", "base64", "collections", "datetime", "decimal", "json", "math", "selectors",
              "socket", "traceback", "child_setup", "convert", "errors", "execute", "frames",
-             "restrictions", "session"):
+             "restrictions", "session", "startup", "forking", "spares", "session_calls"):
     try:
         __import__(name)
     except Exception:  # a module that needs the jail is not needed for its weight

@@ -194,7 +194,7 @@ class ReducedRunJail:
     def _read_with_zygote_files(self):
         """The read-only paths, plus what the zygote wrote into its own
         scratch tree for its runs to read: matplotlib's config and font
-        cache (zygote.py, _prepare_matplotlib), set before any fork."""
+        cache (startup.py, _prepare_matplotlib), set before any fork."""
         config = os.environ.get("MPLCONFIGDIR", "")
         if self._extra is None and config.startswith(self.base + "/"):
             try:

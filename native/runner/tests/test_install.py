@@ -5,7 +5,7 @@ import tempfile
 import unittest
 
 import install
-import zygote
+import startup
 
 
 def write(path, text):
@@ -140,7 +140,7 @@ class ZygoteBundle(unittest.TestCase):
         write(os.path.join(site, "pycage_preload_bad.py"), "raise RuntimeError('no')\n")
         saved = list(sys.path)
         self.addCleanup(setattr, sys, "path", saved)
-        loaded = zygote.load_bundle({"PYCAGE_SITE": site, "PYCAGE_PRELOAD": "pycage_preload_ok,pycage_preload_bad"})
+        loaded = startup.load_bundle({"PYCAGE_SITE": site, "PYCAGE_PRELOAD": "pycage_preload_ok,pycage_preload_bad"})
         self.assertIn(site, sys.path)
         self.assertEqual(loaded, ["pycage_preload_ok"])
         self.assertIn("pycage_preload_ok", sys.modules)
