@@ -31,6 +31,12 @@ const std::vector<std::string>& MaskedNames() {
 }
 
 Status MaskRunProc(const std::string& proc, const std::string& null_node) {
+  // The first masked file and directory are mounted; the rest are binds of
+  // them. A bind copies its source mount's flags, read-only included, so
+  // each later mask is one mount(2) call, with no remount and no new tmpfs
+  // superblock (a run pays for every mount here: docs/ARCHITECTURE.md).
+  std::string file_mask;
+  std::string dir_mask;
   for (const std::string& name : MaskedNames()) {
     std::string path = proc;
     path += '/';
@@ -40,23 +46,29 @@ Status MaskRunProc(const std::string& proc, const std::string& null_node) {
       if (errno == ENOENT) continue;  // this kernel has no such entry
       return SysError(kStage, "lstat(" + path + ")");
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (S_ISLNK(st.st_mode)) continue;
+    const bool dir = S_ISDIR(st.st_mode);
+    const std::string& source = dir ? dir_mask : file_mask;
+    if (!source.empty()) {
+      if (mount(source.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
+        return SysError(kStage, "mount(" + source + ", " + path + ", NULL, MS_BIND)");
+      }
+      continue;
+    }
+    if (dir) {
       const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
       if (mount("tmpfs", path.c_str(), "tmpfs", flags, "size=4096,mode=0555") < 0) {
         return SysError(kStage, "mount(tmpfs, " + path + ", tmpfs, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC)");
       }
-    } else if (!S_ISLNK(st.st_mode)) {
-      // Reads are empty; read-only, so nothing can be written to it either.
-      if (mount(null_node.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
-        std::string call = "mount(";
-        call += null_node;
-        call += ", ";
-        call += path;
-        call += ", NULL, MS_BIND)";
-        return SysError(kStage, call);
-      }
-      if (Status s = remount::Bind(path, /*read_only=*/true, kStage); !s.ok()) return s;
+      dir_mask = path;
+      continue;
     }
+    // Reads are empty; read-only, so nothing can be written to it either.
+    if (mount(null_node.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
+      return SysError(kStage, "mount(" + null_node + ", " + path + ", NULL, MS_BIND)");
+    }
+    if (Status s = remount::Bind(path, /*read_only=*/true, kStage); !s.ok()) return s;
+    file_mask = path;
   }
   std::string sys = proc;
   sys += "/sys";

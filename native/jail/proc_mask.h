@@ -1,8 +1,8 @@
 // What a jail's procfs hides: the host kernel's command line, symbols,
 // config, key rings, timers and scheduler internals, and the hardware
 // directories, as Docker and gVisor hide them. A masked file shows
-// /dev/null, a masked directory an empty read-only tmpfs; /proc/sys turns
-// read-only. Used for each run's own procfs (run_jail.h) and for the
+// /dev/null, a masked directory an empty read-only tmpfs (one, bound to
+// each); /proc/sys turns read-only. Used for each run's own procfs (run_jail.h) and for the
 // installer jail's (jail_plan.h).
 #pragma once
 

@@ -57,6 +57,13 @@ describe('security: the run\'s /proc', { skip: skipWithoutAddon }, () => {
       'out["sys"] = write("/proc/sys/kernel/hostname", "x")',
       'out["sys_ro"] = any(l.split()[4] == "/proc/sys" and "ro" in l.split()[5].split(",")',
       '                    for l in open("/proc/self/mountinfo"))',
+      // Later masks are binds of the first file's and directory's: each must
+      // still be a read-only mount of its own.
+      `masked = {"/proc/" + n for n in ${JSON.stringify([...FILES, ...DIRS])}}`,
+      'out["masks"] = sorted(l.split()[4] for l in open("/proc/self/mountinfo") if l.split()[4] in masked)',
+      'out["masks_rw"] = sorted(l.split()[4] for l in open("/proc/self/mountinfo")',
+      '                         if l.split()[4] in masked and "ro" not in l.split()[5].split(","))',
+      'out["dir_write"] = [write(p + "/x", "x") for p in sorted(masked) if os.path.isdir(p)]',
       'result = out',
     ].join('\n'));
     assert.equal(run.status, 'ok', JSON.stringify(run.error));
@@ -66,6 +73,11 @@ describe('security: the run\'s /proc', { skip: skipWithoutAddon }, () => {
     assert.notEqual(run.result.sysrq, 'WROTE');
     assert.ok(['EROFS', 'EACCES', 'EPERM'].includes(run.result.sys), run.result.sys);
     assert.equal(run.result.sys_ro, true, '/proc/sys is not mounted read-only');
+    // Every entry this kernel has is masked by a mount, and none is writable.
+    const present = [...FILES, ...DIRS].filter((n) => fs.existsSync(`/proc/${n}`) && !fs.lstatSync(`/proc/${n}`).isSymbolicLink());
+    assert.deepEqual(run.result.masks, present.map((n) => `/proc/${n}`).sort());
+    assert.deepEqual(run.result.masks_rw, []);
+    assert.ok(run.result.dir_write.length > 0 && run.result.dir_write.every((e) => e !== 'WROTE'), String(run.result.dir_write));
   });
 
   it('still reads what libraries need: cpuinfo, meminfo, stat and its own process', { skip: onlyInFull('no procfs is reachable at all: libraries fall back (os.cpu_count() uses sched_getaffinity)') }, async () => {
