@@ -13,6 +13,13 @@ namespace {
 
 constexpr const char* kStage = "proc-mask";
 
+Status BindOver(const std::string& source, const std::string& path) {
+  if (mount(source.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) == 0) return Status::Ok();
+  std::string call = "mount(";
+  call.append(source).append(", ").append(path).append(", NULL, MS_BIND)");
+  return SysError(kStage, call);
+}
+
 }  // namespace
 
 const std::vector<std::string>& MaskedNames() {
@@ -50,9 +57,7 @@ Status MaskRunProc(const std::string& proc, const std::string& null_node) {
     const bool dir = S_ISDIR(st.st_mode);
     const std::string& source = dir ? dir_mask : file_mask;
     if (!source.empty()) {
-      if (mount(source.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
-        return SysError(kStage, "mount(" + source + ", " + path + ", NULL, MS_BIND)");
-      }
+      if (Status s = BindOver(source, path); !s.ok()) return s;
       continue;
     }
     if (dir) {
@@ -64,9 +69,7 @@ Status MaskRunProc(const std::string& proc, const std::string& null_node) {
       continue;
     }
     // Reads are empty; read-only, so nothing can be written to it either.
-    if (mount(null_node.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
-      return SysError(kStage, "mount(" + null_node + ", " + path + ", NULL, MS_BIND)");
-    }
+    if (Status s = BindOver(null_node, path); !s.ok()) return s;
     if (Status s = remount::Bind(path, /*read_only=*/true, kStage); !s.ok()) return s;
     file_mask = path;
   }
