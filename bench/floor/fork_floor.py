@@ -7,7 +7,14 @@ exits; the parent reaps it and forks the next. bench/js/run_latency.js drives
 it beside pycage in the same run, so pycage's figures read against it.
 
 On EOF the parent prints its CPU and its reaped children's, in ms, as JSON
-on stderr."""
+on stderr.
+
+For a bundle's node (bench/js/learning.js): `--site DIR` puts the bundle on
+sys.path, and `--warm CODE` runs the node once in the parent before the
+first fork, so its modules are imported and their first-use caches built: a
+floor below what any warm interpreter that only imports can reach. A node is
+statements whose last expression, if any, is the result, as in a run."""
+import ast
 import gc
 import json
 import os
@@ -24,6 +31,29 @@ for name in ("ast", "base64", "collections", "datetime", "decimal", "json", "mat
         __import__(name)
     except Exception:  # a module that needs the jail is not needed for its weight
         pass
+
+
+def run_node(code):
+    """The node's result: its last expression's value, as a run's."""
+    try:
+        return eval(compile(code, "<node>", "eval"), {})
+    except SyntaxError:
+        pass
+    tree = ast.parse(code, "<node>", "exec")
+    scope = {"__name__": "__node__"}
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, "<node>", "exec"), scope)
+    return eval(compile(ast.Expression(last.value), "<node>", "eval"), scope) if last is not None else None
+
+
+def option(name):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv[:-1] else None
+
+
+if option("--site"):
+    sys.path.append(option("--site"))
+if option("--warm"):
+    run_node(option("--warm"))
 gc.collect()
 gc.freeze()
 
@@ -36,7 +66,7 @@ def spare():
     if not line:
         os._exit(AT_EOF)
     code = json.loads(line)["code"]
-    result = eval(compile(code, "<node>", "eval"), {})
+    result = run_node(code)
     os.write(1, (json.dumps({"result": result}) + "\n").encode())
     os._exit(0)
 

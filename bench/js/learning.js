@@ -11,7 +11,10 @@
 // Wall time per run (p50, p99), back to back and with 5 ms between runs, the
 // run's CPU, and its private memory (Private_Dirty, and Private_Clean +
 // Private_Dirty, from the host's /proc/<pid>/smaps_rollup of runs that hold
-// still after the node, four at a time).
+// still after the node, four at a time). Beside them, the floor of any warm
+// fork-per-run design here (floor.js): the same node forked per request with
+// no isolation from a parent that ran it once, and each issue target
+// against both.
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -19,6 +22,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const { Sandbox } = require('../..');
+const { forkFloor } = require('./floor');
 
 const RUNS = 200;
 const COLD_RUNS = 10;
@@ -28,12 +32,16 @@ const NODES = [
     name: 'numpy mean + percentile', requirements: 'numpy\n',
     code: 'import numpy as np\nx = np.arange(1000, dtype=float)\n[float(np.mean(x)), float(np.percentile(x, 90))]',
     check: (run) => run.result && run.result[1] === 899.1,
+    floorCheck: (result) => Array.isArray(result) && result[1] === 899.1,
+    targets: { p50Ms: 3, coldRatio: 40, memoryKb: 3072 },
   },
   {
     name: 'pandas groupby', requirements: 'pandas\n',
     code: "import pandas as pd\ndf = pd.DataFrame({'k': ['a', 'b', 'a', 'c'] * 25, 'v': range(100)})\n" +
       "df.groupby('k')['v'].sum().to_dict()",
     check: (run) => run.result && run.result.a === 2450,
+    floorCheck: (result) => result !== null && result.a === 2450,
+    targets: {},
   },
   {
     name: 'matplotlib plot, one PNG', requirements: 'matplotlib\n',
@@ -41,6 +49,8 @@ const NODES = [
     check: (run) => run.figures.length === 1 && run.figures[0].type === 'image/png',
     // The cold peer does the same work: draw and encode one PNG.
     coldTail: '\nimport io\nfig.savefig(io.BytesIO(), format="png")',
+    floorCheck: (result) => result === null,
+    targets: { p50Ms: 30 },
   },
 ];
 
@@ -183,6 +193,31 @@ async function learn(sandbox, bundle, node, logs) {
   return JSON.parse(line.message.slice(line.message.indexOf('{'))).loaded.length;
 }
 
+// Each target of the node against the learned run and the floor.
+function targetLines(targets, r) {
+  const met = (ok) => (ok ? 'met' : 'NOT met');
+  const a = r.after;
+  const f = r.floor;
+  const lines = [];
+  if (targets.p50Ms !== undefined) {
+    lines.push(`p50 <= ${targets.p50Ms} ms: ${met(a.backToBack.p50 <= targets.p50Ms)} back to back ` +
+      `(${ms(a.backToBack.p50)}; floor ${ms(f.backToBack.p50)}), ${met(a.paced.p50 <= targets.p50Ms)} paced ` +
+      `(${ms(a.paced.p50)}; floor ${ms(f.paced.p50)})`);
+  }
+  if (targets.coldRatio !== undefined && r.coldPythonMs !== null) {
+    const back = r.coldPythonMs / a.backToBack.p50;
+    const paced = r.coldPythonMs / a.paced.p50;
+    lines.push(`>= ${targets.coldRatio}x cold python3: ${met(back >= targets.coldRatio)} back to back ` +
+      `(${back.toFixed(1)}x; floor ${(r.coldPythonMs / f.backToBack.p50).toFixed(1)}x), ` +
+      `${met(paced >= targets.coldRatio)} paced (${paced.toFixed(1)}x; floor ${(r.coldPythonMs / f.paced.p50).toFixed(1)}x)`);
+  }
+  if (targets.memoryKb !== undefined) {
+    lines.push(`private memory per concurrent run <= ${targets.memoryKb} KiB (clean + dirty): ` +
+      `${met(a.memory.totalKb <= targets.memoryKb)} (${a.memory.totalKb} KiB)`);
+  }
+  return lines;
+}
+
 async function benchLearning(indexUrl) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-bench-learning-'));
   const python = process.env.PYCAGE_PYTHON || 'python3';
@@ -218,6 +253,11 @@ async function benchLearning(indexUrl) {
       r.coldPythonMs = coldSamples(python, ['-I', '-c', script]);
       r.coldBwrapMs = onPath('bwrap') ? coldSamples('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc',
         '--tmpfs', '/tmp', '--unshare-all', '--die-with-parent', python, '-I', '-c', script]) : null;
+      const floor = await forkFloor(python, [0, 5], {
+        code: `${node.code}${node.coldTail || ''}`, check: node.floorCheck, runs: RUNS, site, warm: true,
+        env: { OPENBLAS_NUM_THREADS: '1', MPLBACKEND: 'Agg' },
+      });
+      r.floor = { backToBack: floor.series[0], paced: floor.series[1], cpuMs: floor.cpu.total };
     }
   } finally {
     await before.close();
@@ -242,6 +282,11 @@ async function benchLearning(indexUrl) {
     console.log(`    cold python3 ${r.coldPythonMs === null ? 'failed' : ms(r.coldPythonMs)} ` +
       `(${ratio(r.coldPythonMs)} the learned run back to back, ${pacedRatio(r.coldPythonMs)} paced), ` +
       `cold bwrap ${r.coldBwrapMs === null ? 'n/a' : ms(r.coldBwrapMs)} (${ratio(r.coldBwrapMs)}, ${pacedRatio(r.coldBwrapMs)})`);
+    const f = r.floor;
+    console.log(`    floor (fork per run, no isolation, the node run once in the parent first): back to back p50/p99 ` +
+      `${ms(f.backToBack.p50)}/${ms(f.backToBack.p99)}, 5 ms apart p50 ${ms(f.paced.p50)}, CPU per run ${ms(f.cpuMs)} ` +
+      `(Node and every python process)`);
+    for (const line of targetLines(node.targets, r)) console.log(`    target, ${line}`);
     out.push({ node: node.name, ...r });
   }
   return out;

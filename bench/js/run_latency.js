@@ -19,9 +19,10 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const { spawnSync, execFileSync } = require('node:child_process');
 const { performance, monitorEventLoopDelay } = require('node:perf_hooks');
 const { Sandbox } = require('../..');
+const { forkFloor } = require('./floor');
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -128,60 +129,6 @@ async function throughput(sandbox, callers, total) {
   return total / ((performance.now() - t) / 1000);
 }
 
-// (f) The floor. Requests go one line at a time over the child's stdin; its
-// CPU (the parent and every reaped spare) comes back on stderr at EOF.
-async function forkFloor(interpreter, gapsMs) {
-  const child = spawn(interpreter, ['-I', '-S', path.join(__dirname, '..', 'floor', 'fork_floor.py')],
-    { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  let waiting = null;
-  child.stdout.on('data', (chunk) => {
-    out += chunk;
-    const nl = out.indexOf('\n');
-    if (nl >= 0 && waiting) {
-      const line = out.slice(0, nl);
-      out = out.slice(nl + 1);
-      const settle = waiting;
-      waiting = null;
-      settle(line);
-    }
-  });
-  child.stderr.on('data', (chunk) => { err += chunk; });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const request = () => new Promise((resolve, reject) => {
-    waiting = resolve;
-    child.stdin.write('{"code":"1 + 1"}\n', (e) => e && reject(e));
-  });
-  let count = 0;
-  const series = async (gapMs, n) => {
-    const samples = [];
-    for (let i = 0; i < n; i++) {
-      if (gapMs) await new Promise((resolve) => setTimeout(resolve, gapMs));
-      const t = performance.now();
-      const line = await Promise.race([request(), exited.then(() => { throw new Error(`floor exited: ${err}`); })]);
-      samples.push(performance.now() - t);
-      if (JSON.parse(line).result !== 2) throw new Error(`floor is broken: ${line}`);
-      count++;
-    }
-    return summary(samples);
-  };
-  await series(0, 50);
-  const nodeBefore = process.cpuUsage();
-  const counted = count;
-  const results = [];
-  for (const gap of gapsMs) results.push(await series(gap, WARM_RUNS));
-  const nodeCpu = process.cpuUsage(nodeBefore);
-  child.stdin.end();
-  await exited;
-  const usage = JSON.parse(err.trim().split('\n').pop());
-  // The python side is counted over every request (warm-up included), Node's
-  // over the measured ones: both are per-run averages.
-  const pythonMs = (usage.parentMs + usage.childrenMs) / count;
-  const nodeMs = (nodeCpu.user + nodeCpu.system) / 1000 / (count - counted);
-  return { series: results, cpu: { total: pythonMs + nodeMs, node: nodeMs, python: pythonMs } };
-}
-
 async function main() {
   const sandbox = new Sandbox({ concurrency: 16, maxQueue: 1000 });
   const tier = sandbox.capabilities().selected;
@@ -217,9 +164,9 @@ async function main() {
     const coldCpu = plain.error ? null : coldCpuPerSpawn(python, ['-I', '-S', '-c', 'pass'], 200);
     // Each series in a floor process of its own, so the back-to-back one's
     // CPU is its own (waking from idle between paced runs costs more).
-    const floor = await forkFloor(python, [0]);
+    const floor = await forkFloor(python, [0], { runs: WARM_RUNS });
     const [floorBack] = floor.series;
-    const [floorPaced] = (await forkFloor(python, [5])).series;
+    const [floorPaced] = (await forkFloor(python, [5], { runs: WARM_RUNS })).series;
 
     // (c) throughput
     const rps2 = await throughput(sandbox, 2, 2000);
