@@ -13,6 +13,7 @@ const { performance } = require('node:perf_hooks');
 
 const SCRIPT = path.join(__dirname, '..', 'floor', 'fork_floor.py');
 
+// n, p50, p99, min and mean of latency samples (ms).
 function summary(samples) {
   const s = [...samples].sort((a, b) => a - b);
   const at = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
@@ -79,4 +80,4 @@ async function forkFloor(interpreter, gapsMs, options = {}) {
   return { series: results, cpu: { total: pythonMs + nodeMs, node: nodeMs, python: pythonMs } };
 }
 
-module.exports = { forkFloor };
+module.exports = { forkFloor, summary };

@@ -22,7 +22,7 @@ const path = require('node:path');
 const { spawnSync, execFileSync } = require('node:child_process');
 const { performance, monitorEventLoopDelay } = require('node:perf_hooks');
 const { Sandbox } = require('../..');
-const { forkFloor } = require('./floor');
+const { forkFloor, summary } = require('./floor');
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,14 +31,6 @@ function arg(name, fallback) {
 const WARM_RUNS = arg('warm', 1000);
 const COLD_RUNS = arg('cold', 30);
 const PYTHON = process.env.PYCAGE_PYTHON || 'python3';
-
-function pct(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-function summary(samples) {
-  const s = [...samples].sort((a, b) => a - b);
-  return { n: s.length, p50: pct(s, 50), p99: pct(s, 99), min: s[0], mean: s.reduce((a, b) => a + b, 0) / s.length };
-}
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 

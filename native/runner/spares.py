@@ -15,6 +15,7 @@ from children import Run, Spare, SPARE_FAILURE_LIMIT, send_call, sigkill
 import confine
 import execute
 from fork_server import ForkServer
+from forking import tmp_options_of
 
 
 class Spares:
@@ -51,7 +52,7 @@ class Spares:
         if not self.waiting:
             return None
         spare = self.waiting.popleft()
-        if self.z.profile.per_run_namespaces and child_setup.tmp_options(limits.get("tmpBytes")) != spare.tmp_opts:
+        if self.z.profile.per_run_namespaces and tmp_options_of(limits) != spare.tmp_opts:
             # Its /tmp has the wrong size and a remount is not allowed here.
             self.discard(spare)
             return None
