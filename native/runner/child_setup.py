@@ -46,6 +46,11 @@ class Prepared:
             self.run_jail = confine.ReducedRunJail(bpf)
         else:
             self.run_jail = None
+        # A session call may start processes and threads where the session
+        # can end them once the call returns: a pid namespace's kill(-1), or
+        # a Landlock domain that scopes signals (reduced tier, ABI >= 6).
+        # The bypass tier contains nothing either way.
+        self.session_calls_fork = not self.profile.landlock_fs or getattr(self.run_jail, "signal_scoped", False)
 
 
 def tmp_options(tmp_bytes):
@@ -223,10 +228,11 @@ def adopt_call(prep, fds, limits, spare_error, first):
             raise SetupError.text(spare_error)
         if first:
             set_rlimits({k: v for k, v in limits.items() if k != "cpuMs"})
-            if PROCESSES_BASE:
-                # Reduced tier: no pid namespace to end what a call started
-                # once it returns, so a session call starts no process or
-                # thread at all (RLIMIT_NPROC 0; SECURITY.md).
+            if not prep.session_calls_fork:
+                # Reduced tier on a kernel whose Landlock does not scope
+                # signals: nothing could end what a call started once it
+                # returns, so a session call starts no process or thread at
+                # all (RLIMIT_NPROC 0; SECURITY.md).
                 _setrlimit(resource.RLIMIT_NPROC, "RLIMIT_NPROC", 0, 0)
         set_call_cpu(limits.get("cpuMs"))
     except BaseException as e:

@@ -27,6 +27,17 @@ def libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
+def landlock_abi():
+    """The kernel's Landlock ABI version, 0 without Landlock. Asked in the
+    zygote: a run's filter refuses landlock_create_ruleset."""
+    v = libc().syscall(444, None, 0, 1)  # landlock_create_ruleset(NULL, 0, VERSION)
+    return v if v > 0 else 0
+
+
+# First Landlock ABI whose domains scope signals (native/jail/landlock.h).
+SIGNAL_SCOPE_ABI = 6
+
+
 def no_new_privs():
     """The bypass tier's only step: no exec may gain privileges. (In the full
     tier the run's plan sets it, with everything else.)"""
@@ -150,6 +161,9 @@ class ReducedRunJail:
         self._err = ctypes.create_string_buffer(_ERR_CAP)
         self._next = 0
         self._extra = None  # O_PATH fd of the zygote's matplotlib config, once set
+        # Each run's domain refuses signals to processes outside it, so
+        # kill(-1) from a run reaches exactly what it started.
+        self.signal_scoped = landlock_abi() >= SIGNAL_SCOPE_ABI
         self.scratch = {}  # pid -> its scratch directory, removed at its reap
 
     def fork(self, slot, tmp_options):

@@ -11,6 +11,7 @@ exit. A CPU-limit signal, a kill or a crash ends the process; so does a call
 that leaves a thread running (nothing may run between calls); the next call
 of that session starts a fresh one.
 """
+import ctypes
 import json
 import os
 import resource
@@ -21,7 +22,6 @@ import types
 import child_setup
 import execute
 import frames
-import profiles
 
 PRIVATE_FD = child_setup.SPARE_FD
 
@@ -52,7 +52,7 @@ def serve(prep, spare_error, tier):
                 code = execute.EXIT_OK
                 return
             first = False
-            _end_call(tier)
+            _end_call(prep)
             _send_done()
     except BaseException:
         pass
@@ -61,20 +61,28 @@ def serve(prep, spare_error, tier):
 
 
 THREAD_GRACE_S = 0.1
+_CLONE_THREAD = 0x00010000
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def _threads_left():
-    """Threads of this process besides the caller, after a short grace for
-    those that are about to finish."""
+    """Whether a thread besides the caller still runs, after a short grace
+    for those that are about to finish."""
     deadline = time.monotonic() + THREAD_GRACE_S
     while True:
-        try:
-            others = len(os.listdir("/proc/self/task")) - 1
-        except OSError:
-            return 0
-        if others <= 0 or time.monotonic() >= deadline:
-            return others
+        alone = _single_threaded()
+        if alone or time.monotonic() >= deadline:
+            return not alone
         time.sleep(0.005)
+
+
+def _single_threaded():
+    """unshare(CLONE_THREAD) changes nothing and fails with EINVAL exactly
+    when the caller is not its process's only thread; the run filter allows
+    it and no other unshare. It needs no /proc, which the reduced tier
+    cannot open. Any other answer counts as a thread left: the session ends
+    rather than let one run unchecked."""
+    return _LIBC.unshare(_CLONE_THREAD) == 0
 
 
 def _limits_of(payload):
@@ -85,7 +93,7 @@ def _limits_of(payload):
     return limits if isinstance(limits, dict) else {}
 
 
-def _end_call(tier):
+def _end_call(prep):
     """Nothing of a call but its in-process state outlives it: its stdio goes
     back to /dev/null (EOF for the supervisor) and its processes die."""
     for fd in (1, 2, execute.CHAN_FD):
@@ -93,26 +101,30 @@ def _end_call(tier):
             os.dup2(0, fd)  # fd 0 is /dev/null for the whole session
         except OSError:
             pass
-    _kill_leftovers(tier)
+    _kill_leftovers(prep)
 
 
-def _kill_leftovers(tier):
-    if profiles.profile_of(tier).per_run_namespaces:
-        # pid 1 of its own pid namespace: kill(-1) reaches every other
-        # process in it, and never the caller.
+def _kill_leftovers(prep):
+    contained = prep.profile.per_run_namespaces or prep.profile.landlock_fs
+    if contained and prep.session_calls_fork:
+        # kill(-1) reaches every process the caller may signal, never the
+        # caller: as pid 1 of its own pid namespace, every other process in
+        # it; under a Landlock domain that scopes signals, exactly the
+        # processes started inside the session's own domain, wherever they
+        # moved (the warm interpreter, other runs and the host are outside).
         try:
             os.kill(-1, signal.SIGKILL)
         except OSError:
             pass
-    else:
-        # No pid namespace: the processes of our own process group (setsid
-        # made it ours). A node that left the group is not contained here;
-        # bypass contains nothing.
+    elif not contained:
+        # bypass: the processes of our own process group (setsid made it
+        # ours). A node that left the group is not contained here; bypass
+        # contains nothing.
         me = os.getpid()
         try:
             names = os.listdir("/proc")
         except OSError:
-            names = []  # reduced tier: no /proc, and a session call cannot start processes
+            names = []
         for name in names:
             if not name.isdigit() or int(name) == me:
                 continue
@@ -122,10 +134,12 @@ def _kill_leftovers(tier):
                     os.waitpid(int(name), 0)  # ours when we forked it
             except OSError:
                 pass
-    # Reap them (orphans of the call are ours too as the namespace's init).
-    # Without a pid namespace a child outside our group may still run: do
-    # not wait for it.
-    flags = 0 if profiles.profile_of(tier).per_run_namespaces else os.WNOHANG
+    # (The reduced tier without signal scoping has nothing to kill: its
+    # calls start no process, RLIMIT_NPROC 0.)
+    # Reap them (orphans of the call are ours too as the namespace's init;
+    # in the reduced tier they go to the zygote, a subreaper). In bypass a
+    # child outside our group may still run: do not wait for it.
+    flags = 0 if contained else os.WNOHANG
     while True:
         try:
             if os.waitpid(-1, flags)[0] == 0:

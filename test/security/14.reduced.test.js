@@ -12,7 +12,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { skipWithoutAddon, fullSandbox, pidsWithMarker, TIER } = require('./common');
+const { skipWithoutAddon, fullSandbox, pidsWithMarker, TIER, LANDLOCK_ABI, SESSIONS_FORK } = require('./common');
 
 const EPERM = 1;
 const EACCES = 13;
@@ -187,7 +187,10 @@ describe('security: the reduced tier', { skip }, () => {
     assert.deepEqual(groups, []);
   });
 
-  it('lets a session call start no process or thread, and keeps the session', async () => {
+  // From Landlock ABI 6 a session's calls may start both, and the session
+  // ends them (90.sessions runs those cases in this tier).
+  it('lets a session call start no process or thread, and keeps the session, where signals are not scoped',
+    { skip: SESSIONS_FORK && `this kernel scopes signals (Landlock ABI ${LANDLOCK_ABI}): session calls fork (90.sessions)` }, async () => {
     await sandbox.runPython('kept = 1', { session: 'no-procs' });
     const forked = await sandbox.runPython('import os\nos.fork()', { session: 'no-procs' });
     assert.equal(forked.status, 'error');

@@ -7,7 +7,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { skipWithoutAddon, fullSandbox, pidsWithMarker, TIER, onlyInFull } = require('./common');
+const { skipWithoutAddon, fullSandbox, pidsWithMarker, TIER, sessionsFork } = require('./common');
 
 describe('security: sessions', { skip: skipWithoutAddon }, () => {
   let sandbox;
@@ -90,26 +90,65 @@ describe('security: sessions', { skip: skipWithoutAddon }, () => {
     assert.equal(plain.result, 42);
   });
 
-  it('cannot keep a process alive between calls to work in the background', { skip: onlyInFull('a session call cannot start a process at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
+  it('cannot keep a process alive between calls to work in the background', { skip: sessionsFork('a session call cannot start a process at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
+    const marker = `90.${crypto.randomInt(1e6, 1e7)}`;
     const started = await sandbox.runPython([
-      'import os, time',
+      'import os, tempfile, time',
+      'up = os.path.join(tempfile.gettempdir(), "daemon-up")',
       'pid = os.fork()',
       'if pid == 0:',
-      '    os.setsid()',
+      '    try:',
+      '        os.setsid()  # out of the call\'s group (the reduced tier refuses it)',
+      '    except OSError:',
+      '        pass',
       '    if os.fork() == 0:',
-      '        while True:',
-      '            time.sleep(0.05)',
+      '        open(up, "w").close()',
+      `        os.execv("/bin/sleep", ["sleep", "${marker}"])`,
       '    os._exit(0)',
       'os.waitpid(pid, 0)',
-      'sorted(int(p) for p in os.listdir("/proc") if p.isdigit())',
+      'deadline = time.time() + 5',
+      'while not os.path.exists(up) and time.time() < deadline:',
+      '    time.sleep(0.01)',
+      'time.sleep(0.2)  # past its exec',
+      'os.path.exists(up)',
     ].join('\n'), { session: 'daemon' });
     assert.equal(started.status, 'ok', JSON.stringify(started.error));
-    assert.ok(started.result.length >= 2, 'the grandchild ran during the call');
-    const later = await sandbox.runPython('import os\nsorted(int(p) for p in os.listdir("/proc") if p.isdigit())',
-      { session: 'daemon' });
-    assert.deepEqual([later.result, later.sessionRestarted], [[1], false]);
+    assert.equal(started.result, true, 'the double-forked daemon ran during the call');
+    // The next call is served only once the last one's leftovers are gone.
+    const later = await sandbox.runPython('"next"', { session: 'daemon' });
+    assert.deepEqual([later.result, later.sessionRestarted], ['next', false]);
+    assert.deepEqual(pidsWithMarker(marker), [], 'the daemon outlived its call');
+    if (TIER === 'full') {
+      const inside = await sandbox.runPython('import os\nsorted(int(p) for p in os.listdir("/proc") if p.isdigit())',
+        { session: 'daemon' });
+      assert.deepEqual(inside.result, [1]);
+    }
   });
-  it('cannot keep a thread working between calls, nor fork from it after the call', { skip: onlyInFull('a session call cannot start a thread at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
+
+  it("a call's kill(-1) reaches only what that call started", { skip: sessionsFork('a session call cannot start a process at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
+    const neighbour = await sandbox.runPython('kept = "neighbour"', { session: 'kill-neighbour' });
+    assert.equal(neighbour.status, 'ok', JSON.stringify(neighbour.error));
+    const killer = await sandbox.runPython([
+      'import os, signal, time',
+      'pid = os.fork()',
+      'if pid == 0:',
+      '    time.sleep(30)',
+      '    os._exit(0)',
+      'os.kill(-1, signal.SIGKILL)',
+      'status = os.waitpid(pid, 0)[1]',
+      'os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL',
+    ].join('\n'), { session: 'kill-all' });
+    assert.equal(killer.status, 'ok', JSON.stringify(killer.error));
+    assert.equal(killer.result, true, 'its own child was killed');
+    const after = await sandbox.runPython('kept', { session: 'kill-neighbour' });
+    assert.deepEqual([after.result, after.sessionRestarted], ['neighbour', false]);
+    const plain = await sandbox.runPython('6 * 7');
+    assert.equal(plain.result, 42);
+    const self = await sandbox.runPython('"alive"', { session: 'kill-all' });
+    assert.deepEqual([self.result, self.sessionRestarted], ['alive', false]);
+  });
+
+  it('cannot keep a thread working between calls, nor fork from it after the call', { skip: sessionsFork('a session call cannot start a thread at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
     const marker = `31.${crypto.randomInt(1e6, 1e7)}`;
     const started = await sandbox.runPython([
       'import os, threading, time',
@@ -135,7 +174,7 @@ describe('security: sessions', { skip: skipWithoutAddon }, () => {
     assert.deepEqual([later.result, later.sessionRestarted], [null, true]);
   });
 
-  it('keeps its state when a call\'s threads have finished', { skip: onlyInFull('a session call cannot start a thread at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
+  it('keeps its state when a call\'s threads have finished', { skip: sessionsFork('a session call cannot start a thread at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
     const first = await sandbox.runPython([
       'import threading',
       'box = []',

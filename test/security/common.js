@@ -34,6 +34,22 @@ function onlyInFull(reason) {
   return TIER === 'full' ? false : `not in the reduced tier: ${reason}`;
 }
 
+// The kernel's Landlock ABI, asked directly (landlock_create_ruleset with
+// LANDLOCK_CREATE_RULESET_VERSION), not through pycage. From ABI 6 a
+// reduced-tier run's domain scopes signals, so a session can end what a
+// call started and its calls may start processes and threads.
+const LANDLOCK_ABI = (() => {
+  const python = process.env.PYCAGE_PYTHON || 'python3';
+  const out = require('node:child_process').execFileSync(python,
+    ['-I', '-S', '-c', 'import ctypes; print(max(0, ctypes.CDLL(None).syscall(444, None, 0, 1)))'], { encoding: 'utf8' });
+  return Number(out.trim());
+})();
+const SESSIONS_FORK = TIER === 'full' || LANDLOCK_ABI >= 6;
+
+// For { skip } of a session case that starts processes or threads.
+function sessionsFork(reason) {
+  return SESSIONS_FORK ? false : `not in the reduced tier on this kernel (Landlock ABI ${LANDLOCK_ABI} < 6): ${reason}`;
+}
 
 // A scratch dataDir for a suite. Searchable by every user: as host root the
 // reduced tier's jail runs under a uid of its own, which must reach the
@@ -71,4 +87,7 @@ function pidsWithArgument(marker) {
   return found;
 }
 
-module.exports = { TIER, skipWithoutAddon, fullSandbox, onlyInFull, pidsWithMarker, pidsWithArgument, scratchDataDir };
+module.exports = {
+  TIER, LANDLOCK_ABI, SESSIONS_FORK, skipWithoutAddon, fullSandbox, onlyInFull, sessionsFork, pidsWithMarker, pidsWithArgument,
+  scratchDataDir,
+};

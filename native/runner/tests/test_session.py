@@ -104,6 +104,21 @@ class SessionBypass(unittest.TestCase):
                                 "except ProcessLookupError:\n    alive = False\nalive")
         self.assertIs(r2.value, False)
 
+    def test_a_thread_left_running_ends_the_session(self):
+        self.call("thr", "kept = 1")
+        r = self.call("thr", "import threading, time\n"
+                             "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n'left'")
+        self.assertEqual(r.value, "left")
+        r2 = self.call("thr", "globals().get('kept')")
+        self.assertEqual((r2.session_started, r2.value), (True, None))
+
+    def test_a_joined_thread_keeps_the_session(self):
+        r = self.call("joined", "import threading\nbox = []\n"
+                                "t = threading.Thread(target=box.append, args=(1,))\nt.start(); t.join()\nlen(box)")
+        self.assertEqual(r.value, 1)
+        r2 = self.call("joined", "len(box)")
+        self.assertEqual((r2.session_started, r2.value), (False, 1))
+
     def test_thousand_calls_keep_one_process(self):
         self.call("many", "n = 0")
         for _ in range(200):
