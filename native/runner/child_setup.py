@@ -47,10 +47,13 @@ class Prepared:
         else:
             self.run_jail = None
         # A session call may start processes and threads where the session
-        # can end them once the call returns: a pid namespace's kill(-1), or
-        # a Landlock domain that scopes signals (reduced tier, ABI >= 6).
-        # The bypass tier contains nothing either way.
-        self.session_calls_fork = not self.profile.landlock_fs or getattr(self.run_jail, "signal_scoped", False)
+        # can end them once the call returns (a pid namespace's kill(-1), or
+        # a Landlock domain that scopes signals: reduced tier, ABI >= 6) and
+        # can tell that none of its threads is left (/proc, or the unshare
+        # probe where no container filter refuses it). The bypass tier
+        # contains nothing either way.
+        self.session_calls_fork = not self.profile.landlock_fs or (
+            getattr(self.run_jail, "signal_scoped", False) and getattr(self.run_jail, "threads_countable", False))
 
 
 def tmp_options(tmp_bytes):
@@ -229,10 +232,10 @@ def adopt_call(prep, fds, limits, spare_error, first):
         if first:
             set_rlimits({k: v for k, v in limits.items() if k != "cpuMs"})
             if not prep.session_calls_fork:
-                # Reduced tier on a kernel whose Landlock does not scope
-                # signals: nothing could end what a call started once it
-                # returns, so a session call starts no process or thread at
-                # all (RLIMIT_NPROC 0; SECURITY.md).
+                # Reduced tier where a session could not end or see what a
+                # call started once it returns (above): a session call
+                # starts no process or thread at all (RLIMIT_NPROC 0;
+                # SECURITY.md).
                 _setrlimit(resource.RLIMIT_NPROC, "RLIMIT_NPROC", 0, 0)
         set_call_cpu(limits.get("cpuMs"))
     except BaseException as e:

@@ -11,7 +11,6 @@ exit. A CPU-limit signal, a kill or a crash ends the process; so does a call
 that leaves a thread running (nothing may run between calls); the next call
 of that session starts a fresh one.
 """
-import ctypes
 import json
 import os
 import resource
@@ -20,6 +19,7 @@ import time
 import types
 
 import child_setup
+import confine
 import execute
 import frames
 
@@ -44,7 +44,7 @@ def serve(prep, spare_error, tier):
             execute.serve_call(limits, tier, module, {"sessionStarted": True} if first else {})
             if os.getpid() != pid:
                 return  # a process the node forked finished its copy of the node
-            if _threads_left() > 0:
+            if prep.session_calls_fork and _threads_left():
                 # Python cannot stop a thread, and one left running would use
                 # CPU (or fork) between calls with no limit on it: the
                 # session ends here. Its reply is out; the next call starts
@@ -61,8 +61,6 @@ def serve(prep, spare_error, tier):
 
 
 THREAD_GRACE_S = 0.1
-_CLONE_THREAD = 0x00010000
-_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def _threads_left():
@@ -77,12 +75,17 @@ def _threads_left():
 
 
 def _single_threaded():
-    """unshare(CLONE_THREAD) changes nothing and fails with EINVAL exactly
-    when the caller is not its process's only thread; the run filter allows
-    it and no other unshare. It needs no /proc, which the reduced tier
-    cannot open. Any other answer counts as a thread left: the session ends
-    rather than let one run unchecked."""
-    return _LIBC.unshare(_CLONE_THREAD) == 0
+    """The unshare probe (confine.single_threaded), else /proc/self/task
+    (the full tier under a container filter that refuses unshare). When
+    neither can tell, a thread counts as left: the session ends rather than
+    let one run unchecked."""
+    alone = confine.single_threaded()
+    if alone is not None:
+        return alone
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _limits_of(payload):

@@ -3,6 +3,8 @@ supervisor does, in the bypass tier and (where user namespaces exist) the
 full tier's per-run setup under `unshare -Urmpf`."""
 import os
 import signal
+import subprocess
+import sys
 import time
 import unittest
 
@@ -12,6 +14,45 @@ from tests.test_zygote_jail import start_jailed
 
 LIMITS = {"cpuMs": 1000, "memoryBytes": 512 << 20, "fileSizeBytes": 1 << 20,
           "processes": 16, "openFiles": 64, "tmpBytes": 4 << 20}
+
+
+class ThreadProbe(unittest.TestCase):
+    """confine.single_threaded: the reduced tier's only way to see a thread."""
+
+    def test_tells_one_thread_from_two(self):
+        # In a fresh interpreter: this one may run other tests' threads
+        # (numpy's BLAS pool).
+        script = "\n".join([
+            "import threading, confine",
+            "seen = [confine.single_threaded()]",
+            "release = threading.Event()",
+            "t = threading.Thread(target=release.wait); t.start()",
+            "seen.append(confine.single_threaded())",
+            "release.set(); t.join()",
+            "seen.append(confine.single_threaded())",
+            "print(seen)",
+        ])
+        runner = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, %r)\n%s" % (runner, script)],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.stdout.strip(), "[True, False, True]", out.stderr)
+
+    def test_is_none_when_a_filter_refuses_unshare(self):
+        import ctypes
+        import errno
+        import confine
+        real = confine.libc
+
+        class Refusing:
+            def unshare(self, flags):
+                ctypes.set_errno(errno.EPERM)
+                return -1
+
+        confine.libc = Refusing
+        try:
+            self.assertIsNone(confine.single_threaded())
+        finally:
+            confine.libc = real
 
 
 class SessionBypass(unittest.TestCase):
