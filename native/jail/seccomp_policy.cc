@@ -351,15 +351,6 @@ const char* const kConfineSyscalls[] = {"unshare",        "mount",
                                         "landlock_create_ruleset", "landlock_add_rule",
                                         "landlock_restrict_self"};
 
-// unshare(CLONE_THREAD) alone changes nothing, and fails with EINVAL exactly
-// when the caller is not its process's only thread: a session's check that
-// a call left no thread running, with no /proc (the reduced tier has none).
-// Any other unshare stays refused.
-void AddThreadProbe(Builder& b) {
-  b.Add("unshare", SCMP_ACT_ALLOW, {scmp_arg_cmp{0, SCMP_CMP_EQ, CLONE_THREAD, 0}});
-  b.Add("unshare", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_NE, CLONE_THREAD, 0}});
-}
-
 // The namespaces of a run's own jail: the zygote's fork clones into them.
 constexpr uint64_t kConfineNs = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID;
 
@@ -372,10 +363,6 @@ void AddRunRules(Builder& b, bool zygote, bool unix_sockets = true, bool contain
   }
   for (const char* name : kRunEperm) {
     if (zygote && In(kConfineSyscalls, name)) continue;
-    if (std::string_view(name) == "unshare") {
-      AddThreadProbe(b);
-      continue;
-    }
     b.Add(name, SCMP_ACT_ERRNO(EPERM));
   }
   for (const char* name : kRunEnosys) b.Add(name, SCMP_ACT_ERRNO(ENOSYS));
@@ -424,13 +411,7 @@ void AddRunRules(Builder& b, bool zygote, bool unix_sockets = true, bool contain
 // two stacks on every syscall number and the arguments that matter.
 void AddRunDeltaRules(Builder& b, bool unix_sockets, bool contained) {
   // The confinement steps: the zygote's alone (AddRunRules' kConfineSyscalls).
-  for (const char* name : kConfineSyscalls) {
-    if (std::string_view(name) == "unshare") {
-      AddThreadProbe(b);
-      continue;
-    }
-    b.Add(name, SCMP_ACT_ERRNO(EPERM));
-  }
+  for (const char* name : kConfineSyscalls) b.Add(name, SCMP_ACT_ERRNO(EPERM));
   for (unsigned bit = 0; bit < 64; ++bit) {
     uint64_t m = 1ULL << bit;
     if (kConfineNs & m) b.Add("clone", SCMP_ACT_ERRNO(EPERM), {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, m, m}});

@@ -49,9 +49,8 @@ class Prepared:
         # A session call may start processes and threads where the session
         # can end them once the call returns (a pid namespace's kill(-1), or
         # a Landlock domain that scopes signals: reduced tier, ABI >= 6) and
-        # can tell that none of its threads is left (/proc, or the unshare
-        # probe where no container filter refuses it). The bypass tier
-        # contains nothing either way.
+        # can tell that none of its threads is left (confine.single_threaded).
+        # The bypass tier contains nothing either way.
         self.session_calls_fork = not self.profile.landlock_fs or (
             getattr(self.run_jail, "signal_scoped", False) and getattr(self.run_jail, "threads_countable", False))
 

@@ -36,18 +36,19 @@ def landlock_abi():
 
 # First Landlock ABI whose domains scope signals (native/jail/landlock.h).
 SIGNAL_SCOPE_ABI = 6
-CLONE_THREAD = 0x00010000
 
 
 def single_threaded():
-    """True when the caller is its process's only thread, False when not,
-    None when this cannot be told without /proc. unshare(CLONE_THREAD)
-    changes nothing and fails with EINVAL exactly when the caller has other
-    threads; a run's filter allows it and no other unshare, but a
-    container's may refuse it (Docker's default profile does, EPERM)."""
-    if libc().unshare(CLONE_THREAD) == 0:
-        return True
-    return False if ctypes.get_errno() == errno.EINVAL else None
+    """True when the calling process runs one thread, False when more, None
+    when this cannot be told. procfs counts a process's threads in the link
+    count of its task directory (2 + threads), and stat() of a path needs no
+    right that Landlock or a container's filter withholds: the reduced tier,
+    which may not open /proc, can still ask."""
+    try:
+        links = os.stat("/proc/self/task").st_nlink
+    except OSError:
+        return None
+    return None if links < 3 else links == 3
 
 
 def no_new_privs():
@@ -176,8 +177,8 @@ class ReducedRunJail:
         # Each run's domain refuses signals to processes outside it, so
         # kill(-1) from a run reaches exactly what it started.
         self.signal_scoped = landlock_abi() >= SIGNAL_SCOPE_ABI
-        # With no /proc, the only way a session learns that a call left a
-        # thread running (asked here, before any bundle import: one thread).
+        # How a session learns that a call left a thread running; asked
+        # here, before any bundle import, with one thread.
         self.threads_countable = single_threaded() is True
         self.scratch = {}  # pid -> its scratch directory, removed at its reap
 

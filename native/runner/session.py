@@ -75,8 +75,7 @@ def _threads_left():
 
 
 def _single_threaded():
-    """The unshare probe (confine.single_threaded), else /proc/self/task
-    (the full tier under a container filter that refuses unshare). When
+    """confine.single_threaded, else /proc/self/task's entries. When
     neither can tell, a thread counts as left: the session ends rather than
     let one run unchecked."""
     alone = confine.single_threaded()

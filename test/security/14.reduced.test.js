@@ -187,11 +187,10 @@ describe('security: the reduced tier', { skip }, () => {
     assert.deepEqual(groups, []);
   });
 
-  // Where signals are scoped (Landlock ABI 6) and unshare(CLONE_THREAD) is
-  // allowed, a session's calls may start both, and the session ends them
-  // (90.sessions runs those cases in this tier).
-  it('lets a session call start no process or thread, and keeps the session, where it could not end them',
-    { skip: SESSIONS_FORK && `session calls fork here (Landlock ABI ${LANDLOCK_ABI}; 90.sessions)` }, async () => {
+  // From Landlock ABI 6 a session's calls may start both, and the session
+  // ends them (90.sessions runs those cases in this tier).
+  it('lets a session call start no process or thread, and keeps the session, where signals are not scoped',
+    { skip: SESSIONS_FORK && `this kernel scopes signals (Landlock ABI ${LANDLOCK_ABI}): session calls fork (90.sessions)` }, async () => {
     await sandbox.runPython('kept = 1', { session: 'no-procs' });
     const forked = await sandbox.runPython('import os\nos.fork()', { session: 'no-procs' });
     assert.equal(forked.status, 'error');

@@ -87,17 +87,6 @@ TEST(RunFilter, CloneWithNamespaceFlagsIsEpermAndClone3IsEnosys) {
   EXPECT_EQ(Try("run", "io_uring_setup"), "SIGSYS");
 }
 
-// A session's "no thread left" check: unshare(CLONE_THREAD) alone, nothing
-// else of unshare.
-TEST(RunFilter, AllowsUnshareOfCloneThreadAloneAsTheThreadProbe) {
-  for (const char* filter : {"run", "run-contained", "run-no-unix-socket", "run-contained-no-unix-socket"}) {
-    EXPECT_EQ(Try(filter, "unshare_thread"), "OK") << filter;
-    for (const char* name : {"unshare_thread_fs", "unshare_thread_hibits", "unshare_newuser", "unshare_newnet"}) {
-      EXPECT_EQ(Try(filter, name), "EPERM") << filter << " " << name;
-    }
-  }
-}
-
 TEST(RunFilter, OnlyUnixSockets) {
   EXPECT_EQ(Try("run", "socket_inet"), "EAFNOSUPPORT");
   EXPECT_EQ(Try("run", "socket_inet6"), "EAFNOSUPPORT");

@@ -100,9 +100,6 @@ const std::map<std::string, std::function<long()>>& Calls() {
       {"unshare_newuser", [] { return syscall(SYS_unshare, CLONE_NEWUSER); }},
       {"unshare_newnet", [] { return syscall(SYS_unshare, CLONE_NEWNET); }},
       {"unshare_bad", [] { return syscall(SYS_unshare, 0x1UL); }},  // CSIGNAL bit: EINVAL
-      {"unshare_thread", [] { return syscall(SYS_unshare, CLONE_THREAD); }},  // a no-op when single-threaded
-      {"unshare_thread_fs", [] { return syscall(SYS_unshare, CLONE_THREAD | CLONE_FS); }},
-      {"unshare_thread_hibits", [] { return syscall(SYS_unshare, (1UL << 32) | CLONE_THREAD); }},
       {"setns", [] { return syscall(SYS_setns, -1, 0); }},
       {"setns_pid", [] { return syscall(SYS_setns, -1, CLONE_NEWPID); }},
       {"setns_net", [] { return syscall(SYS_setns, -1, CLONE_NEWNET); }},
