@@ -125,6 +125,33 @@ describe('security: sessions', { skip: skipWithoutAddon }, () => {
     }
   });
 
+  it('stops a fork bomb in a session call at the process limit, and nothing of it outlives the call', { skip: sessionsFork('a session call cannot start a process at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
+    const marker = `90.${crypto.randomInt(1e6, 1e7)}`;
+    await sandbox.runPython('kept = "bomber"', { session: 'bomber' });
+    const bomb = await sandbox.runPython([
+      'import os',
+      'kids = 0',
+      'try:',
+      '    while kids < 1000:',
+      '        if os.fork() == 0:',
+      `            os.execv("/bin/sleep", ["sleep", "${marker}"])`,
+      '        kids += 1',
+      'except OSError as e:',
+      '    result = [kids, e.errno]',
+    ].join('\n'), { session: 'bomber', limits: { wallMs: 10000 } });
+    assert.equal(bomb.status, 'ok', JSON.stringify(bomb.error));
+    // processes = 5 counts the session itself; in the reduced tier the
+    // pool's idle slots may add up to 41 more (41.resources.bombs).
+    const cap = TIER === 'full' ? 4 : 4 + 41;
+    assert.ok(bomb.result[0] <= cap, `${bomb.result[0]} processes started`);
+    assert.equal(bomb.result[1], 11, 'fork() failed with EAGAIN');
+    const next = await sandbox.runPython('kept', { session: 'bomber' });
+    assert.deepEqual([next.result, next.sessionRestarted], ['bomber', false]);
+    assert.deepEqual(pidsWithMarker(marker), [], 'a process of the bomb outlived its call');
+    const plain = await sandbox.runPython('6 * 7');
+    assert.equal(plain.result, 42);
+  });
+
   it("a call's kill(-1) reaches only what that call started", { skip: sessionsFork('a session call cannot start a process at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
     const neighbour = await sandbox.runPython('kept = "neighbour"', { session: 'kill-neighbour' });
     assert.equal(neighbour.status, 'ok', JSON.stringify(neighbour.error));
