@@ -5,6 +5,7 @@ through here."""
 import os
 import signal
 import socket
+import time
 
 import child_setup
 import confine
@@ -85,7 +86,35 @@ class Forker:
         forget = getattr(self.prep.run_jail, "forget", None)
         if forget is not None:
             forget(pid)
+            self.drain_group(pid)
             self.reap_orphans(known_pids())
+
+    DRAIN_S = 1.0
+
+    def drain_group(self, pgid):
+        """Reduced tier: the processes a child started got SIGKILL with its
+        group (kill_leftovers) and become the zygote's as their parents die
+        (it is a subreaper). Until reaped they still count against the pool
+        uid's RLIMIT_NPROC, and the next run would find no process left to
+        start: reap the group now, until it is empty (killpg(pgid, 0) says
+        ESRCH once even its zombies are gone) or for at most DRAIN_S. The
+        pgid stays ours while any member is left, so this never hits a
+        stranger; waitpid(-pgid) reaps only members of that group."""
+        deadline = time.monotonic() + self.DRAIN_S
+        while True:
+            try:
+                while os.waitpid(-pgid, os.WNOHANG)[0] != 0:
+                    pass
+            except ChildProcessError:
+                pass
+            try:
+                os.killpg(pgid, 0)
+            except OSError:
+                return  # ESRCH: the group is gone
+            if time.monotonic() >= deadline:
+                self.log("process group %d: still not empty %.1f s after its SIGKILL" % (pgid, self.DRAIN_S))
+                return
+            time.sleep(0.001)
 
     @staticmethod
     def reap_orphans(known):

@@ -187,6 +187,42 @@ describe('security: the reduced tier', { skip }, () => {
     assert.deepEqual(groups, []);
   });
 
+  it("does not charge a run for the processes an earlier run left behind (they are reaped with its end)", async () => {
+    // RLIMIT_NPROC counts the pool's shared uid, zombies included: what a
+    // run left must be reaped before the next run needs those processes.
+    for (let round = 0; round < 3; round++) {
+      const litter = await sandbox.runPython([
+        'import os, time',
+        'made = 0',
+        'try:',
+        '    while True:',
+        '        if os.fork() == 0:',
+        '            try:',
+        '                if os.fork() == 0:  # a grandchild: the zygote\'s once its parent dies',
+        '                    time.sleep(60)',
+        '            finally:',
+        '                time.sleep(60)',
+        '        made += 2',
+        'except OSError:',
+        '    pass',
+        'made',
+      ].join('\n'));
+      assert.equal(litter.status, 'ok', JSON.stringify(litter.error));
+      assert.ok(litter.result >= 10, `only ${litter.result} processes left behind`);
+      const next = await sandbox.runPython([
+        'import os',
+        'kids = [os.fork() for _ in range(4)]',
+        'if 0 in kids:',
+        '    os._exit(0)',
+        'for k in kids:',
+        '    os.waitpid(k, 0)',
+        'len(kids)',
+      ].join('\n'));
+      assert.equal(next.status, 'ok', `round ${round}: ${JSON.stringify(next.error)}`);
+      assert.equal(next.result, 4);
+    }
+  });
+
   // From Landlock ABI 6 a session's calls may start both, and the session
   // ends them (90.sessions runs those cases in this tier).
   it('lets a session call start no process or thread, and keeps the session, where signals are not scoped',
