@@ -57,6 +57,9 @@ CONTROL_FD = 3
 BPF_FD = 4
 
 
+ORPHAN_REAP_S = 1.0
+
+
 class Zygote:
     log = staticmethod(log)
 
@@ -98,8 +101,13 @@ class Zygote:
                    "abi": startup.abi_tag(),
                    "tier": self.tier})
         self.spares.start()
+        # Reduced tier: orphans of runs and session calls become ours (a
+        # subreaper), and their zombies count against the pool uid's
+        # RLIMIT_NPROC until reaped. No event says that one died, so look
+        # after every event and at least once a second.
+        orphans = self.profile.landlock_fs
         while True:
-            for key, _ in self.sel.select():
+            for key, _ in self.sel.select(ORPHAN_REAP_S if orphans else None):
                 if key.data is None:
                     if not self.on_control():
                         return self.shutdown()
@@ -114,6 +122,8 @@ class Zygote:
                         self.sessions.on_frame(key.data.session)
                 elif self.runs.get(key.data.id) is key.data:  # else: reaped already
                     self.on_exit(key.data)
+            if orphans:
+                self.forker.reap_orphans(self.known_pids())
 
     def on_control(self):
         """Handle readable fd 3. False means stop (EOF, shutdown, bad stream)."""

@@ -223,6 +223,37 @@ describe('security: the reduced tier', { skip }, () => {
     }
   });
 
+  it('reaps the orphans a session call leaves to the warm interpreter (a subreaper) while the session lives on',
+    { skip: !SESSIONS_FORK && `session calls cannot start processes here (Landlock ABI ${LANDLOCK_ABI})` }, async () => {
+    let zygote = 0;
+    for (let call = 0; call < 5; call++) {
+      const run = await sandbox.runPython([
+        'import os, time',
+        'for _ in range(4):',
+        '    pid = os.fork()',
+        '    if pid == 0:',
+        '        if os.fork() == 0:',
+        '            time.sleep(60)',
+        '        os._exit(0)',
+        '    os.waitpid(pid, 0)',
+        'os.getppid()',
+      ].join('\n'), { session: 'orphan-maker' });
+      assert.equal(run.status, 'ok', JSON.stringify(run.error));
+      zygote = run.result;
+    }
+    // Killed with each call's end, they are the zygote's zombies until it reaps them.
+    const zombiesOf = (ppid) => fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((e) => {
+      try {
+        const st = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+        const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        return fields[0] === 'Z' && Number(fields[1]) === ppid;
+      } catch { return false; }
+    });
+    assert.ok(await until(() => zombiesOf(zygote).length === 0, 3000),
+      `the warm interpreter keeps ${zombiesOf(zygote).length} zombies of the session's orphans`);
+    await sandbox.closeSession('orphan-maker');
+  });
+
   // From Landlock ABI 6 a session's calls may start both, and the session
   // ends them (90.sessions runs those cases in this tier).
   it('lets a session call start no process or thread, and keeps the session, where signals are not scoped',
