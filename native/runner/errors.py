@@ -7,6 +7,8 @@ import errno as _errno
 import re
 import traceback
 
+import child_setup
+
 NODE_FILENAME = "<node>"
 MAX_TRACEBACK = 64 * 1024
 MAX_MESSAGE = 64 * 1024
@@ -162,4 +164,8 @@ def _proc_message(limits, message):
     n = limits.get("processes")
     lim = ("the limit of %d processes/threads" % n) if isinstance(n, int) else \
         "the process/thread limit"
+    if child_setup.PROCESSES_BASE:
+        # The reduced tier: RLIMIT_NPROC counts the uid, not the run.
+        lim += (" (the reduced tier counts them per pool: its runs and sessions share one uid, "
+                "so busy neighbours leave fewer)")
     return "the node could not start a process or thread: it hit %s (%s)" % (lim, message)

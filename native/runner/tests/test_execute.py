@@ -129,6 +129,21 @@ class Errors(unittest.TestCase):
         self.assertEqual(e["type"], "ProcessLimitExceeded")
         self.assertIn("5 processes", e["message"])
 
+    def test_fork_eagain_in_the_reduced_tier_says_the_limit_is_shared(self):
+        import child_setup
+        code = ("import errno\ndef fork():\n    raise BlockingIOError(errno.EAGAIN, "
+                "'Resource temporarily unavailable')\nfork()")
+        saved = child_setup.PROCESSES_BASE
+        child_setup.PROCESSES_BASE = 41
+        try:
+            e = fail(code, limits={"processes": 5})
+        finally:
+            child_setup.PROCESSES_BASE = saved
+        self.assertEqual(e["type"], "ProcessLimitExceeded")
+        self.assertIn("5 processes", e["message"])
+        self.assertIn("share one uid", e["message"])
+        self.assertNotIn("share one uid", fail(code, limits={"processes": 5})["message"])
+
     def test_plain_eagain_is_not_a_process_limit(self):
         e = fail("import errno\ndef read():\n    raise BlockingIOError(errno.EAGAIN, 'x')\nread()")
         self.assertEqual(e["type"], "BlockingIOError")
