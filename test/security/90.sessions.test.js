@@ -152,27 +152,6 @@ describe('security: sessions', { skip: skipWithoutAddon }, () => {
     assert.equal(plain.result, 42);
   });
 
-  it('keeps serving calls that each leave orphaned grandchildren behind (they are reaped, not charged to later calls)', { skip: sessionsFork('a session call cannot start a process at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
-    // In the reduced tier an orphan becomes the warm interpreter's child (a
-    // subreaper) and, until reaped, counts against the pool uid's
-    // RLIMIT_NPROC: 20 calls of 4 orphans each are more than it allows.
-    for (let call = 0; call < 20; call++) {
-      const run = await sandbox.runPython([
-        'import os, time',
-        'for _ in range(4):',
-        '    pid = os.fork()',
-        '    if pid == 0:',
-        '        if os.fork() == 0:',
-        '            time.sleep(60)',
-        '        os._exit(0)',
-        '    os.waitpid(pid, 0)',
-        'len("orphaned")',
-      ].join('\n'), { session: 'orphans' });
-      assert.equal(run.status, 'ok', `call ${call}: ${JSON.stringify(run.error)}`);
-      assert.equal(run.sessionRestarted, false, `call ${call}`);
-    }
-  });
-
   it("a call's kill(-1) reaches only what that call started", { skip: sessionsFork('a session call cannot start a process at all (RLIMIT_NPROC 0; 14.reduced)') }, async () => {
     const neighbour = await sandbox.runPython('kept = "neighbour"', { session: 'kill-neighbour' });
     assert.equal(neighbour.status, 'ok', JSON.stringify(neighbour.error));
