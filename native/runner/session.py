@@ -68,23 +68,12 @@ def _threads_left():
     for those that are about to finish."""
     deadline = time.monotonic() + THREAD_GRACE_S
     while True:
-        alone = _single_threaded()
+        # "Cannot tell" (None) counts as a thread left: the session ends
+        # rather than let one run unchecked.
+        alone = confine.single_threaded() is True
         if alone or time.monotonic() >= deadline:
             return not alone
         time.sleep(0.005)
-
-
-def _single_threaded():
-    """confine.single_threaded, else /proc/self/task's entries. When
-    neither can tell, a thread counts as left: the session ends rather than
-    let one run unchecked."""
-    alone = confine.single_threaded()
-    if alone is not None:
-        return alone
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        return False
 
 
 def _limits_of(payload):
