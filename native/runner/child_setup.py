@@ -303,6 +303,8 @@ def _setrlimit(res, name, soft, hard):
 # The reduced tier's runs share one uid with their pool (and, without a uid
 # of its own, with the host), and RLIMIT_NPROC counts all of that uid's
 # processes: the helper says how many there may be before a run starts any.
+# Where each run has a zygote and uid of its own, the zygote counts them per
+# run instead ("processesBase" beside the limits; zygote.py, LANE_UID).
 PROCESSES_BASE = int(os.environ.get("PYCAGE_PROCESSES_BASE", "0") or 0)
 
 
@@ -316,6 +318,6 @@ def set_rlimits(limits):
         v = limits.get(key)
         if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
             if key == "processes":
-                v += PROCESSES_BASE
+                v += limits.get("processesBase", PROCESSES_BASE)
             _setrlimit(res, name, v, v)
     _setrlimit(resource.RLIMIT_CORE, "RLIMIT_CORE", 0, 0)

@@ -58,6 +58,9 @@ BPF_FD = 4
 
 
 ORPHAN_REAP_S = 1.0
+# The reduced tier as a host that may switch uid: the supervisor gives each
+# concurrent run a zygote (a lane) under a uid of its own.
+LANE_UID = os.environ.get("PYCAGE_LANE_UID") == "1"
 
 
 class Zygote:
@@ -185,6 +188,12 @@ class Zygote:
         if not isinstance(limits, dict):
             close_all(fds)
             return self.setup_failed(run_id, "bad limits")
+        if LANE_UID:
+            # This zygote's uid is its own and runs one run at a time, so
+            # RLIMIT_NPROC need leave room only for the zygote, one spare,
+            # the earlier run if it is still being reaped, and the sessions
+            # it holds: the run gets its own `processes` (one more at most).
+            limits = dict(limits, processesBase=3 + len(self.sessions.pids()))
         name = msg.get("session")
         if name is not None:
             try:

@@ -114,7 +114,9 @@ void Supervisor::ThreadMain() {
   sigaddset(&block, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &block, nullptr);
 
-  EnsureZygote();
+  lanes_.resize(ZygoteLanes(config_, uid_base_, uid_count_));
+  runs_per_lane_ = lanes_.size() > 1 ? 1 : config_.concurrency;
+  EnsureZygote(0);
   uv_run(&loop_, UV_RUN_DEFAULT);
   finished_runs_.clear();
   closed_zygotes_.clear();
@@ -176,8 +178,10 @@ void Supervisor::DrainInbox() {
         BeginShutdown();
         break;
       case Command::Kind::kCloseSession:
-        if (open_sessions_.erase(command.request.session) != 0 && zygote_ && !zygote_->dead()) {
-          zygote_->SendCloseSession(command.request.session);
+        if (auto it = open_sessions_.find(command.request.session); it != open_sessions_.end()) {
+          Zygote* zygote = lanes_[it->second].zygote.get();
+          open_sessions_.erase(it);
+          if (zygote && !zygote->dead()) zygote->SendCloseSession(command.request.session);
         }
         break;
     }
@@ -185,11 +189,11 @@ void Supervisor::DrainInbox() {
   Dispatch();
 }
 
-void Supervisor::EnsureZygote() {
+void Supervisor::EnsureZygote(size_t lane) {
   if (shutting_down_ || startup_failures_ >= kMaxStartupFailures) return;
-  if (zygote_ && !zygote_->dead()) return;
+  if (lanes_[lane].zygote && !lanes_[lane].zygote->dead()) return;
 
-  Result<ScratchDir> scratch = MakeZygoteScratch(config_, uid_base_, uid_count_);
+  Result<ScratchDir> scratch = MakeZygoteScratch(config_, uid_base_, uid_count_, lane);
   if (!scratch.ok()) {
     // Nothing to start: this pool's jail cannot be built as configured.
     if (config_.on_log) config_.on_log(scratch.status().message());
@@ -201,74 +205,129 @@ void Supervisor::EnsureZygote() {
   std::string scratch_path = scratch->path();
   auto zygote = std::make_unique<Zygote>(
       &loop_,
-      ZygoteSpec{config_.helper_path, BuildZygoteArgs(config_, uid_base_, uid_count_, scratch_path),
+      ZygoteSpec{config_.helper_path, BuildZygoteArgs(config_, uid_base_, uid_count_, scratch_path, lane),
                  std::move(scratch).value()},
       ZygoteCallbacks{});
   Zygote* raw = zygote.get();
   ZygoteCallbacks callbacks;
-  callbacks.on_ready = [this] {
+  callbacks.on_ready = [this, lane] {
     startup_failures_ = 0;
-    zygote_was_used_ = true;
-    zygote_ready_ns_ = uv_hrtime();
+    lanes_[lane].was_used = true;
+    lanes_[lane].ready_ns = uv_hrtime();
     Dispatch();
   };
   callbacks.on_exit_report = [this](const protocol::ControlMessage& exit) {
     if (auto it = running_.find(exit.id); it != running_.end()) it->second->OnExitReport(exit);
   };
-  callbacks.on_dead = [this, raw](const std::string& reason) {
-    if (zygote_.get() == raw) OnZygoteDead(reason);
+  callbacks.on_dead = [this, raw, lane](const std::string& reason) {
+    if (lanes_[lane].zygote.get() == raw) OnZygoteDead(lane, reason);
   };
   callbacks.on_log = [this](const std::string& line) {
     if (config_.on_log) config_.on_log(line);
   };
   callbacks.on_closed = [this, raw] { OnZygoteClosed(raw); };
   raw->set_callbacks(std::move(callbacks));
-  zygote_ = std::move(zygote);
-  zygote_was_used_ = false;
+  lanes_[lane].zygote = std::move(zygote);
+  lanes_[lane].was_used = false;
   const Status started = raw->Start();
   if (!started.ok()) {
     // Start() already closes its handles; on_closed will free it.
-    retiring_.push_back(std::move(zygote_));
+    retiring_.push_back(std::move(lanes_[lane].zygote));
     startup_failures_ = kMaxStartupFailures;
     RejectQueued(started);
+  }
+}
+
+bool Supervisor::AnyZygote() const {
+  for (const Lane& lane : lanes_) {
+    if (lane.zygote) return true;
+  }
+  return false;
+}
+
+int Supervisor::PickLane(const RunRequest& request) const {
+  const auto has_room = [this](const Lane& lane) {
+    return lane.zygote && lane.zygote->ready() && lane.runs < runs_per_lane_;
+  };
+  // A session's calls go to the zygote that holds its process.
+  if (auto it = open_sessions_.find(request.session); !request.session.empty() && it != open_sessions_.end()) {
+    return has_room(lanes_[it->second]) ? static_cast<int>(it->second) : -1;
+  }
+  for (size_t lane = 0; lane < lanes_.size(); ++lane) {
+    if (has_room(lanes_[lane])) return static_cast<int>(lane);
+  }
+  return -1;
+}
+
+void Supervisor::GrowLanes() {
+  if (lanes_.size() < 2 || free_slots_.empty() || startup_failures_ > 0) return;
+  bool waiting = false;  // a queued run that any lane could take
+  for (const RunRequest& request : pending_) {
+    if (request.session.empty() || open_sessions_.count(request.session) == 0) {
+      waiting = true;
+      break;
+    }
+  }
+  if (!waiting) return;
+  for (const Lane& lane : lanes_) {
+    if (lane.zygote && !lane.zygote->ready()) return;  // one start at a time
+  }
+  for (size_t lane = 0; lane < lanes_.size(); ++lane) {
+    if (!lanes_[lane].zygote) {
+      EnsureZygote(lane);
+      return;
+    }
   }
 }
 
 void Supervisor::Dispatch() {
   if (shutting_down_) return;
   if (pending_.empty()) {
-    if (running_.empty() && open_sessions_.empty() && zygote_ &&
+    if (running_.empty() && open_sessions_.empty() && AnyZygote() &&
         !uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_timer_))) {
       uv_timer_start(&idle_timer_, &Supervisor::OnIdleTimer, config_.zygote_idle_ms, 0);
     }
     return;
   }
   uv_timer_stop(&idle_timer_);
-  EnsureZygote();
-  while (zygote_ && zygote_->ready() && !free_slots_.empty() && !pending_.empty()) {
-    RunRequest request = std::move(pending_.front());
-    pending_.pop_front();
+  EnsureZygote(0);
+  // Oldest first, except a session call whose zygote is busy: it waits and
+  // the runs behind it go on. Rescanned after each start, which may finish
+  // a run (and re-enter here) at once.
+  while (!pending_.empty() && !free_slots_.empty()) {
+    int lane = -1;
+    auto it = pending_.begin();
+    for (; it != pending_.end(); ++it) {
+      if ((lane = PickLane(*it)) >= 0) break;
+    }
+    if (lane < 0) break;
+    RunRequest request = std::move(*it);
+    pending_.erase(it);
     --queued_;
-    StartRun(std::move(request));
+    StartRun(std::move(request), static_cast<size_t>(lane));
   }
+  GrowLanes();
 }
 
-void Supervisor::StartRun(RunRequest request) {
+void Supervisor::StartRun(RunRequest request, size_t lane) {
   const uint32_t slot = *free_slots_.begin();
   free_slots_.erase(free_slots_.begin());
   request.queue_ms = static_cast<double>(uv_hrtime() - request.submitted_ns) / 1e6;
-  request.cold_start = zygote_ready_ns_ > request.submitted_ns;
+  request.cold_start = lanes_[lane].ready_ns > request.submitted_ns;
   const uint64_t id = request.id;
   const RunLimits limits = request.limits;
   const std::string session = request.session;
-  if (!session.empty()) open_sessions_.insert(session);
+  if (!session.empty()) open_sessions_[session] = lane;
+  ++lanes_[lane].runs;
+  run_lanes_[id] = lane;
 
   RunCallbacks callbacks;
-  callbacks.request_kill = [this](uint64_t run_id) {
-    if (zygote_ && !zygote_->dead()) zygote_->SendKill(run_id);
+  callbacks.request_kill = [this, lane](uint64_t run_id) {
+    Zygote* zygote = lanes_[lane].zygote.get();
+    if (zygote && !zygote->dead()) zygote->SendKill(run_id);
   };
-  callbacks.escalate = [this] {
-    if (zygote_) zygote_->Kill();
+  callbacks.escalate = [this, lane] {
+    if (lanes_[lane].zygote) lanes_[lane].zygote->Kill();
   };
   callbacks.on_outcome = [this](RunOutcome outcome) { Complete(std::move(outcome)); };
   callbacks.on_finished = [this, id] { FinishRun(id); };
@@ -289,7 +348,14 @@ void Supervisor::StartRun(RunRequest request) {
   // Each run gets its own host uid when the map has room, so RLIMIT_NPROC
   // counts that run alone; with a single-uid map every run is uid 0 of the jail.
   const bool own_uid = ProfileOf(config_.tier).per_run_uid && geteuid() == 0;
-  zygote_->SendRun(id, own_uid ? slot : 0, child_limits, std::move(child_fds).value(), session);
+  lanes_[lane].zygote->SendRun(id, own_uid ? slot : 0, child_limits, std::move(child_fds).value(), session);
+}
+
+void Supervisor::RetireLane(size_t lane) {
+  if (!lanes_[lane].zygote) return;
+  std::unique_ptr<Zygote> zygote = std::move(lanes_[lane].zygote);
+  zygote->Close();
+  retiring_.push_back(std::move(zygote));
 }
 
 void Supervisor::FinishRun(uint64_t id) {
@@ -298,6 +364,10 @@ void Supervisor::FinishRun(uint64_t id) {
   std::unique_ptr<Run> run = std::move(it->second);
   running_.erase(it);
   free_slots_.insert(run->slot());
+  if (auto lane = run_lanes_.find(id); lane != run_lanes_.end()) {
+    --lanes_[lane->second].runs;
+    run_lanes_.erase(lane);
+  }
   if (!run->delivered()) Complete(run->TakeOutcome());
   finished_runs_.push_back(std::move(run));  // freed in the check phase, outside its own callback
   if (shutting_down_) {
@@ -318,11 +388,16 @@ void Supervisor::RejectQueued(const Status& status) {
   }
 }
 
-void Supervisor::OnZygoteDead(const std::string& reason) {
-  std::unique_ptr<Zygote> dead = std::move(zygote_);
-  const bool was_used = zygote_was_used_;
-  open_sessions_.clear();  // they died with it; their next calls start afresh
-  for (auto& [id, run] : running_) run->OnZygoteDied(reason);
+void Supervisor::OnZygoteDead(size_t lane, const std::string& reason) {
+  std::unique_ptr<Zygote> dead = std::move(lanes_[lane].zygote);
+  const bool was_used = lanes_[lane].was_used;
+  // Its sessions died with it; their next calls start afresh.
+  for (auto it = open_sessions_.begin(); it != open_sessions_.end();) {
+    it = it->second == lane ? open_sessions_.erase(it) : std::next(it);
+  }
+  for (auto& [id, run] : running_) {
+    if (auto it = run_lanes_.find(id); it != run_lanes_.end() && it->second == lane) run->OnZygoteDied(reason);
+  }
   dead->Close();
   retiring_.push_back(std::move(dead));
   if (shutting_down_) return;
@@ -343,8 +418,10 @@ void Supervisor::OnZygoteDead(const std::string& reason) {
       return;
     }
   }
-  // Keep a warm interpreter ready if it had work; otherwise wait for the next run.
-  if (!pending_.empty() || !running_.empty() || was_used) EnsureZygote();
+  // Keep the first warm interpreter ready if it had work; otherwise wait for
+  // the next run. Other lanes start again only when runs wait for them.
+  if (lane == 0 && (!pending_.empty() || !running_.empty() || was_used)) EnsureZygote(0);
+  if (lane != 0 && !pending_.empty()) Dispatch();
 }
 
 void Supervisor::OnZygoteClosed(Zygote* zygote) {
@@ -359,10 +436,8 @@ void Supervisor::OnZygoteClosed(Zygote* zygote) {
 
 void Supervisor::OnIdleTimer(uv_timer_t* timer) {
   auto* self = static_cast<Supervisor*>(timer->data);
-  if (!self->running_.empty() || !self->pending_.empty() || !self->open_sessions_.empty() || !self->zygote_) return;
-  std::unique_ptr<Zygote> idle = std::move(self->zygote_);
-  idle->Close();
-  self->retiring_.push_back(std::move(idle));
+  if (!self->running_.empty() || !self->pending_.empty() || !self->open_sessions_.empty()) return;
+  for (size_t lane = 0; lane < self->lanes_.size(); ++lane) self->RetireLane(lane);
 }
 
 void Supervisor::Complete(RunOutcome outcome) {
@@ -374,11 +449,7 @@ void Supervisor::BeginShutdown() {
     shutting_down_ = true;
     RejectQueued(Status::Error(ErrorCode::kClosed, "the Sandbox was closed before the run started"));
     uv_timer_stop(&idle_timer_);
-    if (zygote_) {
-      std::unique_ptr<Zygote> zygote = std::move(zygote_);
-      zygote->Close();
-      retiring_.push_back(std::move(zygote));
-    }
+    for (size_t lane = 0; lane < lanes_.size(); ++lane) RetireLane(lane);
     std::vector<Run*> runs;
     for (auto& [id, run] : running_) runs.push_back(run.get());
     for (Run* run : runs) run->Abandon();
@@ -387,7 +458,7 @@ void Supervisor::BeginShutdown() {
 }
 
 void Supervisor::MaybeEndLoop() {
-  if (!running_.empty() || zygote_ || !retiring_.empty() || loop_handles_open_ == 0) return;
+  if (!running_.empty() || AnyZygote() || !retiring_.empty() || loop_handles_open_ == 0) return;
   for (uv_handle_t* handle : {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&idle_timer_),
                               reinterpret_cast<uv_handle_t*>(&reaper_)}) {
     if (!uv_is_closing(handle)) {

@@ -58,14 +58,31 @@ class Supervisor {
   static void OnWake(uv_async_t* async);
   static void OnIdleTimer(uv_timer_t* timer);
   static void OnCheck(uv_check_t* check);
+  // One warm interpreter and what it serves. A pool has one lane, except in
+  // the reduced tier where the host may switch uid: there each concurrent run
+  // gets a lane (a zygote under a uid of its own), started on demand, because
+  // without a user namespace a zygote cannot give its runs other uids.
+  struct Lane {
+    std::unique_ptr<Zygote> zygote;
+    size_t runs = 0;  // in flight
+    bool was_used = false;
+    uint64_t ready_ns = 0;  // when its warm interpreter became ready (uv_hrtime)
+  };
+
   void DrainInbox();
   void Dispatch();
-  void EnsureZygote();
-  void StartRun(RunRequest request);
+  bool AnyZygote() const;
+  // The lane a request may start in now, or -1.
+  int PickLane(const RunRequest& request) const;
+  // Starts one more lane when queued runs wait and every live lane is busy.
+  void GrowLanes();
+  void EnsureZygote(size_t lane);
+  void StartRun(RunRequest request, size_t lane);
+  void RetireLane(size_t lane);
 
   void FinishRun(uint64_t id);
   void RejectQueued(const Status& status);
-  void OnZygoteDead(const std::string& reason);
+  void OnZygoteDead(size_t lane, const std::string& reason);
   void OnZygoteClosed(Zygote* zygote);
   void Complete(RunOutcome outcome);
   void BeginShutdown();
@@ -91,16 +108,16 @@ class Supervisor {
   // Supervisor-thread state only.
   std::deque<RunRequest> pending_;
   std::map<uint64_t, std::unique_ptr<Run>> running_;
+  std::map<uint64_t, size_t> run_lanes_;
   std::set<uint32_t> free_slots_;
-  // Sessions the current zygote may hold: their processes keep it from
-  // retiring while idle.
-  std::set<std::string> open_sessions_;
-  std::unique_ptr<Zygote> zygote_;
+  std::vector<Lane> lanes_;  // sized on the supervisor thread, before the first zygote
+  size_t runs_per_lane_ = 0;
+  // Sessions a live zygote may hold, by lane: their processes keep it from
+  // retiring while idle, and their calls go to it.
+  std::map<std::string, size_t> open_sessions_;
   std::vector<std::unique_ptr<Zygote>> retiring_;
   std::vector<std::unique_ptr<Run>> finished_runs_;
   std::vector<std::unique_ptr<Zygote>> closed_zygotes_;
-  bool zygote_was_used_ = false;
-  uint64_t zygote_ready_ns_ = 0;  // when the current warm interpreter became ready (uv_hrtime)
   int startup_failures_ = 0;
   bool shutting_down_ = false;
   std::vector<std::function<void()>> shutdown_waiters_;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -120,14 +121,25 @@ uint64_t ProcessesOfOurUid() {
   return n;
 }
 
-uint32_t ReducedZygoteUid(uint32_t uid_base, uint32_t uid_count) { return uid_base + uid_count - 1; }
+// The reduced tier's zygote uids as host root: the last of the range for the
+// first lane, counting down for the others (at most `concurrency` of them, so
+// they stay above the range's first uids).
+uint32_t ReducedZygoteUid(uint32_t uid_base, uint32_t uid_count, uint32_t lane) {
+  return uid_base + uid_count - 1 - lane;
+}
 
 }  // namespace
 
-Result<ScratchDir> MakeZygoteScratch(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count) {
+uint32_t ZygoteLanes(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count) {
+  if (!ProfileOf(config.tier).landlock_fs) return 1;
+  if (!DecideReducedIdentity(config, ReducedZygoteUid(uid_base, uid_count, 0)).own_uid) return 1;
+  return static_cast<uint32_t>(std::min<size_t>(config.concurrency, uid_count - 1));
+}
+
+Result<ScratchDir> MakeZygoteScratch(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count,
+                                     uint32_t lane) {
   if (!ProfileOf(config.tier).landlock_fs) return ScratchDir{};
-  // The zygote's uid as host root: the last of the range (jail_plan.cc).
-  const uint32_t uid = ReducedZygoteUid(uid_base, uid_count);
+  const uint32_t uid = ReducedZygoteUid(uid_base, uid_count, lane);
   const ReducedIdentity identity = DecideReducedIdentity(config, uid);
   if (!identity.refusal.empty()) {
     return Status::Error(ErrorCode::kIsolationUnavailable, "pycage-jail: identity: " + identity.refusal);
@@ -136,7 +148,7 @@ Result<ScratchDir> MakeZygoteScratch(const SupervisorConfig& config, uint32_t ui
 }
 
 std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count,
-                                         const std::string& scratch_dir) {
+                                         const std::string& scratch_dir, uint32_t lane) {
   std::vector<std::string> args;
   const IsolationProfile& profile = ProfileOf(config.tier);
   args.insert(args.end(), {"--tier", std::string(profile.name)});
@@ -146,12 +158,20 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
     // RLIMIT_NPROC counts every process of the uid: the pool's own (zygote,
     // spares, runs, sessions) and, without a uid of its own, the host's.
     uint64_t processes_base = uid_count + 1;
-    if (DecideReducedIdentity(config, ReducedZygoteUid(uid_base, uid_count)).own_uid) {
-      args.insert(args.end(), {"--uid-base", std::to_string(uid_base), "--uid-count", std::to_string(uid_count)});
+    const uint32_t zygote_uid = ReducedZygoteUid(uid_base, uid_count, lane);
+    if (DecideReducedIdentity(config, zygote_uid).own_uid) {
+      // The helper's plan switches to the last uid of its range: this one.
+      args.insert(args.end(), {"--uid-base", std::to_string(zygote_uid), "--uid-count", "1"});
+      // The uid is this lane's alone: the zygote counts its own processes
+      // at each run (zygote.py, LANE_UID), the host's never share it.
+      processes_base = 0;
+      args.insert(args.end(), {"--setenv", "PYCAGE_LANE_UID=1"});
     } else {
       processes_base += ProcessesOfOurUid();
     }
-    args.insert(args.end(), {"--setenv", "PYCAGE_PROCESSES_BASE=" + std::to_string(processes_base)});
+    if (processes_base != 0) {
+      args.insert(args.end(), {"--setenv", "PYCAGE_PROCESSES_BASE=" + std::to_string(processes_base)});
+    }
     for (const std::string& prefix : config.python_prefixes) args.insert(args.end(), {"--ro-bind", prefix});
     args.insert(args.end(), {"--ro-bind", config.runner_dir});
     for (const std::string& bind : config.extra_ro_binds) args.insert(args.end(), {"--ro-bind", bind});

@@ -43,14 +43,22 @@ struct ZygoteCallbacks {
 // back-to-back runs do not wait for the next spare's setup.
 inline constexpr uint32_t kZygoteSpares = 2;
 
-// Builds the helper's argv (after argv[0]) for a zygote of `config`;
+// How many zygotes (lanes) a pool of `config` may run at once. One, except
+// in the reduced tier where the host may switch uid: there a zygote cannot
+// give its runs other uids (no user namespace, and it holds no CAP_SETUID
+// while it imports bundle code), so each concurrent run gets a zygote of its
+// own, under a uid of its own (`concurrency` lanes, started on demand).
+uint32_t ZygoteLanes(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count);
+
+// Builds the helper's argv (after argv[0]) for the zygote of `lane`;
 // `scratch_dir` is the reduced tier's writable tree (ignored by others).
 std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count,
-                                         const std::string& scratch_dir = {});
+                                         const std::string& scratch_dir = {}, uint32_t lane = 0);
 
-// The reduced tier's scratch directory for a zygote of `config` (an empty one
-// for other tiers), owned by the zygote's uid when the host is root.
-Result<ScratchDir> MakeZygoteScratch(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count);
+// The reduced tier's scratch directory for the zygote of `lane` (an empty
+// one for other tiers), owned by that zygote's uid when the host is root.
+Result<ScratchDir> MakeZygoteScratch(const SupervisorConfig& config, uint32_t uid_base, uint32_t uid_count,
+                                     uint32_t lane = 0);
 
 class Zygote {
  public:

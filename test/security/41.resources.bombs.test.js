@@ -6,7 +6,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { skipWithoutAddon, fullSandbox, TIER } = require('./common');
+const { skipWithoutAddon, fullSandbox, TIER, RUN_UIDS_OWN } = require('./common');
 
 const EMFILE = 24;
 const EFBIG = 27;
@@ -35,12 +35,54 @@ describe('security: bombs, fds and kernel-held memory', { skip: skipWithoutAddon
     const run = await bomb;
     assert.equal(run.status, 'ok', JSON.stringify(run.error));
     // processes = 5 counts the main thread: at most 4 more. In the reduced
-    // tier RLIMIT_NPROC counts the pool's shared uid: the run may also use
-    // what the pool's idle slots leave (SECURITY.md): 41 with the default
-    // concurrency and sessions.max, and no more.
-    const cap = TIER === 'full' ? 4 : 4 + 41;
+    // tier with a uid per run, one more while no earlier run of its warm
+    // interpreter is still being reaped; with the uid a pool shares, the run
+    // may also use what the pool's idle slots leave (SECURITY.md): 41 with
+    // the default concurrency and sessions.max, and no more.
+    const cap = TIER === 'full' ? 4 : RUN_UIDS_OWN ? 5 : 4 + 41;
     assert.ok(run.result[0] <= cap, `${run.result[0]} threads started`);
     assert.equal(run.result[1], "can't start new thread");
+  });
+
+  it('gives each concurrent run a uid of its own, so a run at its process limit leaves a neighbour its own',
+    { skip: !RUN_UIDS_OWN && 'runs share a uid where the host may not switch uid (SECURITY.md)' }, async () => {
+    const hog = sandbox.runPython([
+      'import os, time',
+      'made = 0',
+      'try:',
+      '    while True:',
+      '        if os.fork() == 0:',
+      '            time.sleep(30)',
+      '        made += 1',
+      'except OSError as e:',
+      '    failed = e.errno',
+      'time.sleep(2)  # holds every process it may while the neighbour runs',
+      '[made, failed, os.getuid()]',
+    ].join('\n'), { limits: { wallMs: 8000 } });
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const neighbour = await sandbox.runPython([
+      'import os, time',
+      'kids = []',
+      'for _ in range(4):',
+      '    pid = os.fork()',
+      '    if pid == 0:',
+      '        time.sleep(0.2)',
+      '        os._exit(0)',
+      '    kids.append(pid)',
+      'for pid in kids:',
+      '    os.waitpid(pid, 0)',
+      '[len(kids), os.getuid()]',
+    ].join('\n'));
+    const held = await hog;
+    assert.equal(held.status, 'ok', JSON.stringify(held.error));
+    const [made, errno, hogUid] = held.result;
+    assert.equal(errno, 11, 'the hog stopped at EAGAIN');
+    assert.ok(made >= 4 && made <= (TIER === 'full' ? 4 : 5), `${made} processes started`);
+    assert.equal(neighbour.status, 'ok', JSON.stringify(neighbour.error));
+    const [forked, neighbourUid] = neighbour.result;
+    assert.equal(forked, 4);
+    assert.notEqual(neighbourUid, hogUid);
+    assert.ok(hogUid > 0 && neighbourUid > 0);
   });
 
   it('stops 10^6 open fds at RLIMIT_NOFILE with EMFILE', async () => {

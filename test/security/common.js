@@ -52,6 +52,19 @@ function sessionsFork(reason) {
     : `not in the reduced tier on this kernel (Landlock ABI ${LANDLOCK_ABI} < 6): ${reason}`;
 }
 
+// Whether each concurrent run gets a host uid of its own, read from the host
+// as SECURITY.md states the rule, not from pycage: root whose user namespace
+// maps far more than itself (the jail's uids lie at 2^30 and up), with
+// CAP_SETUID and CAP_SETGID. Otherwise a pool's runs share one uid.
+const RUN_UIDS_OWN = (() => {
+  if (process.getuid() !== 0) return false;
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  const setIds = (BigInt(`0x${capEff ? capEff[1] : '0'}`) >> 6n) & 3n;
+  const wide = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split('\n')
+    .some((line) => Number(line.trim().split(/\s+/)[2]) > 2 ** 31);
+  return setIds === 3n && wide;
+})();
+
 // A scratch dataDir for a suite. Searchable by every user: as host root the
 // reduced tier's jail runs under a uid of its own, which must reach the
 // bundles (mkdtemp makes 0700 directories).
@@ -89,6 +102,6 @@ function pidsWithArgument(marker) {
 }
 
 module.exports = {
-  TIER, LANDLOCK_ABI, SESSIONS_FORK, skipWithoutAddon, fullSandbox, onlyInFull, sessionsFork, pidsWithMarker, pidsWithArgument,
+  TIER, LANDLOCK_ABI, SESSIONS_FORK, RUN_UIDS_OWN, skipWithoutAddon, fullSandbox, onlyInFull, sessionsFork, pidsWithMarker, pidsWithArgument,
   scratchDataDir,
 };

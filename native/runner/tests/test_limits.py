@@ -37,6 +37,30 @@ class LimitsTable(unittest.TestCase):
         _, status = os.waitpid(pid, 0)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0)
 
+    def test_processes_count_what_the_zygote_says_its_uid_already_runs(self):
+        # A lane's zygote (LANE_UID) adds its own processes per run; without
+        # it the pool-wide base from the environment applies.
+        def nproc_after(limits):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    child_setup.set_rlimits(limits)
+                    os.write(write, str(resource.getrlimit(resource.RLIMIT_NPROC)[0]).encode())
+                finally:
+                    os._exit(0)
+            os.close(write)
+            os.waitpid(pid, 0)
+            with os.fdopen(read) as f:
+                return int(f.read())
+        saved = child_setup.PROCESSES_BASE
+        child_setup.PROCESSES_BASE = 41
+        try:
+            self.assertEqual(nproc_after({"processes": 5, "processesBase": 4}), 9)
+            self.assertEqual(nproc_after({"processes": 5}), 46)
+        finally:
+            child_setup.PROCESSES_BASE = saved
+
 
 if __name__ == "__main__":
     unittest.main()

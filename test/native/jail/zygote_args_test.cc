@@ -1,5 +1,8 @@
-// How SupervisorConfig's cgroup fields become pycage-jail options.
+// How SupervisorConfig's cgroup fields and the reduced tier's lanes become
+// pycage-jail options.
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -51,6 +54,33 @@ TEST(BuildZygoteArgs, BypassTierGetsNoCgroup) {
   c.cgroup_root = "/sys/fs/cgroup/app/pycage";
   auto args = BuildZygoteArgs(c, 100000, 6);
   EXPECT_EQ(std::find(args.begin(), args.end(), "--cgroup-root"), args.end());
+}
+
+bool HasSetenv(const std::vector<std::string>& args, const std::string& prefix) {
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--setenv" && args[i + 1].rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+TEST(ZygoteLanes, FullTierRunsOneZygoteForEveryRun) { EXPECT_EQ(ZygoteLanes(Config(), 100000, 8), 1U); }
+
+TEST(ZygoteLanes, ReducedTierAsRootGivesEachConcurrentRunAZygoteUnderAUidOfItsOwn) {
+  if (geteuid() != 0) GTEST_SKIP() << "a uid per zygote needs host root";
+  SupervisorConfig c = Config();
+  c.tier = Tier::kReduced;
+  c.helper_path = "/usr/bin/pycage-jail";  // directories every uid may search
+  c.runner_dir = "/usr/share";
+  ASSERT_EQ(ZygoteLanes(c, 100000, 8), 4U);
+  // Distinct uids, counting down from the top of the range, each alone in its map.
+  auto first = BuildZygoteArgs(c, 100000, 8, "/tmp/scratch", 0);
+  auto last = BuildZygoteArgs(c, 100000, 8, "/tmp/scratch", 3);
+  EXPECT_EQ(ValueOf(first, "--uid-base"), "100007");
+  EXPECT_EQ(ValueOf(last, "--uid-base"), "100004");
+  EXPECT_EQ(ValueOf(last, "--uid-count"), "1");
+  // The zygote counts its own processes per run; no pool-wide base.
+  EXPECT_TRUE(HasSetenv(last, "PYCAGE_LANE_UID=1"));
+  EXPECT_FALSE(HasSetenv(last, "PYCAGE_PROCESSES_BASE="));
 }
 
 }  // namespace
