@@ -266,9 +266,14 @@ export interface HostProbe {
   /** Whether the operator's cgroupRoot (or $PYCAGE_CGROUP_ROOT) can be used, and why not. */
   cgroup2?: { available: boolean; reason: string };
   root: boolean;
+  /** Root with CAP_SETUID and CAP_SETGID in a user namespace that maps the jail's uids: the reduced tier gives each run a uid of its own. */
+  switchUid: boolean;
   missing: string[];
   fix: string[];
 }
+
+/** 'per-run': each run in flight has a host uid of its own, so RLIMIT_NPROC counts that run alone; 'shared': a pool's runs share one uid (SECURITY.md). */
+export type RunUids = 'per-run' | 'shared';
 
 /** A tier's trial jail: present for each tier 'auto' (or the isolation option) tried. */
 export type TrialSummary =
@@ -277,9 +282,9 @@ export type TrialSummary =
 
 export interface Capabilities {
   tiers: {
-    full: { available: boolean; missing: string[]; trial?: TrialSummary };
+    full: { available: boolean; missing: string[]; runUids: RunUids; trial?: TrialSummary };
     /** Seccomp and Landlock without namespaces; tried by 'auto' when full is not available. */
-    reduced: { available: boolean; missing: string[]; trial?: TrialSummary };
+    reduced: { available: boolean; missing: string[]; runUids: RunUids; trial?: TrialSummary };
     bypass: { available: true; optIn: boolean };
   };
   /** The tier this Sandbox runs with. */

@@ -94,6 +94,15 @@ async function checkIndex(url, fetchFn) {
   }
 }
 
+// Whether the tier's runs get uids of their own here, and what would give them.
+function uidNote(tier, probe) {
+  if (!probe) return '';
+  if (isolation.runUids(tier, probe) === 'per-run') return '; each run gets a host uid of its own';
+  return tier === 'full'
+    ? '; runs share this process\'s uid (a uid per run needs this process to run as root)'
+    : '; runs share one uid (a uid per run needs root with CAP_SETUID and CAP_SETGID, as in Docker\'s default set)';
+}
+
 // deps: what the checks touch, so each failing condition can be tested alone.
 async function diagnose(opts, deps) {
   const { native, env = process.env, nodeVersion = process.versions.node, fetchFn = globalThis.fetch, fsys = fs } = deps;
@@ -141,8 +150,9 @@ async function diagnose(opts, deps) {
     };
     const outcome = binding.trialJail(config);
     tiers[tier] = { available: outcome.ok, trial: trial.summary(outcome) };
+    if (probe) tiers[tier].runUids = isolation.runUids(tier, probe);
     if (outcome.ok) {
-      checks.push(check(`tier ${tier}`, true, `a trial jail ran Python in ${outcome.wallMs.toFixed(0)} ms`));
+      checks.push(check(`tier ${tier}`, true, `a trial jail ran Python in ${outcome.wallMs.toFixed(0)} ms${uidNote(tier, probe)}`));
     } else {
       const why = trial.explain(outcome, { env });
       checks.push(check(`tier ${tier}`, false, `a trial jail failed ${why.where}`, `(${why.platform}) ${why.fixes.join('; ')}`));

@@ -100,8 +100,16 @@ function bypassWarning(source) {
 
 // trials: the summary of each tier's trial jail, by tier (absent when none
 // ran: bypass, a host the probe already ruled out, or a stronger tier won).
-function tierEntry(available, missing, trial) {
-  const entry = { available, missing: available ? [] : missing };
+// Whether each run of a tier gets a host uid of its own (RLIMIT_NPROC per
+// run) or the pool's runs share one: the full tier needs host root, the
+// reduced tier root that may switch to the pool's uids (SECURITY.md).
+function runUids(tier, probe) {
+  const own = tier === 'full' ? probe.root === true : probe.switchUid === true;
+  return own ? 'per-run' : 'shared';
+}
+
+function tierEntry(available, missing, trial, uids) {
+  const entry = { available, missing: available ? [] : missing, runUids: uids };
   if (trial) {
     entry.trial = trial;
     if (!trial.ok) {
@@ -116,8 +124,8 @@ function tierEntry(available, missing, trial) {
 function capabilities(probe, selected, env = process.env, requested = 'auto', trials = {}) {
   return {
     tiers: {
-      full: tierEntry(fullAvailable(probe), fullMissing(probe), trials.full),
-      reduced: tierEntry(reducedAvailable(probe), reducedMissing(probe), trials.reduced),
+      full: tierEntry(fullAvailable(probe), fullMissing(probe), trials.full, runUids('full', probe)),
+      reduced: tierEntry(reducedAvailable(probe), reducedMissing(probe), trials.reduced, runUids('reduced', probe)),
       bypass: { available: true, optIn: requested === 'bypass' || (requested === 'auto' && bypassFromEnv(env) !== null) },
     },
     selected,
@@ -127,5 +135,5 @@ function capabilities(probe, selected, env = process.env, requested = 'auto', tr
 
 module.exports = {
   TIERS, BYPASS_ENV, checkRequested, bypassFromEnv, fullAvailable, reducedAvailable, candidates, bypassWarning,
-  capabilities,
+  capabilities, runUids,
 };

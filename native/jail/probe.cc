@@ -13,6 +13,7 @@
 
 #include <fstream>
 
+#include "common/host_identity.h"
 #include "jail/cgroup2.h"
 #include "jail/jail_plan.h"
 #include "jail/landlock.h"
@@ -76,6 +77,7 @@ std::string Escape(const std::string& s) {
 HostCapabilities Probe(const std::string& cgroup_root) {
   HostCapabilities c;
   c.root = geteuid() == 0;
+  c.switch_uid = MaySwitchToPoolUids();
   c.userns = CanClone(CLONE_NEWUSER);
   c.mountns = CanClone(CLONE_NEWUSER | CLONE_NEWNS);
   c.pidns = CanClone(CLONE_NEWUSER | CLONE_NEWPID);
@@ -135,6 +137,7 @@ std::string ToJson(const HostCapabilities& c) {
   out += std::string(",\"cgroup2\":{\"available\":") + b(c.cgroup2_available) + ",\"reason\":\"" +
          Escape(c.cgroup2_reason) + "\"}";
   out += std::string(",\"root\":") + b(c.root);
+  out += std::string(",\"switchUid\":") + b(c.switch_uid);
   out += ",\"missing\":" + list(c.missing);
   out += ",\"fix\":" + list(c.fix);
   return out + "}";

@@ -20,6 +20,9 @@ struct HostCapabilities {
   bool cgroup2_available = false;
   std::string cgroup2_reason;
   bool root = false;
+  // Root that may put each jail under a uid of its own (MaySwitchToPoolUids):
+  // the reduced tier's per-run uids.
+  bool switch_uid = false;
   std::vector<std::string> missing;
   std::vector<std::string> fix;
 };

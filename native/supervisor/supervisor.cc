@@ -5,6 +5,8 @@
 
 #include <csignal>
 
+#include "common/host_identity.h"
+
 namespace pycage {
 namespace {
 
@@ -17,7 +19,7 @@ uint32_t PickUidBase(const void* instance) {
   // takes a block of 65,536 ids picked from its pid and address, so two
   // Sandboxes (or two Node processes) rarely share host uids.
   const auto mix = static_cast<uint64_t>(getpid()) * 2654435761ULL ^ (reinterpret_cast<uintptr_t>(instance) >> 4);
-  return (1U << 30) + static_cast<uint32_t>(mix % 16384) * 65536U;
+  return static_cast<uint32_t>(kPoolUidFirst + (mix % (kPoolUidSpan / 65536)) * 65536);
 }
 
 }  // namespace

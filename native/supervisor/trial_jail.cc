@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/host_identity.h"
 #include "supervisor/helper_process.h"
 #include "supervisor/unique_fd.h"
 #include "supervisor/zygote.h"
@@ -43,8 +44,9 @@ bool Drain(int fd, std::string* log) {
 Result<TrialOutcome> RunTrialJail(const SupervisorConfig& config, int timeout_ms) {
   // One run slot, no session: the smallest uid range the plan accepts.
   const uint32_t uid_count = 1 + 2 + kZygoteSpares;
-  const uint32_t uid_base = config.uid_base != 0 ? config.uid_base
-                                                 : (1U << 30) + static_cast<uint32_t>(getpid() % 16384) * 65536U;
+  const uint32_t uid_base =
+      config.uid_base != 0 ? config.uid_base
+                           : static_cast<uint32_t>(kPoolUidFirst + (getpid() % (kPoolUidSpan / 65536)) * 65536);
   Result<ScratchDir> scratch = MakeZygoteScratch(config, uid_base, uid_count);
   if (!scratch.ok()) {
     // A step of the jail's setup that failed before any process: reported

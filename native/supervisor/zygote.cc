@@ -14,6 +14,8 @@
 #include <fstream>
 #include <string>
 
+#include "common/host_identity.h"
+
 namespace pycage {
 namespace {
 
@@ -69,24 +71,10 @@ struct ReducedIdentity {
 ReducedIdentity DecideReducedIdentity(const SupervisorConfig& config, uint32_t uid) {
   if (geteuid() != 0) return {};
   const std::string id = std::to_string(uid);
-  std::ifstream map("/proc/self/uid_map");
-  uint64_t inside = 0, outside = 0, count = 0;
-  bool mapped = false;
-  bool initial = false;
-  while (map >> inside >> outside >> count) {
-    mapped = mapped || (uid >= inside && uid - inside < count);
-    initial = initial || (inside == 0 && outside == 0 && count == 4294967295ULL);
-  }
-  if (!mapped) return {};  // a user namespace's root: RLIMIT_NPROC holds for it
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  uint64_t effective = 0;
-  while (std::getline(status, line)) {
-    if (line.rfind("CapEff:", 0) == 0) effective = std::stoull(line.substr(7), nullptr, 16);
-  }
-  constexpr uint64_t kSetIds = (1ULL << 6) | (1ULL << 7);  // CAP_SETGID, CAP_SETUID
+  if (!MapsUids(uid, 1)) return {};  // a user namespace's root: RLIMIT_NPROC holds for it
+  const bool initial = MapsUids(0, 4294967295ULL);
   std::string refusal;
-  if ((effective & kSetIds) != kSetIds) {
+  if (!HoldsSetIdCapabilities()) {
     refusal = "setresuid(" + id + "): Operation not permitted (errno 1); the reduced tier runs as root only with "
               "CAP_SETUID and CAP_SETGID, to give its jail a uid of its own: keep them (Docker's default set has "
               "them) or run this process as a non-root user";

@@ -186,7 +186,7 @@ describe('new Sandbox() with a fake addon', () => {
     assert.equal(fake.instances[0].options.isolation, 'reduced');
     const caps = sandbox.capabilities();
     assert.equal(caps.selected, 'reduced');
-    assert.deepEqual(caps.tiers.reduced, { available: true, missing: [], trial: { ok: true, wallMs: 1 } });
+    assert.deepEqual(caps.tiers.reduced, { available: true, missing: [], runUids: 'shared', trial: { ok: true, wallMs: 1 } });
     assert.equal(caps.tiers.full.available, false);
     await sandbox.close();
   });
@@ -237,7 +237,7 @@ describe('new Sandbox() with a fake addon', () => {
     mock.method(process, 'emitWarning', () => {});
     const sandbox = new Sandbox({ isolation: 'bypass' });
     assert.equal(fake.instances[0].options.isolation, 'bypass');
-    assert.deepEqual(sandbox.capabilities().tiers.full, { available: false, missing: ['userns'] });
+    assert.deepEqual(sandbox.capabilities().tiers.full, { available: false, missing: ['userns'], runUids: 'per-run' });
   });
 
   it('reports capabilities() with every tier, the selection and the host probe', () => {
@@ -245,8 +245,8 @@ describe('new Sandbox() with a fake addon', () => {
     const caps = new Sandbox().capabilities();
     assert.deepEqual(caps, {
       tiers: {
-        full: { available: true, missing: [], trial: { ok: true, wallMs: 1 } },
-        reduced: { available: true, missing: [] },
+        full: { available: true, missing: [], runUids: 'per-run', trial: { ok: true, wallMs: 1 } },
+        reduced: { available: true, missing: [], runUids: 'shared' },
         bypass: { available: true, optIn: false },
       },
       selected: 'full',
@@ -331,7 +331,7 @@ describe('the trial jail at construction', () => {
     const caps = await Sandbox.capabilities();
     assert.equal(caps.selected, 'full');
     assert.equal(caps.error, null);
-    assert.deepEqual(caps.tiers.full, { available: true, missing: [], trial: { ok: true, wallMs: 1 } });
+    assert.deepEqual(caps.tiers.full, { available: true, missing: [], runUids: 'per-run', trial: { ok: true, wallMs: 1 } });
     assert.equal(fake.instances.length, 0);
     mock.restoreAll();
     fakeBinding({ trial: failed('pycage-jail: mount_ns: mount(proc, /newroot/proc, proc, 0): Operation not permitted (errno 1)\n') });

@@ -64,7 +64,7 @@ describe('pycage doctor, one condition at a time', () => {
     const report = await diagnose();
     assert.equal(report.ok, true);
     assert.equal(report.jailTier, 'full');
-    assert.deepEqual(report.tiers.full, { available: true, trial: { ok: true, wallMs: 42 } });
+    assert.deepEqual(report.tiers.full, { available: true, trial: { ok: true, wallMs: 42 }, runUids: 'shared' });
     for (const name of ['node', 'addon', 'interpreter', 'tier full', 'tier reduced', 'tier bypass', 'dataDir']) {
       assert.equal(byName(report, name).ok, true, name);
     }
@@ -129,6 +129,18 @@ describe('pycage doctor, one condition at a time', () => {
     assert.equal(byName(report, 'tier reduced').ok, true);
     assert.match(doctor.format(report), /^note {2}tier full: a trial jail failed at step 'userns'/m);
     assert.match(doctor.format(report), /isolation 'auto' picks: reduced/);
+  });
+
+  it("says whether each tier's runs get host uids of their own, and what would give them", async () => {
+    const rootWithoutSetuid = await diagnose({ probe: () => ({ ...PROBE, root: true, switchUid: false }) });
+    assert.deepEqual([rootWithoutSetuid.tiers.full.runUids, rootWithoutSetuid.tiers.reduced.runUids], ['per-run', 'shared']);
+    assert.match(byName(rootWithoutSetuid, 'tier full').detail, /each run gets a host uid of its own$/);
+    assert.match(byName(rootWithoutSetuid, 'tier reduced').detail, /runs share one uid \(a uid per run needs root with CAP_SETUID and CAP_SETGID/);
+    const dockerRoot = await diagnose({ probe: () => ({ ...PROBE, root: true, switchUid: true }) });
+    assert.equal(dockerRoot.tiers.reduced.runUids, 'per-run');
+    assert.match(byName(dockerRoot, 'tier reduced').detail, /each run gets a host uid of its own$/);
+    const user = await diagnose({ probe: () => ({ ...PROBE, root: false, switchUid: false }) });
+    assert.match(byName(user, 'tier full').detail, /runs share this process's uid \(a uid per run needs this process to run as root\)/);
   });
 
   it('notes a cgroup root that is not delegated, without failing', async () => {

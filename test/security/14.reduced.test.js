@@ -187,6 +187,13 @@ describe('security: the reduced tier', { skip }, () => {
     assert.deepEqual(groups, []);
   });
 
+  it('says in capabilities() whether its runs get uids of their own, and they do exactly then', async () => {
+    assert.equal(sandbox.capabilities().tiers.reduced.runUids, RUN_UIDS_OWN ? 'per-run' : 'shared');
+    const uids = await Promise.all([0, 1].map(() => sandbox.runPython('import os, time\ntime.sleep(0.5)\nos.getuid()')));
+    for (const run of uids) assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    assert.equal(uids[0].result !== uids[1].result, RUN_UIDS_OWN, `uids ${uids.map((r) => r.result)}`);
+  });
+
   it("does not charge a run for the processes an earlier run left behind (they are reaped with its end)", async () => {
     // RLIMIT_NPROC counts the pool's shared uid, zombies included: what a
     // run left must be reaped before the next run needs those processes.

@@ -82,6 +82,7 @@ describe('security: bombs, fds and kernel-held memory', { skip: skipWithoutAddon
     const [forked, neighbourUid] = neighbour.result;
     assert.equal(forked, 4);
     assert.notEqual(neighbourUid, hogUid);
+    assert.equal(sandbox.capabilities().tiers[TIER].runUids, 'per-run');
     assert.ok(hogUid > 0 && neighbourUid > 0);
   });
 

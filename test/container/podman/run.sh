@@ -18,6 +18,7 @@
 # fails, 2 if no container can be started at all.
 #
 # Environment: PYCAGE_PODMAN_KEEP_LOGS=DIR keeps the full test logs in DIR;
+# PYCAGE_PODMAN_BENCH=1 also prints bench/js/tiers.js's figures per container;
 # PYCAGE_PODMAN_NETWORK=MODE passes --network MODE (default: podman's own
 # default, a bridge network); PYCAGE_TEST_CACHE is the host's wheel cache
 # that is copied into each container's HOME (default ~/.cache/pycage-test).
@@ -214,6 +215,13 @@ for who in root user full; do
     if grep -q '^✖ failing tests:' "$log"; then sed -n '/^✖ failing tests:/,$p' "$log" | head -150; else tail -40 "$log"; fi
   fi
   step_end
+  if [[ -n ${PYCAGE_PODMAN_BENCH:-} ]]; then
+    # Figures only, never a verdict: each tier's warm p50 against cold
+    # starts, in this container (bench/js/tiers.js).
+    step_start "bench:tiers as $who"
+    run_in "$who" "$TAG-$who" -- node bench/js/tiers.js --rounds 3 2>&1 | tail -n 6 || true
+    step_end
+  fi
 done
 
 if [[ -n ${PYCAGE_PODMAN_KEEP_LOGS:-} ]]; then echo "logs in $logs"; fi

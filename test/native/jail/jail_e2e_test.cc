@@ -11,6 +11,7 @@
 #include <regex>
 #include <thread>
 
+#include "common/host_identity.h"
 #include "subprocess.h"
 
 namespace pycage::jail {
@@ -228,11 +229,15 @@ TEST(Helper, ProbePrintsOneJsonObject) {
                         "\"netns\":(true|false),\"allNamespaces\":(true|false),\"seccomp\":(true|false),"
                         "\"landlockAbi\":[0-9]+,\"cgroup2Delegated\":(true|false),"
                         "\"cgroup2\":\\{\"available\":(true|false),\"reason\":\"[^\"]*\"\\},\"root\":(true|false),"
+                        "\"switchUid\":(true|false),"
                         "\"missing\":\\[.*\\],\"fix\":\\[.*\\]\\}\n")))
       << o.out;
   EXPECT_NE(o.out.find("\"userns\":true,\"mountns\":true,\"pidns\":true,\"netns\":true,\"allNamespaces\":true,"
                        "\"seccomp\":true"),
             std::string::npos)
+      << o.out;
+  // Root with CAP_SETUID in the initial namespace (CI) may take the pools' uids.
+  EXPECT_NE(o.out.find(std::string("\"switchUid\":") + (MaySwitchToPoolUids() ? "true" : "false")), std::string::npos)
       << o.out;
 }
 

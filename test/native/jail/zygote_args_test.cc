@@ -2,10 +2,16 @@
 // pycage-jail options.
 #include <gtest/gtest.h>
 
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
+#include "common/host_identity.h"
 #include "supervisor/zygote.h"
 
 namespace pycage {
@@ -81,6 +87,39 @@ TEST(ZygoteLanes, ReducedTierAsRootGivesEachConcurrentRunAZygoteUnderAUidOfItsOw
   // The zygote counts its own processes per run; no pool-wide base.
   EXPECT_TRUE(HasSetenv(last, "PYCAGE_LANE_UID=1"));
   EXPECT_FALSE(HasSetenv(last, "PYCAGE_PROCESSES_BASE="));
+}
+
+TEST(HostIdentity, MapsUidsReadsTheInitialNamespacesWholeMap) {
+  std::ifstream map("/proc/self/uid_map");
+  std::stringstream text;
+  text << map.rdbuf();
+  std::istringstream fields(text.str());
+  uint64_t inside = 1, outside = 1, count = 0;
+  fields >> inside >> outside >> count;
+  if (inside != 0 || outside != 0 || count != 4294967295ULL) GTEST_SKIP() << "not the initial user namespace";
+  EXPECT_TRUE(MapsUids(0, 4294967295ULL));
+  EXPECT_TRUE(MapsUids(kPoolUidFirst, kPoolUidSpan));
+  EXPECT_FALSE(MapsUids(1, 4294967295ULL));  // one past the end
+}
+
+TEST(HostIdentity, RootWithoutCapSetuidMayNotSwitchToPoolUids) {
+  if (geteuid() != 0 || !HoldsSetIdCapabilities()) GTEST_SKIP() << "needs root with CAP_SETUID";
+  EXPECT_TRUE(MaySwitchToPoolUids() || !MapsUids(kPoolUidFirst, kPoolUidSpan));
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Drop CAP_SETUID from the effective set only, as a container's
+    // --cap-drop SETUID would (the permitted set keeps it: still refused).
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (syscall(SYS_capget, &header, data) != 0) _exit(3);
+    data[CAP_TO_INDEX(CAP_SETUID)].effective &= ~CAP_TO_MASK(CAP_SETUID);
+    if (syscall(SYS_capset, &header, data) != 0) _exit(4);
+    _exit(!HoldsSetIdCapabilities() && !MaySwitchToPoolUids() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace
