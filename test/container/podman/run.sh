@@ -26,7 +26,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$here/../../.." && pwd)
-IMAGE_PACKAGES=python3,python3-pip,python3-venv,ca-certificates,procps
+IMAGE_PACKAGES=python3,python3-pip,python3-venv,ca-certificates,procps,bubblewrap
 IMAGE_MIRRORS=(
   "deb http://deb.debian.org/debian bookworm main"
   "deb http://deb.debian.org/debian bookworm-updates main"
