@@ -98,8 +98,6 @@ function bypassWarning(source) {
     'Only timeouts, rlimits and output caps apply. Never use this with untrusted code.';
 }
 
-// trials: the summary of each tier's trial jail, by tier (absent when none
-// ran: bypass, a host the probe already ruled out, or a stronger tier won).
 // Whether each run of a tier gets a host uid of its own (RLIMIT_NPROC per
 // run) or the pool's runs share one: the full tier needs host root, the
 // reduced tier root that may switch to the pool's uids (SECURITY.md).
@@ -108,6 +106,8 @@ function runUids(tier, probe) {
   return own ? 'per-run' : 'shared';
 }
 
+// trials: the summary of each tier's trial jail, by tier (absent when none
+// ran: bypass, a host the probe already ruled out, or a stronger tier won).
 function tierEntry(available, missing, trial, uids) {
   const entry = { available, missing: available ? [] : missing, runUids: uids };
   if (trial) {
