@@ -21,7 +21,7 @@ import os
 import re
 import select
 import sys
-import threading
+import _thread  # not threading: its after-fork hook would cost every run of the pool
 import time
 
 REPORT_PREFIX = "preload-report "
@@ -147,7 +147,7 @@ def _thread_count():
     try:
         return len(os.listdir("/proc/self/task"))
     except OSError:
-        return threading.active_count()
+        return _thread._count() + 1  # threads started through _thread (threading too), and this one
 
 
 class _Blocked(Exception):

@@ -133,6 +133,21 @@ class Probe(SiteTestCase):
         self.assertEqual(len(self.logged), len(dropped))
         self.assertTrue(all(line.startswith("preload of ") for line in self.logged))
 
+    def test_a_thread_is_still_seen_without_proc(self):
+        # Where /proc/self/task cannot be listed, the count comes from _thread.
+        real_listdir = os.listdir
+
+        def no_proc(path="."):
+            if str(path).startswith("/proc"):
+                raise PermissionError(13, "denied", path)
+            return real_listdir(path)
+
+        os.listdir = no_proc
+        self.addCleanup(setattr, os, "listdir", real_listdir)
+        accepted, dropped = learning.probe(["plearn.threader", "plearn.ok"], self.roots, self.logged.append)
+        self.assertEqual(accepted, ["plearn.ok"])
+        self.assertEqual(dropped, [("plearn.threader", "its import started a thread")])
+
     def test_a_hang_drops_only_the_module_that_hung(self):
         accepted, dropped = learning.probe(["plearn.ok", "plearn.hangs", "colorsys"], self.roots,
                                            self.logged.append, timeout=1.0)

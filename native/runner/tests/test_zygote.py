@@ -37,6 +37,12 @@ class ZygoteBypass(unittest.TestCase):
         self.assertEqual(r["python"], "%d.%d.%d" % sys.version_info[:3])
         self.assertTrue(r["abi"].startswith("cpython-"), r["abi"])
 
+    def test_the_stdlib_pool_registers_no_fork_hook_of_threading(self):
+        # threading's after-fork hook would run in every spare (about 70
+        # page copies); a node that needs threading imports it itself.
+        r = self.run_code("import sys\n'threading' in sys.modules")
+        self.assertEqual((r.meta, r.replies[1:]), ({"status": "ok"}, [b"false"]))
+
     def test_ok_reply_and_exit_frame(self):
         r = self.run_code("x = a + 1\nx * 2", {"a": 2})
         self.assertEqual((r.meta, r.replies[1:]), ({"status": "ok"}, [b"6"]))
