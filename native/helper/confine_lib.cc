@@ -1,5 +1,6 @@
-// pycage-confine.so: each run's own jail (jail/run_jail.h) as two C calls
-// the zygote's fork makes through ctypes. A plain C ABI, so it serves every
+// pycage-confine.so: each run's own jail (jail/run_jail.h) as C calls the
+// zygote's forks make through ctypes (two for a fork of the zygote, one for
+// a spare of the fork server). A plain C ABI, so it serves every
 // CPython without being built against one. See native/PROTOCOL.md.
 #include <sys/types.h>
 
@@ -23,6 +24,18 @@ int Fail(const pycage::Status& status, char* err, size_t err_len) {
   return -1;
 }
 
+int Confine(int init_fd, unsigned slot, const char* tmp_options, const void* bpf, size_t bpf_bytes, char* err,
+            size_t err_len) {
+  pycage::jail::run_jail::Spec spec;
+  spec.init_fd = init_fd;
+  spec.slot = slot;
+  spec.tmp_options = tmp_options != nullptr ? tmp_options : "";
+  spec.filter = static_cast<const sock_filter*>(bpf);
+  spec.filter_len = bpf != nullptr ? bpf_bytes / sizeof(sock_filter) : 0;
+  pycage::Status s = pycage::jail::run_jail::Execute(spec);
+  return s.ok() ? 0 : Fail(s, err, err_len);
+}
+
 }  // namespace
 
 extern "C" {
@@ -40,34 +53,28 @@ __attribute__((visibility("default"))) int pycage_run_clone(void) {
 __attribute__((visibility("default"))) int pycage_run_confine(int init_fd, unsigned slot, const char* tmp_options,
                                                               const void* bpf, size_t bpf_bytes, char* err,
                                                               size_t err_len) {
-  pycage::jail::run_jail::Spec spec;
-  spec.init_fd = init_fd;
-  spec.slot = slot;
-  spec.tmp_options = tmp_options != nullptr ? tmp_options : "";
-  spec.filter = static_cast<const sock_filter*>(bpf);
-  spec.filter_len = bpf != nullptr ? bpf_bytes / sizeof(sock_filter) : 0;
-  pycage::Status s = pycage::jail::run_jail::Execute(spec);
-  return s.ok() ? 0 : Fail(s, err, err_len);
+  return Confine(init_fd, slot, tmp_options, bpf, bpf_bytes, err, err_len);
 }
 
 // The fork server (jail/fork_server.h), in the zygote's one fork made for
-// it: serves spare requests on request_fd and never returns there. Returns 0
-// in each new spare, with its slot, /tmp options and socket fd; or -1 with
-// the reason in err when the server cannot start. The caller has run its
-// runtime's before-fork hook once, and runs the after-fork child hook in each
-// spare.
-__attribute__((visibility("default"))) int pycage_fork_server_serve(int request_fd, unsigned* slot, char* tmp_options,
-                                                                    size_t tmp_options_cap, int* spare_fd, char* err,
+// it: serves spare requests on request_fd and never returns there. In each
+// new spare it builds the run's jail at once (the steps of
+// pycage_run_confine, with the spare's slot and /tmp options, the init on
+// init_fd and the filter bpf), so a spare makes one call into this library,
+// not two: each call's arguments and return touch interpreter pages that a
+// fresh fork copies. Returns 0 in a spare whose jail is built and 1 in one
+// whose step failed (err says which), both with the spare's socket in
+// *spare_fd; or -1 with the reason in err when the server cannot start. The
+// caller has run its runtime's before-fork hook once, and runs the after-fork
+// child hook in each spare.
+__attribute__((visibility("default"))) int pycage_fork_server_serve(int request_fd, int init_fd, const void* bpf,
+                                                                    size_t bpf_bytes, int* spare_fd, char* err,
                                                                     size_t err_len) {
   pycage::Result<pycage::jail::fork_server::Spare> spare = pycage::jail::fork_server::Serve(request_fd);
   if (!spare.ok()) return Fail(spare.status(), err, err_len);
   const pycage::jail::fork_server::Spare& got = spare.value();
-  if (got.tmp_options.size() >= tmp_options_cap) return Fail(pycage::Status::Error(pycage::ErrorCode::kInternal,
-      "fork-server: the /tmp options do not fit the caller's buffer"), err, err_len);
-  std::memcpy(tmp_options, got.tmp_options.c_str(), got.tmp_options.size() + 1);
-  *slot = got.slot;
   *spare_fd = got.fd;
-  return 0;
+  return Confine(init_fd, got.slot, got.tmp_options.c_str(), bpf, bpf_bytes, err, err_len) == 0 ? 0 : 1;
 }
 
 // The zygote's request for one spare. 0 with *pid and *spare_fd; a positive

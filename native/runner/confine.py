@@ -1,7 +1,9 @@
-"""Each run's own jail, from the zygote's fork, in two calls to
-pycage-confine.so, where every step lives (native/jail/run_jail.h; the plan
-is printed by `pycage-jail --print-plan`). This module loads the library
-once, in the zygote before any bundle is imported, and passes arguments.
+"""Each run's own jail, built by calls to pycage-confine.so, where every
+step lives (native/jail/run_jail.h; the plan is printed by `pycage-jail
+--print-plan`): two for a fork of the zygote (the clone, then the jail), one
+for a spare of the fork server (its call returns in the spare, jailed).
+This module loads the library once, in the zygote before any bundle is
+imported, and passes arguments.
 
 The zygote holds no privilege: its forks confine themselves with a user
 namespace of their own, whose uid map the jail's init writes. See
@@ -77,7 +79,7 @@ class RunJail:
             hook.argtypes = []
             hook.restype = None
         self._serve = lib.pycage_fork_server_serve
-        self._serve.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_uint), ctypes.c_char_p, ctypes.c_size_t,
+        self._serve.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
                                 ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ctypes.c_size_t]
         self._serve.restype = ctypes.c_int
         self._request = lib.pycage_fork_server_request
@@ -94,18 +96,17 @@ class RunJail:
         returns there. Returns in each new spare, confined as fork() leaves
         a child: (its socket fd, None or the failed jail step's text).
         Raises ConfineError when the server cannot start."""
-        slot = ctypes.c_uint()
-        tmp = ctypes.create_string_buffer(256)
         fd = ctypes.c_int()
+        bpf = self._bpf
         self._before_fork()  # once: the server runs no Python after this
-        if self._serve(request_fd, ctypes.byref(slot), tmp, len(tmp), ctypes.byref(fd), self._err, _ERR_CAP) != 0:
+        # In a spare the jail is built before this returns (one call, not
+        # two: each call's return copies pages of a fresh fork).
+        rc = self._serve(request_fd, INIT_FD, bpf, len(bpf) if bpf else 0, ctypes.byref(fd), self._err, _ERR_CAP)
+        if rc < 0:
             self._after_fork_parent()
             raise ConfineError(self._err.value.decode(errors="replace"))
         self._after_fork_child()
-        bpf = self._bpf
-        if self._confine(INIT_FD, slot.value, tmp.value, bpf, len(bpf) if bpf else 0, self._err, _ERR_CAP) != 0:
-            return fd.value, self._err.value.decode(errors="replace")
-        return fd.value, None
+        return fd.value, (self._err.value.decode(errors="replace") if rc else None)
 
     def request_spare(self, server_fd, slot, tmp_options):
         """In the zygote: one spare from the fork server, as (pid, the
