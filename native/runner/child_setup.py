@@ -9,6 +9,7 @@ import math
 import os
 import resource
 import socket
+import _socket
 
 import confine
 import frames
@@ -153,7 +154,7 @@ def wait_for_run():
     Returns ([chan, stdout_w, stderr_w], limits payload bytes); None when the
     zygote closed the socket (it discarded this spare or is gone).
     """
-    sock = socket.socket(fileno=SPARE_FD)
+    sock = _socket.socket(fileno=SPARE_FD)  # the C type: socket.py's class runs Python per fork
     buf = b""
     fds = []
     try:

@@ -9,7 +9,7 @@ import json
 import linecache
 import os
 import resource
-import signal
+import _signal  # not signal: its enum conversions run Python that a fresh fork copies pages for
 import sys
 import types
 
@@ -241,7 +241,7 @@ def serve(limits, tier):
     _State.limits = limits or {}
     _State.pid = os.getpid()
     if profiles.profile_of(tier).per_run_namespaces:  # pid 1: no default action
-        signal.signal(signal.SIGXCPU, _on_sigxcpu)
+        _signal.signal(_signal.SIGXCPU, _on_sigxcpu)
     code = EXIT_INTERNAL
     try:
         code = _serve()
@@ -261,7 +261,7 @@ def serve_call(limits, tier, module, reply_extra):
     _State.reply_extra = reply_extra
     _State.cpu_base_ms = cpu_ms_so_far()
     if profiles.profile_of(tier).per_run_namespaces:  # pid 1: no default action
-        signal.signal(signal.SIGXCPU, _on_sigxcpu)
+        _signal.signal(_signal.SIGXCPU, _on_sigxcpu)
     return _serve(module)
 
 
