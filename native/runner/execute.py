@@ -5,7 +5,6 @@ the zygote, so nothing here should touch the filesystem.
 """
 import ast
 import builtins
-import json
 import linecache
 import os
 import resource
@@ -272,9 +271,9 @@ def warm(fd):
     behind: every node gets a fresh __main__, which is put back here."""
     main_mod = sys.modules.get("__main__")
     try:
-        meta = json.loads(b'{"code":"_pycage_warm = {\'a\': [1, 2.5]}\\n_pycage_warm\\n",'
+        meta = frames.decode_json(b'{"code":"_pycage_warm = {\'a\': [1, 2.5]}\\n_pycage_warm\\n",'
                           b'"resultBytes":1048576}')
-        inputs = json.loads(b'{"x":1}')
+        inputs = frames.decode_json(b'{"x":1}')
         start_call()
         value = run_node(meta["code"], inputs)
         data = convert.dumps(value)
@@ -309,12 +308,12 @@ def _serve(module=None):
     runner_pid = os.getpid()
     try:
         start_call()
-        meta = json.loads(meta_raw)
+        meta = frames.decode_json(meta_raw)
         code = meta.get("code")
         if not isinstance(code, str):
             raise TypeError("the request has no code string")
         result_bytes = meta.get("resultBytes")
-        inputs = json.loads(inputs_raw) if inputs_raw else {}
+        inputs = frames.decode_json(inputs_raw) if inputs_raw else {}
         if not isinstance(inputs, dict):
             raise TypeError("inputs must be a JSON object, got %s" % type(inputs).__name__)
         del meta_raw, inputs_raw

@@ -137,6 +137,26 @@ def clean_text(s):
         return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+# json's C scanner, called directly: json.loads runs four Python functions
+# and two regular expressions around it, and every fresh fork copies the
+# pages they touch (three decodes per run).
+_scan_json = json.JSONDecoder().scan_once
+
+
+def decode_json(data):
+    """json.loads for the UTF-8 JSON of frames: one C call when the text is a
+    single value with nothing around it (what our encoders write); anything
+    else goes through json.loads, with its errors."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+        value, end = _scan_json(text, 0)
+        if end == len(text):
+            return value
+    except (StopIteration, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        pass
+    return json.loads(data)
+
+
 def encode_json(obj):
     """Compact UTF-8 JSON for meta/control frames; never fails on surrogates."""
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

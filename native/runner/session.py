@@ -11,7 +11,6 @@ exit. A CPU-limit signal, a kill or a crash ends the process; so does a call
 that leaves a thread running (nothing may run between calls); the next call
 of that session starts a fresh one.
 """
-import json
 import os
 import resource
 import signal
@@ -78,7 +77,7 @@ def _threads_left():
 
 def _limits_of(payload):
     try:
-        limits = json.loads(payload).get("limits")
+        limits = frames.decode_json(payload).get("limits")
     except (ValueError, AttributeError):
         return {}
     return limits if isinstance(limits, dict) else {}

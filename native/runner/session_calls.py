@@ -2,7 +2,6 @@
 (session.py runs in it), its calls handed over one at a time, one more
 queued, and its "done" frames checked, since that child runs a node's
 code."""
-import json
 import os
 import selectors
 import signal
@@ -113,7 +112,7 @@ class SessionCalls:
             payload, size = got
             sess.buf = sess.buf[size:]
             try:
-                msg = json.loads(payload)
+                msg = frames.decode_json(payload)
                 total = float(msg["cpuTotalMs"])
                 rss = int(msg["maxRssKb"])
                 if msg.get("op") != "done":

@@ -5,7 +5,6 @@ on a private socket. In the full tier the fork server clones them
 them itself."""
 import collections
 import gc
-import json
 import os
 import select
 import selectors
@@ -16,6 +15,7 @@ import confine
 import execute
 from fork_server import ForkServer
 from forking import tmp_options_of
+import frames
 
 
 class Spares:
@@ -160,7 +160,7 @@ class Spares:
                 return
             fds, payload = got
             try:
-                limits = json.loads(payload).get("limits") or {}
+                limits = frames.decode_json(payload).get("limits") or {}
             except (ValueError, AttributeError):
                 limits = {}
             child_setup.adopt_run(prep, fds, limits, err)

@@ -3,7 +3,6 @@ bundle and the learned modules' imports, the restrictions and the warm-up,
 so that every run starts with them in copy-on-write memory."""
 import importlib
 import importlib.machinery
-import json
 import os
 import sys
 
@@ -128,7 +127,7 @@ def warm_up():
         except TypeError:
             pass
         frames.encode_json({"s": "\ud800"})
-        json.loads('{"a":[1,2.5,"x",null,true,{"b":false}]}')
+        frames.decode_json(b'{"a":[1,2.5,"x",null,true,{"b":false}]}')
     finally:
         sys.modules["__main__"] = main_mod
 

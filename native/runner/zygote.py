@@ -28,7 +28,7 @@ import collections  # noqa: E402,F401
 import datetime  # noqa: E402,F401
 import decimal  # noqa: E402,F401
 import gc  # noqa: E402
-import json  # noqa: E402
+import json  # noqa: E402,F401
 import math  # noqa: E402,F401
 import select  # noqa: E402
 import selectors  # noqa: E402
@@ -145,7 +145,7 @@ class Zygote:
 
     def on_frame(self, payload, fds):
         try:
-            msg = json.loads(payload)
+            msg = frames.decode_json(payload)
             op = msg.get("op")
         except (ValueError, AttributeError):
             log("control: a frame is not a JSON object; ignored")

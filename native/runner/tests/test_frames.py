@@ -1,4 +1,5 @@
 """The one framing module every channel of the runner uses."""
+import json
 import os
 import unittest
 
@@ -84,3 +85,35 @@ class ReadAndWriteFrames(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DecodeJson(unittest.TestCase):
+    """decode_json takes json's C scanner when it can and is json.loads otherwise."""
+
+    CASES = [b'{"a":[1,2.5,"x\\u00e9",null,true,{"b":false}],"n":-0.0}', b'[]', b'"s"', b'7',
+             '{"code":"print(\'\u00e9\')"}'.encode(), b'{"big":' + b'1' * 400 + b'}', b'NaN',
+             b'{"a":Infinity}', b'"\\ud800"']
+
+    def test_the_same_values_as_json_loads(self):
+        for data in self.CASES:
+            with self.subTest(data=data[:40]):
+                got, want = frames.decode_json(data), json.loads(data)
+                if isinstance(want, float) and want != want:
+                    self.assertNotEqual(got, got)  # NaN
+                else:
+                    self.assertEqual(repr(got), repr(want))
+        self.assertEqual(frames.decode_json(bytearray(b'{"x":1}')), {"x": 1})
+        self.assertEqual(frames.decode_json('{"x":1}'), {"x": 1})
+
+    def test_whitespace_around_and_other_encodings_still_decode(self):
+        self.assertEqual(frames.decode_json(b' {"x": 1} \n'), {"x": 1})
+        self.assertEqual(frames.decode_json('{"x":[2]}'.encode("utf-16")), {"x": [2]})
+
+    def test_what_json_loads_refuses_fails_with_its_error(self):
+        for data in [b'', b'{"x":1} {"y":2}', b'{"x":', b'\xff\xfe{', b'{x:1}', b"{'x':1}"]:
+            with self.subTest(data=data):
+                with self.assertRaises(ValueError) as got:
+                    frames.decode_json(data)
+                with self.assertRaises(ValueError) as want:
+                    json.loads(data)
+                self.assertEqual((type(got.exception), str(got.exception)), (type(want.exception), str(want.exception)))
