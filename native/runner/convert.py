@@ -7,9 +7,10 @@ result can only hold their objects if the node imported them already.
 import base64
 import datetime
 import decimal
-import json
 import math
 import re
+
+import frames
 
 MAX_DEPTH = 64
 # Integers beyond JavaScript's exact range (Number.MAX_SAFE_INTEGER) come
@@ -227,7 +228,7 @@ def _nested_deeper_than(value, limit):
 
 
 def _encode(value):
-    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    return frames.encode_text(value, allow_nan=False)
 
 
 def dumps(value):
@@ -250,8 +251,7 @@ def dumps(value):
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        from frames import clean_text
-        return clean_text(text).encode("utf-8")
+        return frames.clean_text(text).encode("utf-8")
 
 
 def check_size(data, limit):

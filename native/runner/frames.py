@@ -157,9 +157,33 @@ def decode_json(data):
     return json.loads(data)
 
 
+def _c_encoder_works():
+    try:
+        return "".join(json.encoder.c_make_encoder(
+            {}, None, json.encoder.encode_basestring, None, ":", ",", False, False, True)([1, "\u00e9"], 0)) == '[1,"\u00e9"]'
+    except Exception:  # noqa: BLE001 - another interpreter's internals: use json.dumps
+        return False
+
+
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None) is not None and _c_encoder_works()
+_not_serializable = json.JSONEncoder().default  # the TypeError json.dumps raises
+
+
+def encode_text(obj, allow_nan=True):
+    """json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
+    allow_nan=allow_nan): the same text and errors, from one call to json's C
+    encoder (json.dumps runs four Python functions around it, in every fresh
+    fork, twice per run)."""
+    if not _C_ENCODER or isinstance(obj, str):
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=allow_nan)
+    encode = json.encoder.c_make_encoder({}, _not_serializable, json.encoder.encode_basestring, None,
+                                         ":", ",", False, False, allow_nan)
+    return "".join(encode(obj, 0))
+
+
 def encode_json(obj):
     """Compact UTF-8 JSON for meta/control frames; never fails on surrogates."""
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    text = encode_text(obj)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:

@@ -106,6 +106,11 @@ def imported_since_fork():
     it beyond the names (the zygote checks again before importing any)."""
     if not _State.enabled:
         return []
+    if len(sys.modules) <= len(_State.baseline):
+        # Nothing was added (or a run removed as many as it added, and then
+        # only its own report is lost). Diffing the names would touch every
+        # module name, and every page a fresh fork shares holding one.
+        return []
     new = sys.modules.keys() - _State.baseline
     if not new:
         return []

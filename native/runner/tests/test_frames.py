@@ -117,3 +117,39 @@ class DecodeJson(unittest.TestCase):
                 with self.assertRaises(ValueError) as want:
                     json.loads(data)
                 self.assertEqual((type(got.exception), str(got.exception)), (type(want.exception), str(want.exception)))
+
+
+class EncodeText(unittest.TestCase):
+    """encode_text is json.dumps(ensure_ascii=False, compact, allow_nan=…) from one C call."""
+
+    def dumps(self, obj, allow_nan=True):
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=allow_nan)
+
+    def test_the_same_text_as_json_dumps(self):
+        cycle_free = [1, -0.0, 2.5e300, "é\u2028\ud800", None, True, [], {}, {"a": [1, {"b": None}], 1: "int key",
+                      2.5: "float key", None: "none key", False: "bool key"}, (1, 2), "plain str", 10 ** 40,
+                      [[[[["deep"]]]]], {"z": 1, "a": 2}]
+        for obj in cycle_free:
+            with self.subTest(obj=repr(obj)[:40]):
+                self.assertEqual(frames.encode_text(obj), self.dumps(obj))
+                self.assertEqual(frames.encode_text(obj, allow_nan=False), self.dumps(obj, allow_nan=False))
+        self.assertEqual(frames.encode_text(float("nan")), "NaN")
+
+    def test_the_same_errors_as_json_dumps(self):
+        loop = []
+        loop.append(loop)
+        cases = [(object(), True), ({(1, 2): 3}, True), (float("inf"), False), ([float("nan")], False), (loop, True),
+                 ({1, 2}, True), (b"bytes", True)]
+        for obj, allow_nan in cases:
+            with self.subTest(obj=type(obj).__name__):
+                with self.assertRaises((TypeError, ValueError)) as got:
+                    frames.encode_text(obj, allow_nan=allow_nan)
+                with self.assertRaises((TypeError, ValueError)) as want:
+                    self.dumps(obj, allow_nan=allow_nan)
+                self.assertEqual((type(got.exception), str(got.exception)), (type(want.exception), str(want.exception)))
+
+    def test_a_fresh_cycle_check_each_call(self):
+        shared = [1]
+        with self.assertRaises(TypeError):
+            frames.encode_text([shared, object()])  # fails midway, with `shared` seen
+        self.assertEqual(frames.encode_text([shared, shared]), "[[1],[1]]")

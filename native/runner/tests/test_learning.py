@@ -70,6 +70,20 @@ class RunReport(SiteTestCase):
         if "colorsys" not in learning._State.baseline:
             self.assertIn("colorsys", got)
 
+    def test_no_more_modules_than_the_baseline_reports_nothing(self):
+        # The cheap check that spares a trivial run the diff: a run that
+        # removed a module for each one it added loses only its own report.
+        self.module("swaplearn", "X = 1\n")
+        __import__("colorsys")
+        learning.remember_baseline(RUNNER_DIR, enabled=True)
+        self.assertEqual(learning.imported_since_fork(), [])
+        colorsys = sys.modules.pop("colorsys")
+        self.addCleanup(sys.modules.__setitem__, "colorsys", colorsys)
+        __import__("swaplearn")
+        self.assertEqual(learning.imported_since_fork(), [])
+        sys.modules["colorsys"] = colorsys
+        self.assertEqual(learning.imported_since_fork(), ["swaplearn"])
+
     def test_leaves_out_what_the_run_made_itself_and_what_lives_elsewhere(self):
         learning.remember_baseline(RUNNER_DIR, enabled=True)
         elsewhere = tempfile.mkdtemp()
