@@ -272,7 +272,7 @@ def warm(fd):
     main_mod = sys.modules.get("__main__")
     try:
         meta = frames.decode_json(b'{"code":"_pycage_warm = {\'a\': [1, 2.5]}\\n_pycage_warm\\n",'
-                          b'"resultBytes":1048576}')
+                                  b'"resultBytes":1048576}')
         inputs = frames.decode_json(b'{"x":1}')
         start_call()
         value = run_node(meta["code"], inputs)

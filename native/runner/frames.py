@@ -159,8 +159,9 @@ def decode_json(data):
 
 def _c_encoder_works():
     try:
-        return "".join(json.encoder.c_make_encoder(
-            {}, None, json.encoder.encode_basestring, None, ":", ",", False, False, True)([1, "\u00e9"], 0)) == '[1,"\u00e9"]'
+        encode = json.encoder.c_make_encoder({}, None, json.encoder.encode_basestring, None, ":", ",",
+                                             False, False, True)
+        return "".join(encode([1, "\u00e9"], 0)) == '[1,"\u00e9"]'
     except Exception:  # noqa: BLE001 - another interpreter's internals: use json.dumps
         return False
 

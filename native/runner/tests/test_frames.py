@@ -1,6 +1,7 @@
 """The one framing module every channel of the runner uses."""
 import json
 import os
+import sys
 import unittest
 
 import frames
@@ -147,6 +148,10 @@ class EncodeText(unittest.TestCase):
                 with self.assertRaises((TypeError, ValueError)) as want:
                     self.dumps(obj, allow_nan=allow_nan)
                 self.assertEqual((type(got.exception), str(got.exception)), (type(want.exception), str(want.exception)))
+
+    def test_cpython_takes_the_one_call_path(self):
+        if sys.implementation.name == "cpython":
+            self.assertTrue(frames._C_ENCODER)
 
     def test_a_fresh_cycle_check_each_call(self):
         shared = [1]
