@@ -68,12 +68,15 @@ class Spares:
         self.failures = 0
         return Run(run_id, spare.pid, spare.pidfd, spare.slot)
 
-    def ensure(self, from_run=False):
+    def ensure(self, from_run=False, busy=False):
         """Fork spares up to the target (none with prefork off, or while
-        spares keep dying). While a run is in flight only the first: a
-        second spare's fork and warm-up would compete with that run for the
-        CPU, so it waits until the zygote has nothing running."""
-        while len(self.waiting) < (self.target if not self.z.runs else min(1, self.target)):
+        spares keep dying). While a single run is in flight only the first:
+        a second spare's fork and warm-up would compete with that run for
+        the CPU, so it waits until the zygote has nothing running. Under
+        load (busy: the run came while another was in flight) nothing is
+        idle to wait for, and the full target lets each run take a spare
+        forked a run earlier, already warm."""
+        while len(self.waiting) < (self.target if busy or not self.z.runs else min(1, self.target)):
             if self.failures >= SPARE_FAILURE_LIMIT and not from_run:
                 return
             if not self.fork_spare():

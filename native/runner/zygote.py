@@ -201,6 +201,10 @@ class Zygote:
             finally:
                 close_all(fds)
             return None
+        # A request that arrives while an earlier run is still in flight
+        # means runs come back to back or concurrently: keep every spare
+        # ready, so the next run finds one that has finished warming.
+        busy = bool(self.runs)
         try:
             run = self.spares.hand_over(run_id, limits, fds)
             if run is not None:
@@ -210,7 +214,7 @@ class Zygote:
                 self.start_on_demand(run_id, limits, fds)
         finally:
             close_all(fds)
-        self.spares.ensure(from_run=True)
+        self.spares.ensure(from_run=True, busy=busy)
 
     def start_on_demand(self, run_id, limits, fds):
         slot = self.take_slot_reaping()

@@ -309,6 +309,25 @@ class TwoSpares(unittest.TestCase):
         self.assertNotIn(r.value, again)
 
 
+    def test_a_run_that_comes_while_another_is_in_flight_refills_both_spares(self):
+        self.idle_children()
+        runs = [self.z.start(LIMITS)]
+        runs[0].request("import time\ntime.sleep(30)")
+        # One run in flight: the one spare left stays alone, since a second
+        # one's fork and warm-up would compete with the run.
+        time.sleep(0.3)
+        self.assertEqual(len(harness.children(self.z.pid)), 2, "one run and one spare")
+        # A run that came while the first was in flight takes that spare, and
+        # both spares are forked again: under load each run finds one ready.
+        runs.append(self.z.start(LIMITS))
+        runs[1].request("import time\ntime.sleep(30)")
+        kids = harness.wait_for(lambda: (lambda k: k if len(k) == 4 else None)(harness.children(self.z.pid)))
+        self.assertEqual(len(kids or []), 4, "two runs and two spares")
+        for run in runs:
+            self.z.send({"op": "kill", "id": run.id})
+            self.assertEqual(run.finish().exit["signal"], signal.SIGKILL)
+
+
 class SpareBypass(unittest.TestCase):
     """The pre-forked spare itself (bypass tier: run pids are host pids)."""
 
