@@ -110,11 +110,20 @@ async function main() {
       const code = 'import numpy as np\nfloat(np.arange(100).sum())';
       const check = await sandbox.runPython(code, { bundle: 'np-1' });
       if (check.result !== 4950) throw new Error(`warm numpy run is broken: ${JSON.stringify(check)}`);
+      // Back to back, and 5 ms apart (one run at a time on an idle pool, as
+      // the cold runs below are measured), as the other figures here.
       const warm = [];
+      const warmPaced = [];
       for (let i = 0; i < 200; i++) {
         t = performance.now();
         await sandbox.runPython(code, { bundle: 'np-1' });
         warm.push(performance.now() - t);
+      }
+      for (let i = 0; i < 100; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        t = performance.now();
+        await sandbox.runPython(code, { bundle: 'np-1' });
+        warmPaced.push(performance.now() - t);
       }
       const site = path.join(dataDir, 'bundles', 'installs', fs.readdirSync(path.join(dataDir, 'bundles', 'installs'))[0], 'site');
       const python = process.env.PYCAGE_PYTHON || 'python3';
@@ -128,9 +137,11 @@ async function main() {
         cold.push(performance.now() - t);
       }
       out.warmNumpyRunMs = median(warm);
+      out.warmNumpyRunPacedMs = median(warmPaced);
       out.coldNumpyImportMs = median(cold);
-      console.log(`warm numpy run p50 ${ms(median(warm))} vs cold python3 -c 'import numpy' p50 ${ms(median(cold))}: ` +
-        `${(median(cold) / median(warm)).toFixed(1)}x faster (goal >= 30x)`);
+      console.log(`warm numpy run p50 ${ms(median(warm))} back to back, ${ms(median(warmPaced))} 5 ms apart, vs cold ` +
+        `python3 -c 'import numpy' p50 ${ms(median(cold))}: ${(median(cold) / median(warm)).toFixed(1)}x faster back to ` +
+        `back, ${(median(cold) / median(warmPaced)).toFixed(1)}x paced (goal >= 30x)`);
     } finally {
       await sandbox.close();
       fs.rmSync(dataDir, { recursive: true, force: true });

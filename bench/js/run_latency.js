@@ -219,8 +219,17 @@ async function main() {
     console.log(`target, CPU per run <= 3 ms:        ${met(cpuSeq.total <= 3)} (${cpuSeq.total.toFixed(2)}; floor ${floor.cpu.total.toFixed(2)})`);
     console.log(`target, >= 600 runs/s, 16 callers:  ${met(rps16 >= 600)} (${rps16.toFixed(0)}; the floor's CPU allows ` +
       `at most ${(2000 / floor.cpu.total).toFixed(0)} on 2 cores)`);
-    console.log(`target, >= 20x cold bwrap:          ${met(!bwrap.error && bwrap.p50 / w.p50 >= 20)} ` +
-      `(${bwrap.error ? 'n/a' : (bwrap.p50 / w.p50).toFixed(1)}x back to back, ${bwrap.error ? 'n/a' : (bwrap.p50 / paced.p50).toFixed(1)}x paced)`);
+    // Each cold spawn runs alone, so both readings are printed: one run on
+    // an idle pool (paced) and a closed loop that also pays every run's
+    // refill (back to back), each beside the floor's own ratio.
+    if (bwrap.error) {
+      console.log(`target, >= 20x cold bwrap:          n/a (${bwrap.error})`);
+    } else {
+      const ratio = (ms) => (bwrap.p50 / ms).toFixed(1);
+      console.log(`target, >= 20x cold bwrap:          ${met(bwrap.p50 / w.p50 >= 20)} back to back ` +
+        `(${ratio(w.p50)}x; floor ${ratio(floorBack.p50)}x), ${met(bwrap.p50 / paced.p50 >= 20)} paced ` +
+        `(${ratio(paced.p50)}x; floor ${ratio(floorPaced.p50)}x)`);
+    }
   } finally {
     await sandbox.close();
   }
