@@ -23,7 +23,7 @@ const { Sandbox } = require('../..');
 const { ensureWheels } = require('../../test/support/wheels');
 const { startIndex } = require('../../test/support/index_server');
 const { ensureUv } = require('../../test/support/uv');
-const { benchLearning } = require('./learning');
+const { benchLearning, privateMemory } = require('./learning');
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -142,6 +142,14 @@ async function main() {
       console.log(`warm numpy run p50 ${ms(median(warm))} back to back, ${ms(median(warmPaced))} 5 ms apart, vs cold ` +
         `python3 -c 'import numpy' p50 ${ms(median(cold))}: ${(median(cold) / median(warm)).toFixed(1)}x faster back to ` +
         `back, ${(median(cold) / median(warmPaced)).toFixed(1)}x paced (goal >= 30x)`);
+      // A run child's private memory (its copies of the warm interpreter's
+      // pages plus its own), read from /proc while four runs hold still.
+      const stdlibMemory = await privateMemory(sandbox, undefined, '1');
+      const numpyMemory = await privateMemory(sandbox, 'np-1', code);
+      out.runMemoryKb = { stdlib: stdlibMemory.totalKb, numpy: numpyMemory.totalKb };
+      const within = (kb) => (kb <= 2048 ? 'met' : 'NOT met');
+      console.log(`private memory per concurrent run (target <= 2048 KiB): a stdlib run ${stdlibMemory.totalKb} KiB ` +
+        `(${within(stdlibMemory.totalKb)}), the warm numpy run ${numpyMemory.totalKb} KiB (${within(numpyMemory.totalKb)})`);
     } finally {
       await sandbox.close();
       fs.rmSync(dataDir, { recursive: true, force: true });

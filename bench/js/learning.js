@@ -292,4 +292,4 @@ async function benchLearning(indexUrl) {
   return out;
 }
 
-module.exports = { benchLearning };
+module.exports = { benchLearning, privateMemory };
