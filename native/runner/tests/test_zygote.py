@@ -105,6 +105,15 @@ class ZygoteBypass(unittest.TestCase):
                                                "__package__", "__spec__", "a", "linecache", "sys"],
                                    "main": True, "src": "import sys, linecache\n"})
 
+    def test_the_warm_ups_objects_are_out_of_the_nodes_reach(self):
+        # The spare keeps its warm-up's objects frozen, not collected: the
+        # collector's own views of the heap do not show them either.
+        r = self.run_code("import gc\n"
+                          "found = [o for o in gc.get_objects() if isinstance(o, dict) and '_pycage_warm' in o]\n"
+                          "gc.collect()\n"
+                          "[len(found), len(gc.garbage)]")
+        self.assertEqual(r.value, [0, 0])
+
     def test_usage_in_replies(self):
         for code in ("1 + 1", "raise ValueError('x')"):
             r = self.run_code(code)
