@@ -188,10 +188,12 @@ std::vector<std::string> BuildZygoteArgs(const SupervisorConfig& config, uint32_
     }
   }
   if (profile.per_run_uid && geteuid() == 0) args.insert(args.end(), {"--setenv", "PYCAGE_UID_COUNT=" + std::to_string(uid_count)});
+  // LD_BIND_NOW: the dynamic linker binds the interpreter's libc calls once,
+  // in the zygote, not lazily in every fork (zygote.py drops it for runs).
   for (const char* variable :
        {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
         "VECLIB_MAXIMUM_THREADS=1", "MPLBACKEND=Agg", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
-        "PATH=/usr/local/bin:/usr/bin:/bin"}) {
+        "PATH=/usr/local/bin:/usr/bin:/bin", "LD_BIND_NOW=1"}) {
     args.insert(args.end(), {"--setenv", variable});
   }
   if (!profile.landlock_fs) args.insert(args.end(), {"--setenv", "HOME=/tmp"});

@@ -82,7 +82,7 @@ class Zygote:
             bpf_fd = fcntl.fcntl(tmp, fcntl.F_DUPFD_CLOEXEC, 50)
             os.close(tmp)
         e = {"PYCAGE_TIER": tier, "LANG": "C.UTF-8", "HOME": "/tmp",
-             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "LD_BIND_NOW": "1"}
         if env:
             e.update(env)
         actions = [

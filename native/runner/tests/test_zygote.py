@@ -105,6 +105,13 @@ class ZygoteBypass(unittest.TestCase):
                                                "__package__", "__spec__", "a", "linecache", "sys"],
                                    "main": True, "src": "import sys, linecache\n"})
 
+    def test_the_zygotes_bind_now_is_not_inherited(self):
+        # The harness starts the zygote with LD_BIND_NOW=1, as the supervisor
+        # does; it is the zygote's own, not the node's or its subprocesses'.
+        r = self.run_code("import os, subprocess\n"
+                          "[os.environ.get('LD_BIND_NOW'), subprocess.run(['env'], capture_output=True).stdout.count(b'LD_BIND_NOW')]")
+        self.assertEqual(r.value, [None, 0])
+
     def test_the_warm_ups_objects_are_out_of_the_nodes_reach(self):
         # The spare keeps its warm-up's objects frozen, not collected: the
         # collector's own views of the heap do not show them either.

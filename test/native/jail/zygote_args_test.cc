@@ -69,6 +69,16 @@ bool HasSetenv(const std::vector<std::string>& args, const std::string& prefix) 
   return false;
 }
 
+TEST(BuildZygoteArgs, EveryTierBindsTheInterpretersSymbolsAtLoad) {
+  // Lazy binding would resolve each libc call anew in every fork that makes
+  // it first; the zygote drops the variable before any run (zygote.py).
+  for (Tier tier : {Tier::kFull, Tier::kReduced, Tier::kBypass}) {
+    SupervisorConfig c = Config();
+    c.tier = tier;
+    EXPECT_TRUE(HasSetenv(BuildZygoteArgs(c, 100000, 6), "LD_BIND_NOW=1")) << static_cast<int>(tier);
+  }
+}
+
 TEST(ZygoteLanes, FullTierRunsOneZygoteForEveryRun) { EXPECT_EQ(ZygoteLanes(Config(), 100000, 8), 1U); }
 
 TEST(ZygoteLanes, ReducedTierAsRootGivesEachConcurrentRunAZygoteUnderAUidOfItsOwn) {
