@@ -109,7 +109,8 @@ class ZygoteBypass(unittest.TestCase):
         # The harness starts the zygote with LD_BIND_NOW=1, as the supervisor
         # does; it is the zygote's own, not the node's or its subprocesses'.
         r = self.run_code("import os, subprocess\n"
-                          "[os.environ.get('LD_BIND_NOW'), subprocess.run(['env'], capture_output=True).stdout.count(b'LD_BIND_NOW')]")
+                          "env = subprocess.run(['env'], capture_output=True).stdout\n"
+                          "[os.environ.get('LD_BIND_NOW'), env.count(b'LD_BIND_NOW')]")
         self.assertEqual(r.value, [None, 0])
 
     def test_the_warm_ups_objects_are_out_of_the_nodes_reach(self):
@@ -323,7 +324,6 @@ class TwoSpares(unittest.TestCase):
         again = self.idle_children()
         self.assertEqual(len(again or []), 2, "the pool of spares was not refilled")
         self.assertNotIn(r.value, again)
-
 
     def test_a_run_that_comes_while_another_is_in_flight_refills_both_spares(self):
         self.idle_children()
