@@ -167,7 +167,7 @@ void BM_JailStep_MountProc(benchmark::State& state) {
 }
 void BM_JailStep_MountProcMasked(benchmark::State& state) {
   ProcDir();
-  Time(state, [] { return MountProc() && proc_mask::MaskRunProc(ProcDir(), "/dev/null").ok(); },
+  Time(state, [] { return MountProc() && proc_mask::MaskRunProc(ProcDir().c_str(), "/dev/null").ok(); },
        "a procfs with the masks");
 }
 // The Landlock domain that scopes abstract unix sockets (and signals).

@@ -74,7 +74,7 @@ __attribute__((visibility("default"))) int pycage_fork_server_serve(int request_
   if (!spare.ok()) return Fail(spare.status(), err, err_len);
   const pycage::jail::fork_server::Spare& got = spare.value();
   *spare_fd = got.fd;
-  return Confine(init_fd, got.slot, got.tmp_options.c_str(), bpf, bpf_bytes, err, err_len) == 0 ? 0 : 1;
+  return Confine(init_fd, got.slot, got.tmp_options, bpf, bpf_bytes, err, err_len) == 0 ? 0 : 1;
 }
 
 // The zygote's request for one spare. 0 with *pid and *spare_fd; a positive

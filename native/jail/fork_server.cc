@@ -60,7 +60,7 @@ Result<Spare> Serve(int request_fd) {
       close(pair[0]);
       Spare spare;
       spare.slot = request.slot;
-      spare.tmp_options = request.tmp_options;
+      std::memcpy(spare.tmp_options, request.tmp_options, sizeof(spare.tmp_options));
       spare.fd = pair[1];
       return spare;
     }

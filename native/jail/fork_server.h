@@ -39,7 +39,7 @@ struct Reply {
 // What a new spare knows when Serve returns in it.
 struct Spare {
   uint32_t slot = 0;
-  std::string tmp_options;
+  char tmp_options[kTmpOptionsCap] = {};  // NUL-terminated; no allocation in the new spare
   int fd = -1;  // the spare's end of its socketpair with the zygote
 };
 

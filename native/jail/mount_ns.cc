@@ -58,7 +58,7 @@ std::vector<std::string> MountsUnder(const std::string& path) {
 }
 
 // Remounts one bind mount with nosuid, nodev and (when `read_only`) read-only.
-Status RemountOne(const std::string& path, bool read_only) { return remount::Bind(path, read_only, kStage); }
+Status RemountOne(const std::string& path, bool read_only) { return remount::Bind(path.c_str(), read_only, kStage); }
 
 // mount_setattr(RDONLY?|NOSUID|NODEV) with the MS_REMOUNT fallback.
 Status SetAttrs(const std::string& path, bool recursive, bool read_only) {

@@ -18,7 +18,10 @@ const std::vector<std::string>& MaskedNames();
 
 // Masks MaskedNames() below `proc` and makes `proc`/sys read-only, with
 // plain mount(2) calls only (MS_BIND, MS_REMOUNT, tmpfs): what the zygote
-// filter allows a run child inside its own mount namespace.
-Status MaskRunProc(const std::string& proc, const std::string& null_node);
+// filter allows a run child inside its own mount namespace. Allocates no
+// memory unless a step fails: a run child is a fresh fork of the warm
+// interpreter, and each malloc there writes to (so copies) a page of the
+// interpreter's heap.
+Status MaskRunProc(const char* proc, const char* null_node);
 
 }  // namespace pycage::jail::proc_mask

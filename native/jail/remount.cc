@@ -9,9 +9,9 @@
 
 namespace pycage::jail::remount {
 
-Status Bind(const std::string& path, bool read_only, const char* stage) {
+Status Bind(const char* path, bool read_only, const char* stage) {
   struct statvfs sv {};
-  if (statvfs(path.c_str(), &sv) < 0) return SysError(stage, "statvfs(" + path + ")");
+  if (statvfs(path, &sv) < 0) return SysError(stage, std::string("statvfs(") + path + ")");
   unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV;
   if (read_only) flags |= MS_RDONLY;
   const struct {
@@ -22,10 +22,10 @@ Status Bind(const std::string& path, bool read_only, const char* stage) {
   for (const auto& m : kMap) {
     if (sv.f_flag & m.st) flags |= m.ms;
   }
-  if (mount(nullptr, path.c_str(), nullptr, flags, nullptr) < 0) {
+  if (mount(nullptr, path, nullptr, flags, nullptr) < 0) {
     char hex[32];
     std::snprintf(hex, sizeof hex, "0x%lx", flags);
-    return SysError(stage, "mount(NULL, " + path + ", NULL, " + hex + ")");
+    return SysError(stage, std::string("mount(NULL, ") + path + ", NULL, " + hex + ")");
   }
   return Status::Ok();
 }

@@ -12,6 +12,6 @@ namespace pycage::jail::remount {
 
 // Remounts the bind mount at `path` with its current flags plus nosuid and
 // nodev, and read-only when asked. `stage` names the caller in errors.
-Status Bind(const std::string& path, bool read_only, const char* stage);
+Status Bind(const char* path, bool read_only, const char* stage);
 
 }  // namespace pycage::jail::remount

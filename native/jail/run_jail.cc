@@ -23,8 +23,16 @@
 namespace pycage::jail::run_jail {
 namespace {
 
-Status RunStep(const Step& step, const Spec& spec) {
-  switch (step.kind) {
+// The child phase, in order: Execute runs these and Plan prints them.
+constexpr StepKind kChildSteps[] = {
+    StepKind::kRequestIdMap,      StepKind::kMountProc,     StepKind::kMaskProc,
+    StepKind::kMountTmp,          StepKind::kLockSecurebits, StepKind::kSetIdentity,
+    StepKind::kDropCapabilities,  StepKind::kNoNewPrivs,    StepKind::kScopeAbstractUnixSockets,
+    StepKind::kApplySeccomp,
+};
+
+Status RunStep(StepKind kind, const Spec& spec) {
+  switch (kind) {
     case StepKind::kCloneNamespaces:
       return PlainError("run-plan", "the clone step belongs to the fork (Clone), not to the child");
     case StepKind::kRequestIdMap:
@@ -37,8 +45,8 @@ Status RunStep(const Step& step, const Spec& spec) {
     case StepKind::kMaskProc:
       return proc_mask::MaskRunProc("/proc", "/dev/null");
     case StepKind::kMountTmp:
-      if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, step.arg.c_str()) < 0) {
-        return SysError("mounts", "mount(tmpfs, /tmp, " + step.arg + ")");
+      if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, spec.tmp_options) < 0) {
+        return SysError("mounts", std::string("mount(tmpfs, /tmp, ") + spec.tmp_options + ")");
       }
       return Status::Ok();
     case StepKind::kLockSecurebits:
@@ -94,21 +102,33 @@ const char* StepName(StepKind kind) {
   return "?";
 }
 
+namespace {
+
+// What --print-plan shows after a step's name.
+std::string ArgOf(StepKind kind, const Spec& spec) {
+  std::string slot = std::to_string(spec.slot);
+  switch (kind) {
+    case StepKind::kCloneNamespaces: return "spares: by the fork server, with CLONE_PARENT";
+    case StepKind::kRequestIdMap: return "uid_map/gid_map \"" + slot + " " + slot + " 1\"";
+    case StepKind::kMountProc: return "/proc";
+    case StepKind::kMaskProc: return "cmdline kallsyms … sysrq-trigger, acpi bus irq …; /proc/sys read-only";
+    case StepKind::kMountTmp: return spec.tmp_options;
+    case StepKind::kSetIdentity: return slot;
+    case StepKind::kDropCapabilities: return "all";
+    case StepKind::kScopeAbstractUnixSockets: return "(Landlock ABI >= 6; else the filter refuses AF_UNIX)";
+    case StepKind::kApplySeccomp: return "run";
+    case StepKind::kLockSecurebits:
+    case StepKind::kNoNewPrivs: return {};
+  }
+  return {};
+}
+
+}  // namespace
+
 std::vector<Step> Plan(const Spec& spec) {
-  const std::string slot = std::to_string(spec.slot);
-  return {
-      {Phase::kFork, StepKind::kCloneNamespaces, "spares: by the fork server, with CLONE_PARENT"},
-      {Phase::kChild, StepKind::kRequestIdMap, "uid_map/gid_map \"" + slot + " " + slot + " 1\""},
-      {Phase::kChild, StepKind::kMountProc, "/proc"},
-      {Phase::kChild, StepKind::kMaskProc, "cmdline kallsyms … sysrq-trigger, acpi bus irq …; /proc/sys read-only"},
-      {Phase::kChild, StepKind::kMountTmp, spec.tmp_options},
-      {Phase::kChild, StepKind::kLockSecurebits, {}},
-      {Phase::kChild, StepKind::kSetIdentity, slot},
-      {Phase::kChild, StepKind::kDropCapabilities, "all"},
-      {Phase::kChild, StepKind::kNoNewPrivs, {}},
-      {Phase::kChild, StepKind::kScopeAbstractUnixSockets, "(Landlock ABI >= 6; else the filter refuses AF_UNIX)"},
-      {Phase::kChild, StepKind::kApplySeccomp, "run"},
-  };
+  std::vector<Step> steps{{Phase::kFork, StepKind::kCloneNamespaces, ArgOf(StepKind::kCloneNamespaces, spec)}};
+  for (StepKind kind : kChildSteps) steps.push_back({Phase::kChild, kind, ArgOf(kind, spec)});
+  return steps;
 }
 
 std::string FormatPlan(const std::vector<Step>& steps) {
@@ -161,9 +181,9 @@ pid_t Clone() {
 pid_t CloneSibling() { return RawClone(kRunNamespaces | CLONE_PARENT); }
 
 Status Execute(const Spec& spec) {
-  for (const Step& step : Plan(spec)) {
-    if (step.phase != Phase::kChild) continue;
-    if (Status s = RunStep(step, spec); !s.ok()) return s;
+  // From the constant list, not from Plan(), whose text would be allocated.
+  for (StepKind kind : kChildSteps) {
+    if (Status s = RunStep(kind, spec); !s.ok()) return s;
   }
   return Status::Ok();
 }

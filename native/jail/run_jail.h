@@ -52,7 +52,7 @@ struct Step {
 struct Spec {
   int init_fd = -1;  // the SOCK_SEQPACKET to the jail's init
   uint32_t slot = 0;
-  std::string tmp_options;  // "size=…,nr_inodes=…,mode=1777"
+  const char* tmp_options = "";  // "size=…,nr_inodes=…,mode=1777"
   const sock_filter* filter = nullptr;
   size_t filter_len = 0;
 };
@@ -74,7 +74,10 @@ pid_t Clone();
 pid_t CloneSibling();
 // Threads of the calling process, from /proc/self/stat (field 20), or -1.
 int ThreadCount();
-// Runs the child phase's steps in order; the first failure stops and is returned.
+// Runs the child phase's steps in order; the first failure stops and is
+// returned. Allocates no memory unless a step fails: the child is a fresh
+// fork of the warm interpreter, and each malloc there copies a page of the
+// interpreter's heap.
 Status Execute(const Spec& spec);
 
 }  // namespace pycage::jail::run_jail
