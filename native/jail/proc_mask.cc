@@ -80,7 +80,8 @@ Status MaskRunProc(const char* proc, const char* null_node) {
     if (dir) {
       const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
       if (mount("tmpfs", path, "tmpfs", flags, "size=4096,mode=0555") < 0) {
-        return SysError(kStage, std::string("mount(tmpfs, ") + path + ", tmpfs, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC)");
+        return SysError(kStage,
+                        std::string("mount(tmpfs, ") + path + ", tmpfs, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC)");
       }
       std::memcpy(dir_mask, path, kPathCap);
       continue;
