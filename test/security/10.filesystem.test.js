@@ -88,6 +88,8 @@ describe('security: host files and environment', { skip: skipWithoutAddon }, () 
     ].join('\n'));
     assert.equal(run.status, 'ok', JSON.stringify(run.error));
     assert.equal(run.result.env[SECRET_NAME], undefined);
+    // The zygote's own loader setting (bound once, before any run) is not the node's.
+    assert.equal(run.result.env.LD_BIND_NOW, undefined);
     assert.doesNotMatch(JSON.stringify(run.result), new RegExp(SECRET));
     for (const name of ['PATH', 'HOSTNAME', 'NODE_OPTIONS', 'USER']) {
       if (process.env[name] !== undefined && name !== 'PATH') assert.equal(run.result.env[name], undefined, name);
