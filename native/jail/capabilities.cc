@@ -6,6 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "jail/sys_error.h"
 
 namespace pycage::jail::capabilities {
@@ -19,12 +21,13 @@ Status LimitTo(uint64_t keep) {
   // no capability to keep, and NO_NEW_PRIVS, set next, keeps an execve from
   // gaining any through its bounding set.
   const bool may_drop_bounding = (data[CAP_TO_INDEX(CAP_SETPCAP)].effective & CAP_TO_MASK(CAP_SETPCAP)) != 0;
+  // One call per capability, no read before it: EINVAL marks the first
+  // number past this kernel's last capability (each run pays these calls).
   for (unsigned cap = 0; may_drop_bounding && cap < 64; ++cap) {
     if (keep & (1ULL << cap)) continue;
-    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // EINVAL: past the last cap
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-      return SysError("capabilities", "prctl(PR_CAPBSET_DROP, " + std::to_string(cap) + ")");
-    }
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+    if (errno == EINVAL) break;
+    return SysError("capabilities", "prctl(PR_CAPBSET_DROP, " + std::to_string(cap) + ")");
   }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
     return SysError("capabilities", "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)");

@@ -154,7 +154,9 @@ def wait_for_run():
     Returns ([chan, stdout_w, stderr_w], limits payload bytes); None when the
     zygote closed the socket (it discarded this spare or is gone).
     """
-    sock = _socket.socket(fileno=SPARE_FD)  # the C type: socket.py's class runs Python per fork
+    # The C type: socket.py's class runs Python per fork. Its family, type
+    # and protocol given, so it does not ask the kernel for them.
+    sock = _socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, SPARE_FD)
     buf = b""
     fds = []
     try:

@@ -3,7 +3,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { skipWithoutAddon, fullSandbox, pidsWithMarker } = require('./common');
+const { skipWithoutAddon, fullSandbox, onlyInFull, pidsWithMarker } = require('./common');
 
 
 describe('security: processes, fds and syscalls', { skip: skipWithoutAddon }, () => {
@@ -48,6 +48,18 @@ describe('security: processes, fds and syscalls', { skip: skipWithoutAddon }, ()
       alive = pidsWithMarker(marker);
     }
     assert.deepEqual(alive, [], `processes of the run survived it: ${alive.join(', ')}`);
+  });
+
+  it('holds no capability in any set, the bounding set included, with NO_NEW_PRIVS and a filter on', { skip: onlyInFull('no procfs is reachable at all (14.reduced)') }, async () => {
+    // A run's user namespace starts it with every capability in every set;
+    // each must be dropped, or an execve could gain them back.
+    const run = await sandbox.runPython([
+      'st = dict(line.split(":", 1) for line in open("/proc/self/status"))',
+      '{k: st[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")}',
+    ].join('\n'));
+    assert.equal(run.status, 'ok', JSON.stringify(run.error));
+    const zero = '0'.repeat(16);
+    assert.deepEqual(run.result, { CapInh: zero, CapPrm: zero, CapEff: zero, CapBnd: zero, CapAmb: zero, NoNewPrivs: '1', Seccomp: '2' });
   });
 
   it('opens only fds 0-3 in a run (plus the one listdir uses)', async () => {
