@@ -22,13 +22,14 @@ function summary(samples) {
 
 // Series of `runs` requests, one per gap in gapsMs (0: back to back), after
 // 50 unmeasured ones. options: code (the node; default '1 + 1'), check(result)
-// (default: 2), site (a bundle's package tree), warm (run the node once in the
-// parent before it forks), env (the child's environment).
+// (default: 2), site (a bundle's package tree), warm (true: run the node once
+// in the parent before it forks; a string: run that code there instead, such
+// as an import), env (the child's environment).
 async function forkFloor(interpreter, gapsMs, options = {}) {
   const { code = '1 + 1', check = (result) => result === 2, runs = 1000, site = null, warm = false, env } = options;
   const args = ['-I', '-S', SCRIPT];
   if (site) args.push('--site', site);
-  if (warm) args.push('--warm', code);
+  if (warm) args.push('--warm', typeof warm === 'string' ? warm : code);
   const child = spawn(interpreter, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env || process.env });
   let out = '';
   let err = '';
