@@ -81,4 +81,12 @@ async function forkFloor(interpreter, gapsMs, options = {}) {
   return { series: results, cpu: { total: pythonMs + nodeMs, node: nodeMs, python: pythonMs } };
 }
 
-module.exports = { forkFloor, summary };
+// A target's verdict beside the floor's: a target the floor misses too,
+// with no isolation at all, is out of reach of any warm fork-per-run design
+// on this machine in this run, and says so.
+function verdict(ok, floorOk) {
+  if (ok) return 'met';
+  return floorOk ? 'NOT met' : 'NOT met, out of reach here (the floor misses it too)';
+}
+
+module.exports = { forkFloor, summary, verdict };
