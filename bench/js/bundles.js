@@ -161,7 +161,7 @@ async function main() {
       const stdlibMemory = await privateMemory(sandbox, undefined, '1');
       const numpyMemory = await privateMemory(sandbox, 'np-1', code);
       out.runMemoryKb = { stdlib: stdlibMemory.totalKb, numpy: numpyMemory.totalKb };
-      const within = (kb) => (kb <= 2048 ? 'met' : 'NOT met');
+      const within = (kb) => verdict(kb <= 2048, true);
       console.log(`private memory per concurrent run (target <= 2048 KiB): a stdlib run ${stdlibMemory.totalKb} KiB ` +
         `(${within(stdlibMemory.totalKb)}), the warm numpy run ${numpyMemory.totalKb} KiB (${within(numpyMemory.totalKb)})`);
     } finally {

@@ -198,14 +198,13 @@ async function learn(sandbox, bundle, node, logs) {
 
 // Each target of the node against the learned run and the floor.
 function targetLines(targets, r) {
-  const met = verdict;
   const a = r.after;
   const f = r.floor;
   const lines = [];
   if (targets.p50Ms !== undefined) {
     const under = (runMs) => runMs <= targets.p50Ms;
-    lines.push(`p50 <= ${targets.p50Ms} ms: ${met(under(a.backToBack.p50), under(f.backToBack.p50))} back to back ` +
-      `(${ms(a.backToBack.p50)}; floor ${ms(f.backToBack.p50)}), ${met(under(a.paced.p50), under(f.paced.p50))} paced ` +
+    lines.push(`p50 <= ${targets.p50Ms} ms: ${verdict(under(a.backToBack.p50), under(f.backToBack.p50))} back to back ` +
+      `(${ms(a.backToBack.p50)}; floor ${ms(f.backToBack.p50)}), ${verdict(under(a.paced.p50), under(f.paced.p50))} paced ` +
       `(${ms(a.paced.p50)}; floor ${ms(f.paced.p50)})`);
   }
   if (targets.coldRatio !== undefined && r.coldPythonMs !== null) {
@@ -213,14 +212,14 @@ function targetLines(targets, r) {
     const paced = r.coldPythonMs / a.paced.p50;
     const floorBack = r.coldPythonMs / f.backToBack.p50;
     const floorPaced = r.coldPythonMs / f.paced.p50;
-    lines.push(`>= ${targets.coldRatio}x cold python3: ${met(back >= targets.coldRatio, floorBack >= targets.coldRatio)} ` +
+    lines.push(`>= ${targets.coldRatio}x cold python3: ${verdict(back >= targets.coldRatio, floorBack >= targets.coldRatio)} ` +
       `back to back (${back.toFixed(1)}x; floor ${floorBack.toFixed(1)}x), ` +
-      `${met(paced >= targets.coldRatio, floorPaced >= targets.coldRatio)} paced (${paced.toFixed(1)}x; floor ${floorPaced.toFixed(1)}x)`);
+      `${verdict(paced >= targets.coldRatio, floorPaced >= targets.coldRatio)} paced (${paced.toFixed(1)}x; floor ${floorPaced.toFixed(1)}x)`);
   }
   if (targets.memoryKb !== undefined) {
     // No floor here: the floor's children are not sampled.
     lines.push(`private memory per concurrent run <= ${targets.memoryKb} KiB (clean + dirty): ` +
-      `${met(a.memory.totalKb <= targets.memoryKb, true)} (${a.memory.totalKb} KiB)`);
+      `${verdict(a.memory.totalKb <= targets.memoryKb, true)} (${a.memory.totalKb} KiB)`);
   }
   return lines;
 }

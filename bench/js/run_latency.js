@@ -203,8 +203,7 @@ async function main() {
     console.log(`100 concurrent runs:     ${burstMs.toFixed(1)} ms total, ${failed} failed; ` +
       `event-loop lag max ${(lag.max / 1e6).toFixed(2)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(2)} ms`);
     // The run path's targets, each beside the floor measured in this run.
-    const met = verdict;
-    console.log(`target, back to back p50 <= 1.5 ms: ${met(w.p50 <= 1.5, floorBack.p50 <= 1.5)} (${w.p50.toFixed(2)}; floor ${floorBack.p50.toFixed(2)})`);
+    console.log(`target, back to back p50 <= 1.5 ms: ${verdict(w.p50 <= 1.5, floorBack.p50 <= 1.5)} (${w.p50.toFixed(2)}; floor ${floorBack.p50.toFixed(2)})`);
     // One caller back to back is a closed loop: every run's CPU (its
     // child's exit and the next spare included) is spent between two
     // replies, so the mean latency cannot fall below CPU per run / cores.
@@ -215,9 +214,9 @@ async function main() {
       `${w.mean.toFixed(2)} ms kept the ${cores} cores ${busy(cpuSeq.total, w.mean)} busy (floor: ${floor.cpu.total.toFixed(2)} ` +
       `over ${floorBack.mean.toFixed(2)}, ${busy(floor.cpu.total, floorBack.mean)}); a 1.5 ms mean needs <= ` +
       `${(1.5 * cores).toFixed(1)} ms of CPU per run`);
-    console.log(`target, back to back p99 <= 5 ms:   ${met(w.p99 <= 5, floorBack.p99 <= 5)} (${w.p99.toFixed(2)}; floor ${floorBack.p99.toFixed(2)})`);
-    console.log(`target, CPU per run <= 3 ms:        ${met(cpuSeq.total <= 3, floor.cpu.total <= 3)} (${cpuSeq.total.toFixed(2)}; floor ${floor.cpu.total.toFixed(2)})`);
-    console.log(`target, >= 600 runs/s, 16 callers:  ${met(rps16 >= 600, 2000 / floor.cpu.total >= 600)} (${rps16.toFixed(0)}; the floor's CPU allows ` +
+    console.log(`target, back to back p99 <= 5 ms:   ${verdict(w.p99 <= 5, floorBack.p99 <= 5)} (${w.p99.toFixed(2)}; floor ${floorBack.p99.toFixed(2)})`);
+    console.log(`target, CPU per run <= 3 ms:        ${verdict(cpuSeq.total <= 3, floor.cpu.total <= 3)} (${cpuSeq.total.toFixed(2)}; floor ${floor.cpu.total.toFixed(2)})`);
+    console.log(`target, >= 600 runs/s, 16 callers:  ${verdict(rps16 >= 600, 2000 / floor.cpu.total >= 600)} (${rps16.toFixed(0)}; the floor's CPU allows ` +
       `at most ${(2000 / floor.cpu.total).toFixed(0)} on 2 cores)`);
     // Each cold spawn runs alone, so both readings are printed: one run on
     // an idle pool (paced) and a closed loop that also pays every run's
@@ -226,9 +225,9 @@ async function main() {
       console.log(`target, >= 20x cold bwrap:          n/a (${bwrap.error})`);
     } else {
       const ratio = (ms) => (bwrap.p50 / ms).toFixed(1);
-      console.log(`target, >= 20x cold bwrap:          ${met(bwrap.p50 / w.p50 >= 20, bwrap.p50 / floorBack.p50 >= 20)} ` +
+      console.log(`target, >= 20x cold bwrap:          ${verdict(bwrap.p50 / w.p50 >= 20, bwrap.p50 / floorBack.p50 >= 20)} ` +
         `back to back (${ratio(w.p50)}x; floor ${ratio(floorBack.p50)}x), ` +
-        `${met(bwrap.p50 / paced.p50 >= 20, bwrap.p50 / floorPaced.p50 >= 20)} paced ` +
+        `${verdict(bwrap.p50 / paced.p50 >= 20, bwrap.p50 / floorPaced.p50 >= 20)} paced ` +
         `(${ratio(paced.p50)}x; floor ${ratio(floorPaced.p50)}x)`);
     }
   } finally {
