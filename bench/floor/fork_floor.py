@@ -13,12 +13,23 @@ For a bundle's node (bench/js/learning.js): `--site DIR` puts the bundle on
 sys.path, and `--warm CODE` runs the node once in the parent before the
 first fork, so its modules are imported and their first-use caches built: a
 floor below what any warm interpreter that only imports can reach. A node is
-statements whose last expression, if any, is the result, as in a run."""
+statements whose last expression, if any, is the result, as in a run.
+
+Jailed (`--jail FLOOR_LIB --confine CONFINE_LIB`, as root): each fork is
+also a full-tier run's own jail, built by the same code (pycage-confine.so
+through the runner's confine.RunJail; bench/native/floor_jail.cc): its user,
+pid and mount namespaces, its uid mapped by an init, /proc and its masks, a
+/tmp, no capability and the run filter over the zygote filter. Still no
+supervisor, protocol, zygote loop or fork server: this floor tells what
+isolation alone costs a warm fork per run."""
 import ast
+import ctypes
 import gc
 import json
 import os
 import resource
+import signal
+import socket
 import sys
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "native", "runner")
@@ -59,6 +70,65 @@ gc.freeze()
 
 SPARES = 2
 AT_EOF = 3  # a spare's exit code when the driver closed stdin
+# The jailed floor's run uids: high, unused on a host, one per live spare.
+FIRST_SLOT = 200001
+
+def default_tmp_options():
+    """A run's /tmp options at the default tmpBytes (native/limits.json)."""
+    import child_setup
+    with open(os.path.join(RUNNER, "..", "limits.json")) as f:
+        limits = json.load(f)["limits"]
+    return child_setup.tmp_options(next(e["default"] for e in limits if e["name"] == "tmpBytes"))
+
+
+class Jail:
+    """A run's own jail for each fork (see the module's docstring)."""
+
+    def __init__(self, floor_lib, confine_lib):
+        import confine
+        floor = ctypes.PyDLL(floor_lib)
+        init_ours, init_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        init_theirs.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.slots = list(range(FIRST_SLOT, FIRST_SLOT + SPARES))
+        self.slot_of = {}
+        me = os.getpid()
+        self.init_pid = os.fork()
+        if self.init_pid == 0:
+            init_ours.close()
+            floor.pycage_floor_serve_init.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+                                                      ctypes.c_uint]
+            floor.pycage_floor_serve_init(init_theirs.fileno(), me, self.slots[0], self.slots[-1], os.geteuid())
+            os._exit(1)
+        init_theirs.close()
+        if init_ours.fileno() == confine.INIT_FD:
+            init_ours.detach()
+        else:
+            os.dup2(init_ours.fileno(), confine.INIT_FD)
+            init_ours.close()
+        delta, size = ctypes.c_void_p(), ctypes.c_size_t()
+        err = ctypes.create_string_buffer(512)
+        floor.pycage_floor_prepare.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t),
+                                               ctypes.c_char_p, ctypes.c_size_t]
+        if floor.pycage_floor_prepare(ctypes.byref(delta), ctypes.byref(size), err, len(err)) != 0:
+            sys.exit("jailed floor: %s" % err.value.decode())
+        confine.LIB = confine_lib
+        self.run_jail = confine.RunJail(ctypes.string_at(delta, size.value))
+        self.tmp_options = default_tmp_options()
+
+    def fork(self):
+        slot = self.slots.pop(0)
+        pid = self.run_jail.fork(slot, self.tmp_options)  # in the child: 0 once jailed, or ConfineError
+        if pid:
+            self.slot_of[pid] = slot
+        return pid
+
+    def reaped(self, pid):
+        self.slots.append(self.slot_of.pop(pid))
+
+    def stop(self):
+        """Kill and reap the init, so its CPU counts with the children's."""
+        os.kill(self.init_pid, signal.SIGKILL)
+        os.waitpid(self.init_pid, 0)
 
 
 def spare():
@@ -71,24 +141,44 @@ def spare():
     os._exit(0)
 
 
-def fork_spare(live):
-    pid = os.fork()
+def fork_spare(live, jail):
+    try:
+        pid = jail.fork() if jail else os.fork()
+    except BaseException as e:  # noqa: B902 - a failed jail step in the child must not return to the loop
+        if jail and os.getpid() == 1:
+            sys.stderr.write("jailed floor: %s\n" % e)
+            os._exit(1)
+        raise
     if pid == 0:
         spare()
     live.add(pid)
 
 
 def main():
+    jail = Jail(option("--jail"), option("--confine")) if option("--jail") else None
     live = set()
     while len(live) < SPARES:
-        fork_spare(live)
+        fork_spare(live, jail)
     done = False
     while live:
         pid, status = os.wait()
+        if jail and pid == jail.init_pid:
+            sys.exit("jailed floor: its init exited (%d)" % os.waitstatus_to_exitcode(status))
         live.discard(pid)
-        done = done or os.waitstatus_to_exitcode(status) != 0
+        if jail:
+            jail.reaped(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, AT_EOF):
+            # A failed node (its traceback is on stderr): the driver would
+            # wait for its reply for ever, so the floor ends here.
+            for other in live:
+                os.kill(other, signal.SIGKILL)
+            sys.exit("floor: a spare failed (exit %d)" % code)
+        done = done or code != 0
         if not done:
-            fork_spare(live)
+            fork_spare(live, jail)
+    if jail:
+        jail.stop()
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     sys.stderr.write(json.dumps({"parentMs": (me.ru_utime + me.ru_stime) * 1000,
                                  "childrenMs": (kids.ru_utime + kids.ru_stime) * 1000}) + "\n")

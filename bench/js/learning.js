@@ -22,7 +22,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const { Sandbox } = require('../..');
-const { forkFloor, verdict } = require('./floor');
+const { forkFloor, jailedFloorLibs, verdict } = require('./floor');
 
 const RUNS = 200;
 const COLD_RUNS = 10;
@@ -200,21 +200,24 @@ async function learn(sandbox, bundle, node, logs) {
 function targetLines(targets, r) {
   const a = r.after;
   const f = r.floor;
+  const j = r.jailedFloor;
   const lines = [];
+  // The verdict of one series (backToBack or paced) given whether a p50 meets
+  // the target, and the floors' p50s in brackets.
+  const judged = (series, meets, show) => {
+    const jailedOk = j === null ? undefined : meets(j[series].p50);
+    return `${verdict(meets(a[series].p50), meets(f[series].p50), jailedOk)} ${series === 'paced' ? 'paced' : 'back to back'} ` +
+      `(${show(a[series].p50)}; floor ${show(f[series].p50)}${j === null ? '' : `, jailed floor ${show(j[series].p50)}`})`;
+  };
   if (targets.p50Ms !== undefined) {
     const under = (runMs) => runMs <= targets.p50Ms;
-    lines.push(`p50 <= ${targets.p50Ms} ms: ${verdict(under(a.backToBack.p50), under(f.backToBack.p50))} back to back ` +
-      `(${ms(a.backToBack.p50)}; floor ${ms(f.backToBack.p50)}), ${verdict(under(a.paced.p50), under(f.paced.p50))} paced ` +
-      `(${ms(a.paced.p50)}; floor ${ms(f.paced.p50)})`);
+    lines.push(`p50 <= ${targets.p50Ms} ms: ${judged('backToBack', under, ms)}, ${judged('paced', under, ms)}`);
   }
   if (targets.coldRatio !== undefined && r.coldPythonMs !== null) {
-    const back = r.coldPythonMs / a.backToBack.p50;
-    const paced = r.coldPythonMs / a.paced.p50;
-    const floorBack = r.coldPythonMs / f.backToBack.p50;
-    const floorPaced = r.coldPythonMs / f.paced.p50;
-    lines.push(`>= ${targets.coldRatio}x cold python3: ${verdict(back >= targets.coldRatio, floorBack >= targets.coldRatio)} ` +
-      `back to back (${back.toFixed(1)}x; floor ${floorBack.toFixed(1)}x), ` +
-      `${verdict(paced >= targets.coldRatio, floorPaced >= targets.coldRatio)} paced (${paced.toFixed(1)}x; floor ${floorPaced.toFixed(1)}x)`);
+    const times = (runMs) => r.coldPythonMs / runMs;
+    const reaches = (runMs) => times(runMs) >= targets.coldRatio;
+    const show = (runMs) => `${times(runMs).toFixed(1)}x`;
+    lines.push(`>= ${targets.coldRatio}x cold python3: ${judged('backToBack', reaches, show)}, ${judged('paced', reaches, show)}`);
   }
   if (targets.memoryKb !== undefined) {
     // No floor here: the floor's children are not sampled.
@@ -225,7 +228,12 @@ function targetLines(targets, r) {
 }
 
 async function benchLearning(indexUrl) {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-bench-learning-'));
+  const jail = jailedFloorLibs();
+  // The jailed floor's forks mount a /tmp of their own over the host's: the
+  // bundles they import from live elsewhere then, where their run uids may
+  // read them.
+  const dataDir = fs.mkdtempSync(path.join(jail.unavailable ? os.tmpdir() : '/var/tmp', 'pycage-bench-learning-'));
+  if (!jail.unavailable) fs.chmodSync(dataDir, 0o755);
   const python = process.env.PYCAGE_PYTHON || 'python3';
   const out = [];
   // Two Sandboxes on one data directory: one never learns, one has learned.
@@ -259,11 +267,18 @@ async function benchLearning(indexUrl) {
       r.coldPythonMs = coldSamples(python, ['-I', '-c', script]);
       r.coldBwrapMs = onPath('bwrap') ? coldSamples('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc',
         '--tmpfs', '/tmp', '--unshare-all', '--die-with-parent', python, '-I', '-c', script]) : null;
-      const floor = await forkFloor(python, [0, 5], {
+      const floorOptions = {
         code: `${node.code}${node.coldTail || ''}`, check: node.floorCheck, runs: RUNS, site, warm: true,
         env: { OPENBLAS_NUM_THREADS: '1', MPLBACKEND: 'Agg' },
-      });
+      };
+      const floor = await forkFloor(python, [0, 5], floorOptions);
       r.floor = { backToBack: floor.series[0], paced: floor.series[1], cpuMs: floor.cpu.total };
+      if (jail.unavailable) {
+        r.jailedFloor = null;
+      } else {
+        const jailed = await forkFloor(python, [0, 5], { ...floorOptions, jail });
+        r.jailedFloor = { backToBack: jailed.series[0], paced: jailed.series[1], cpuMs: jailed.cpu.total };
+      }
     }
   } finally {
     await before.close();
@@ -292,6 +307,10 @@ async function benchLearning(indexUrl) {
     console.log(`    floor (fork per run, no isolation, the node run once in the parent first): back to back p50/p99 ` +
       `${ms(f.backToBack.p50)}/${ms(f.backToBack.p99)}, 5 ms apart p50 ${ms(f.paced.p50)}, CPU per run ${ms(f.cpuMs)} ` +
       `(Node and every python process)`);
+    const j = r.jailedFloor;
+    console.log(j === null ? `    jailed floor: not measured (${jail.unavailable})` :
+      '    jailed floor (the same, each fork in a run\'s own jail, from pycage\'s jail code): back to back p50/p99 ' +
+      `${ms(j.backToBack.p50)}/${ms(j.backToBack.p99)}, 5 ms apart p50 ${ms(j.paced.p50)}, CPU per run ${ms(j.cpuMs)}`);
     for (const line of targetLines(node.targets, r)) console.log(`    target, ${line}`);
     out.push({ node: node.name, ...r });
   }

@@ -22,7 +22,7 @@ const path = require('node:path');
 const { spawnSync, execFileSync } = require('node:child_process');
 const { performance, monitorEventLoopDelay } = require('node:perf_hooks');
 const { Sandbox } = require('../..');
-const { forkFloor, summary, verdict } = require('./floor');
+const { forkFloor, jailedFloorLibs, summary, verdict } = require('./floor');
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -159,6 +159,11 @@ async function main() {
     const floor = await forkFloor(python, [0], { runs: WARM_RUNS });
     const [floorBack] = floor.series;
     const [floorPaced] = (await forkFloor(python, [5], { runs: WARM_RUNS })).series;
+    // The same with each fork in a run's own jail, built by pycage's code.
+    const jail = jailedFloorLibs();
+    const jailed = jail.unavailable ? null : await forkFloor(python, [0], { runs: WARM_RUNS, jail });
+    const jailedPaced = jail.unavailable ? null : (await forkFloor(python, [5], { runs: WARM_RUNS, jail })).series[0];
+    const jailedBack = jailed && jailed.series[0];
 
     // (c) throughput
     const rps2 = await throughput(sandbox, 2, 2000);
@@ -184,6 +189,12 @@ async function main() {
         : ['cold python3 -I -S -c pass', plain.n, fmt(plain.p50), fmt(plain.p99), `${(plain.p50 / w.p50).toFixed(1)}x`],
       ['floor: bare fork per run, back to back', floorBack.n, fmt(floorBack.p50), fmt(floorBack.p99), `${(floorBack.p50 / w.p50).toFixed(2)}x`],
       ['floor: bare fork per run, 5 ms apart', floorPaced.n, fmt(floorPaced.p50), fmt(floorPaced.p99), `${(floorPaced.p50 / w.p50).toFixed(2)}x`],
+      ...(jailed === null ? [['jailed floor', 0, `not measured: ${jail.unavailable}`, '', '']] : [
+        ['jailed floor: a run\'s jail per fork, back to back', jailedBack.n, fmt(jailedBack.p50), fmt(jailedBack.p99),
+          `${(jailedBack.p50 / w.p50).toFixed(2)}x`],
+        ['jailed floor: a run\'s jail per fork, 5 ms apart', jailedPaced.n, fmt(jailedPaced.p50), fmt(jailedPaced.p99),
+          `${(jailedPaced.p50 / w.p50).toFixed(2)}x`],
+      ]),
     ];
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
     console.log(`python: ${python}`);
@@ -196,6 +207,11 @@ async function main() {
     console.log(`CPU per run of the floor (no isolation, same interpreter and modules): ${floor.cpu.total.toFixed(2)} ms ` +
       `(Node ${floor.cpu.node.toFixed(2)}, python ${floor.cpu.python.toFixed(2)}); pycage, one caller, is ` +
       `${(cpuSeq.total / floor.cpu.total).toFixed(2)}x that`);
+    if (jailed !== null) {
+      console.log(`CPU per run of the jailed floor (the same, each fork in a run's own jail): ${jailed.cpu.total.toFixed(2)} ms ` +
+        `(Node ${jailed.cpu.node.toFixed(2)}, python and the init ${jailed.cpu.python.toFixed(2)}); the jail adds ` +
+        `${(jailed.cpu.total - floor.cpu.total).toFixed(2)} ms, pycage's own path ${(cpuSeq.total - jailed.cpu.total).toFixed(2)} ms`);
+    }
     for (const r of rows) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  '));
     console.log('');
     console.log(`throughput, 2 callers:   ${rps2.toFixed(0)} runs/s`);
@@ -203,7 +219,11 @@ async function main() {
     console.log(`100 concurrent runs:     ${burstMs.toFixed(1)} ms total, ${failed} failed; ` +
       `event-loop lag max ${(lag.max / 1e6).toFixed(2)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(2)} ms`);
     // The run path's targets, each beside the floor measured in this run.
-    console.log(`target, back to back p50 <= 1.5 ms: ${verdict(w.p50 <= 1.5, floorBack.p50 <= 1.5)} (${w.p50.toFixed(2)}; floor ${floorBack.p50.toFixed(2)})`);
+    // The jailed floor's verdict input and its figure beside the floor's.
+    const jailedOk = (ok) => (jailed === null ? undefined : ok);
+    const andJailed = (text) => (jailed === null ? '' : `, jailed floor ${text}`);
+    console.log(`target, back to back p50 <= 1.5 ms: ${verdict(w.p50 <= 1.5, floorBack.p50 <= 1.5, jailedOk(jailedBack && jailedBack.p50 <= 1.5))} ` +
+      `(${w.p50.toFixed(2)}; floor ${floorBack.p50.toFixed(2)}${andJailed(jailedBack && jailedBack.p50.toFixed(2))})`);
     // One caller back to back is a closed loop: every run's CPU (its
     // child's exit and the next spare included) is spent between two
     // replies, so the mean latency cannot fall below CPU per run / cores.
@@ -212,10 +232,13 @@ async function main() {
     const busy = (cpu, mean) => `${((100 * cpu) / (mean * cores)).toFixed(0)}%`;
     console.log(`  back to back is CPU-bound: ${cpuSeq.total.toFixed(2)} ms of CPU per run over a mean of ` +
       `${w.mean.toFixed(2)} ms kept the ${cores} cores ${busy(cpuSeq.total, w.mean)} busy (floor: ${floor.cpu.total.toFixed(2)} ` +
-      `over ${floorBack.mean.toFixed(2)}, ${busy(floor.cpu.total, floorBack.mean)}); a 1.5 ms mean needs <= ` +
+      `over ${floorBack.mean.toFixed(2)}, ${busy(floor.cpu.total, floorBack.mean)}` +
+      `${andJailed(jailed && `${jailed.cpu.total.toFixed(2)} over ${jailedBack.mean.toFixed(2)}, ${busy(jailed.cpu.total, jailedBack.mean)}`)}); a 1.5 ms mean needs <= ` +
       `${(1.5 * cores).toFixed(1)} ms of CPU per run`);
-    console.log(`target, back to back p99 <= 5 ms:   ${verdict(w.p99 <= 5, floorBack.p99 <= 5)} (${w.p99.toFixed(2)}; floor ${floorBack.p99.toFixed(2)})`);
-    console.log(`target, CPU per run <= 3 ms:        ${verdict(cpuSeq.total <= 3, floor.cpu.total <= 3)} (${cpuSeq.total.toFixed(2)}; floor ${floor.cpu.total.toFixed(2)})`);
+    console.log(`target, back to back p99 <= 5 ms:   ${verdict(w.p99 <= 5, floorBack.p99 <= 5, jailedOk(jailedBack && jailedBack.p99 <= 5))} ` +
+      `(${w.p99.toFixed(2)}; floor ${floorBack.p99.toFixed(2)}${andJailed(jailedBack && jailedBack.p99.toFixed(2))})`);
+    console.log(`target, CPU per run <= 3 ms:        ${verdict(cpuSeq.total <= 3, floor.cpu.total <= 3, jailedOk(jailed && jailed.cpu.total <= 3))} ` +
+      `(${cpuSeq.total.toFixed(2)}; floor ${floor.cpu.total.toFixed(2)}${andJailed(jailed && jailed.cpu.total.toFixed(2))})`);
     console.log(`target, >= 600 runs/s, 16 callers:  ${verdict(rps16 >= 600, 2000 / floor.cpu.total >= 600)} (${rps16.toFixed(0)}; the floor's CPU allows ` +
       `at most ${(2000 / floor.cpu.total).toFixed(0)} on 2 cores)`);
     // Each cold spawn runs alone, so both readings are printed: one run on
@@ -225,10 +248,12 @@ async function main() {
       console.log(`target, >= 20x cold bwrap:          n/a (${bwrap.error})`);
     } else {
       const ratio = (ms) => (bwrap.p50 / ms).toFixed(1);
-      console.log(`target, >= 20x cold bwrap:          ${verdict(bwrap.p50 / w.p50 >= 20, bwrap.p50 / floorBack.p50 >= 20)} ` +
-        `back to back (${ratio(w.p50)}x; floor ${ratio(floorBack.p50)}x), ` +
-        `${verdict(bwrap.p50 / paced.p50 >= 20, bwrap.p50 / floorPaced.p50 >= 20)} paced ` +
-        `(${ratio(paced.p50)}x; floor ${ratio(floorPaced.p50)}x)`);
+      const reaches = (ms) => bwrap.p50 / ms >= 20;
+      console.log(`target, >= 20x cold bwrap:          ` +
+        `${verdict(reaches(w.p50), reaches(floorBack.p50), jailedOk(jailedBack && reaches(jailedBack.p50)))} ` +
+        `back to back (${ratio(w.p50)}x; floor ${ratio(floorBack.p50)}x${andJailed(jailedBack && `${ratio(jailedBack.p50)}x`)}), ` +
+        `${verdict(reaches(paced.p50), reaches(floorPaced.p50), jailedOk(jailedPaced && reaches(jailedPaced.p50)))} paced ` +
+        `(${ratio(paced.p50)}x; floor ${ratio(floorPaced.p50)}x${andJailed(jailedPaced && `${ratio(jailedPaced.p50)}x`)})`);
     }
   } finally {
     await sandbox.close();

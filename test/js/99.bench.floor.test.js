@@ -1,0 +1,60 @@
+'use strict';
+
+// The benchmarks' floors are instruments: a target is called out of reach
+// when a floor misses it (bench/js/floor.js). So the jailed floor must really
+// jail each fork as a full-tier run is jailed, the plain floor must not, and
+// a failed node must end a floor with its error instead of hanging the bench.
+
+const { describe, it } = require('node:test');
+const assert = require('node:assert/strict');
+const { forkFloor, jailedFloorLibs } = require('../../bench/js/floor');
+
+const PYTHON = process.env.PYCAGE_PYTHON || 'python3';
+const jail = jailedFloorLibs();
+
+// What a fork reports of itself: its pid, uid, effective capabilities,
+// filters, and the filesystems on /tmp and /proc it sees.
+const PROBE = [
+  'import os',
+  'status = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\\t" in l)',
+  'mounts = [l.split(" - ")[1].split()[0] for l in open("/proc/self/mountinfo").read().splitlines()',
+  '          if l.split()[4] == "/tmp"]',
+  '{"pid": os.getpid(), "uid": os.getuid(), "capEff": status["CapEff"], "noNewPrivs": status["NoNewPrivs"],',
+  ' "filters": status.get("Seccomp_filters"), "tmp": mounts[-1:], "pids": [p for p in os.listdir("/proc") if p.isdigit()]}',
+].join('\n');
+
+async function probe(options) {
+  let seen = null;
+  await forkFloor(PYTHON, [0], { runs: 3, code: PROBE, check: (result) => { seen = result; return true; }, ...options });
+  return seen;
+}
+
+describe('the benchmarks\' floors', () => {
+  it('a jailed floor runs each fork in a run\'s own jail', { skip: jail.unavailable }, async () => {
+    const seen = await probe({ jail });
+    assert.equal(seen.pid, 1, 'pid 1 of a pid namespace of its own');
+    assert.deepEqual(seen.pids, ['1'], 'its /proc shows its own pid namespace only');
+    assert.ok(seen.uid >= 200000, `a run uid, not root: ${seen.uid}`);
+    assert.equal(seen.capEff, '0000000000000000');
+    assert.equal(seen.noNewPrivs, '1');
+    assert.equal(seen.filters, '2', 'the zygote filter and the run delta');
+    assert.deepEqual(seen.tmp, ['tmpfs'], 'a /tmp of its own');
+  });
+
+  it('the plain floor isolates nothing', async () => {
+    const seen = await probe({});
+    assert.notEqual(seen.pid, 1);
+    assert.equal(seen.uid, process.getuid());
+    assert.equal(seen.filters, '0');
+  });
+
+  it('a node that fails ends the floor with its error', { timeout: 30000 }, async () => {
+    await assert.rejects(forkFloor(PYTHON, [0], { runs: 3, code: 'raise ValueError("floor-node-failed")' }),
+      /floor-node-failed/);
+  });
+
+  it('a node that fails in a jailed floor ends it too', { skip: jail.unavailable, timeout: 30000 }, async () => {
+    await assert.rejects(forkFloor(PYTHON, [0], { runs: 3, code: 'raise ValueError("floor-node-failed")', jail }),
+      /floor-node-failed/);
+  });
+});
