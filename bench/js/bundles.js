@@ -23,7 +23,7 @@ const { Sandbox } = require('../..');
 const { ensureWheels } = require('../../test/support/wheels');
 const { startIndex } = require('../../test/support/index_server');
 const { ensureUv } = require('../../test/support/uv');
-const { forkFloor, verdict } = require('./floor');
+const { benchDataDir, forkFloor, jailedFloorLibs, verdict } = require('./floor');
 const { benchLearning, privateMemory } = require('./learning');
 
 function arg(name, fallback) {
@@ -82,7 +82,8 @@ async function main() {
     console.log(`cold install pydash+requests: pip ${ms(median(pip))}` +
       (uvPath ? `, uv ${ms(median(uv))}, pip/uv = ${(median(pip) / median(uv)).toFixed(2)}x` : ' (uv unavailable)'));
 
-    const dataDir = freshDataDir();
+    const jail = jailedFloorLibs();
+    const dataDir = benchDataDir('pycage-bench-bundles-', jail);
     const sandbox = new Sandbox({ dataDir, index: { url: index.url }, installer: { tool: uvPath ? 'uv' : 'pip', uvPath } });
     try {
       const numpySet = 'numpy\n';
@@ -139,10 +140,13 @@ async function main() {
       }
       // Its floor: the same interpreter with numpy imported (not run) before
       // it forks one child per run, with no isolation (bench/js/floor.js).
-      const floor = await forkFloor(python, [0, 5], {
+      const floorOptions = {
         code, check: (result) => result === 4950, runs: 200, site, warm: 'import numpy',
         env: { OPENBLAS_NUM_THREADS: '1' },
-      });
+      };
+      const floor = await forkFloor(python, [0, 5], floorOptions);
+      // And with each fork in a run's own jail, from pycage's jail code.
+      const jailed = jail.unavailable ? null : await forkFloor(python, [0, 5], { ...floorOptions, jail });
       out.warmNumpyRunMs = median(warm);
       out.warmNumpyRunPacedMs = median(warmPaced);
       out.coldNumpyImportMs = median(cold);
@@ -153,9 +157,14 @@ async function main() {
         `back, ${times(median(warmPaced))}x paced (goal >= 30x)`);
       console.log(`  its floor (numpy imported, a fork per run, no isolation): ${ms(floor.series[0].p50)} back to back ` +
         `(${times(floor.series[0].p50)}x), ${ms(floor.series[1].p50)} paced (${times(floor.series[1].p50)}x)`);
+      console.log(jailed === null ? `  its jailed floor: not measured (${jail.unavailable})` :
+        `  its jailed floor (the same, each fork in a run's own jail): ${ms(jailed.series[0].p50)} back to back ` +
+        `(${times(jailed.series[0].p50)}x), ${ms(jailed.series[1].p50)} paced (${times(jailed.series[1].p50)}x)`);
+      out.warmNumpyJailedFloor = jailed && { backToBackMs: jailed.series[0].p50, pacedMs: jailed.series[1].p50 };
       const atLeast30 = (runMs) => median(cold) / runMs >= 30;
-      console.log(`  target, >= 30x: ${verdict(atLeast30(median(warm)), atLeast30(floor.series[0].p50))} back to back, ` +
-        `${verdict(atLeast30(median(warmPaced)), atLeast30(floor.series[1].p50))} paced`);
+      const judged = (runMs, i) => verdict(atLeast30(runMs), atLeast30(floor.series[i].p50),
+        jailed === null ? undefined : atLeast30(jailed.series[i].p50));
+      console.log(`  target, >= 30x: ${judged(median(warm), 0)} back to back, ${judged(median(warmPaced), 1)} paced`);
       // A run child's private memory (its copies of the warm interpreter's
       // pages plus its own), read from /proc while four runs hold still.
       const stdlibMemory = await privateMemory(sandbox, undefined, '1');

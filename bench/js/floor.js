@@ -8,6 +8,7 @@
 // learning.js with each bundle's node, beside pycage in the same run.
 
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
@@ -17,6 +18,16 @@ const ROOT = path.join(__dirname, '..', '..');
 // The jailed floor's native half, built by the native build with benchmarks
 // on (bench/native/floor_jail.cc).
 const FLOOR_JAIL_LIB = path.join(ROOT, 'build-native', 'bench', 'native', 'libpycage_floor_jail.so');
+
+// A benchmark's data directory. With a jailed floor (jail from
+// jailedFloorLibs()), outside /tmp and readable by run uids: the floor's
+// forks mount a /tmp of their own and import the bundles from there.
+function benchDataDir(prefix, jail) {
+  if (!jail || jail.unavailable) return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join('/var/tmp', prefix));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
 
 // What a jailed floor's fork reports of itself before it is timed.
 const JAIL_PROBE = 'import os\nstatus = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines() ' +
@@ -143,4 +154,4 @@ function verdict(ok, floorOk, jailedOk) {
   return 'NOT met';
 }
 
-module.exports = { forkFloor, jailedFloorLibs, summary, verdict };
+module.exports = { benchDataDir, forkFloor, jailedFloorLibs, summary, verdict };

@@ -22,7 +22,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const { Sandbox } = require('../..');
-const { forkFloor, jailedFloorLibs, verdict } = require('./floor');
+const { benchDataDir, forkFloor, jailedFloorLibs, verdict } = require('./floor');
 
 const RUNS = 200;
 const COLD_RUNS = 10;
@@ -229,11 +229,7 @@ function targetLines(targets, r) {
 
 async function benchLearning(indexUrl) {
   const jail = jailedFloorLibs();
-  // The jailed floor's forks mount a /tmp of their own over the host's: the
-  // bundles they import from live elsewhere then, where their run uids may
-  // read them.
-  const dataDir = fs.mkdtempSync(path.join(jail.unavailable ? os.tmpdir() : '/var/tmp', 'pycage-bench-learning-'));
-  if (!jail.unavailable) fs.chmodSync(dataDir, 0o755);
+  const dataDir = benchDataDir('pycage-bench-learning-', jail);
   const python = process.env.PYCAGE_PYTHON || 'python3';
   const out = [];
   // Two Sandboxes on one data directory: one never learns, one has learned.
