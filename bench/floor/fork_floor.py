@@ -112,21 +112,38 @@ class Jail:
         if floor.pycage_floor_prepare(ctypes.byref(delta), ctypes.byref(size), err, len(err)) != 0:
             sys.exit("jailed floor: %s" % err.value.decode())
         confine.LIB = confine_lib
-        self.run_jail = confine.RunJail(ctypes.string_at(delta, size.value))
         self.tmp_options = default_tmp_options()
+        # Spares come from a fork server, as a full-tier zygote's do: this
+        # process's pages are then shared with the server only, and its
+        # loop copies none of them per run.
+        import fork_server
+        self.server = fork_server.ForkServer.start(confine.RunJail(ctypes.string_at(delta, size.value)),
+                                                   os.open(os.devnull, os.O_RDWR), self.spare_main,
+                                                   lambda message: sys.stderr.write(message + "\n"))
+
+    @staticmethod
+    def spare_main(fd, jail_error):
+        """In each spare the server clones (this process's child), jailed."""
+        if jail_error:
+            sys.stderr.write("jailed floor: %s\n" % jail_error)
+            os._exit(1)
+        os.close(fd)  # its socket to this process: requests come on stdin here
+        spare()
 
     def fork(self):
         slot = self.slots.pop(0)
-        pid = self.run_jail.fork(slot, self.tmp_options)  # in the child: 0 once jailed, or ConfineError
-        if pid:
-            self.slot_of[pid] = slot
+        pid, ours = self.server.fork(slot, self.tmp_options)
+        ours.close()
+        self.slot_of[pid] = slot
         return pid
 
     def reaped(self, pid):
         self.slots.append(self.slot_of.pop(pid))
 
     def stop(self):
-        """Kill and reap the init, so its CPU counts with the children's."""
+        """Stop the server and the init and reap them, so that their CPU
+        counts with the children's."""
+        self.server.stop()
         os.kill(self.init_pid, signal.SIGKILL)
         os.waitpid(self.init_pid, 0)
 
@@ -142,13 +159,7 @@ def spare():
 
 
 def fork_spare(live, jail):
-    try:
-        pid = jail.fork() if jail else os.fork()
-    except BaseException as e:  # noqa: B902 - a failed jail step in the child must not return to the loop
-        if jail and os.getpid() == 1:
-            sys.stderr.write("jailed floor: %s\n" % e)
-            os._exit(1)
-        raise
+    pid = jail.fork() if jail else os.fork()
     if pid == 0:
         spare()
     live.add(pid)
@@ -162,8 +173,8 @@ def main():
     done = False
     while live:
         pid, status = os.wait()
-        if jail and pid == jail.init_pid:
-            sys.exit("jailed floor: its init exited (%d)" % os.waitstatus_to_exitcode(status))
+        if jail and pid in (jail.init_pid, jail.server.pid):
+            sys.exit("jailed floor: its init or fork server exited (%d)" % os.waitstatus_to_exitcode(status))
         live.discard(pid)
         if jail:
             jail.reaped(pid)
