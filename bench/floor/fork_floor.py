@@ -16,12 +16,14 @@ floor below what any warm interpreter that only imports can reach. A node is
 statements whose last expression, if any, is the result, as in a run.
 
 Jailed (`--jail FLOOR_LIB --confine CONFINE_LIB`, as root): each fork is
-also a full-tier run's own jail, built by the same code (pycage-confine.so
-through the runner's confine.RunJail; bench/native/floor_jail.cc): its user,
-pid and mount namespaces, its uid mapped by an init, /proc and its masks, a
-/tmp, no capability and the run filter over the zygote filter. Still no
-supervisor, protocol, zygote loop or fork server: this floor tells what
-isolation alone costs a warm fork per run."""
+also a full-tier run's own jail, built by the same code and cloned the same
+way: pycage's fork server (the runner's fork_server.py and confine.RunJail
+over pycage-confine.so) clones each spare into its user, pid and mount
+namespaces, an init maps its uid (bench/native/floor_jail.cc), and it gets
+/proc and its masks, a /tmp, no capability and the run filter over the
+zygote filter. Still no Node addon, supervisor, protocol, zygote loop,
+output capture or rlimits: this floor tells what isolation alone costs a
+warm fork per run."""
 import ast
 import ctypes
 import gc

@@ -1,13 +1,14 @@
 // The jailed floor's native half (bench/floor/fork_floor.py --jail). The
 // floor forks a warm interpreter per request with nothing of pycage around
 // it; jailed, each fork also gets a full-tier run's own jail from the same
-// code a run gets it from: pycage-confine.so's clone and confine calls (run
-// through the runner's own confine.RunJail), the run filter's delta over the
-// zygote filter (seccomp_policy.h), and the jail's init answering the uid
-// map requests (jail_init.h). What the jailed floor costs above the plain
-// one is then what the per-run jail costs, measured in the same run as
-// pycage, and what pycage costs above the jailed floor is its own: Node, the
-// supervisor, the zygote's loop, the fork server, the protocol.
+// code a run gets it from: pycage's fork server and pycage-confine.so's
+// confine step (through the runner's fork_server.py and confine.RunJail),
+// the run filter's delta over the zygote filter (seccomp_policy.h), and the
+// jail's init answering the uid map requests (jail_init.h). What the jailed
+// floor costs above the plain one is then what the per-run jail costs,
+// measured in the same run as pycage, and what pycage costs above the jailed
+// floor is its own: Node, the supervisor, the zygote's loop, the protocol,
+// the output capture, the rlimits.
 //
 // Built with PYCAGE_BUILD_BENCH only; never shipped.
 #include <linux/filter.h>
