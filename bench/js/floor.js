@@ -5,7 +5,10 @@
 // isolation, protocol or supervisor. Requests go one line at a time over the
 // child's stdin; its CPU (the parent and every reaped spare) comes back on
 // stderr at EOF. run_latency.js measures it with the trivial node, and
-// learning.js with each bundle's node, beside pycage in the same run.
+// learning.js with each bundle's node, beside pycage in the same run. The
+// jailed floor (option jail) is the same with each fork in a full-tier
+// run's own jail, built by pycage's code: what it adds to the floor is the
+// jail's cost, what pycage adds to it is pycage's own.
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -144,9 +147,9 @@ async function measure(ask, jail, check, gapsMs, runs, finish) {
 
 // A target's verdict beside the floors': a target the floor misses too,
 // with no isolation at all, is out of reach of any warm fork-per-run design
-// on this machine in this run; one the jailed floor misses (jailedOk false;
-// undefined: not measured) is out of reach of any with a run's jail. Each
-// says so.
+// on this machine in this run; one the jailed floor misses too (jailedOk
+// false; undefined: not measured) is out of reach here of a warm fork per
+// run in pycage's per-run jail, with nothing else of pycage. Each says so.
 function verdict(ok, floorOk, jailedOk) {
   if (ok) return 'met';
   if (!floorOk) return 'NOT met, out of reach here (the floor misses it too)';
