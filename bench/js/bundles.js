@@ -23,7 +23,7 @@ const { Sandbox } = require('../..');
 const { ensureWheels } = require('../../test/support/wheels');
 const { startIndex } = require('../../test/support/index_server');
 const { ensureUv } = require('../../test/support/uv');
-const { benchDataDir, forkFloor, jailedFloorLibs, verdict } = require('./floor');
+const { benchDataDir, forkFloor, jailedFloor, jailedFloorLibs, verdict } = require('./floor');
 const { benchLearning, privateMemory } = require('./learning');
 
 function arg(name, fallback) {
@@ -146,7 +146,7 @@ async function main() {
       };
       const floor = await forkFloor(python, [0, 5], floorOptions);
       // And with each fork in a run's own jail, from pycage's jail code.
-      const jailed = jail.unavailable ? null : await forkFloor(python, [0, 5], { ...floorOptions, jail });
+      const jailed = await jailedFloor(python, [0, 5], floorOptions, jail);
       out.warmNumpyRunMs = median(warm);
       out.warmNumpyRunPacedMs = median(warmPaced);
       out.coldNumpyImportMs = median(cold);

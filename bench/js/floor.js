@@ -145,6 +145,20 @@ async function measure(ask, jail, check, gapsMs, runs, finish) {
   return { series: results, cpu: { total: pythonMs + nodeMs, node: nodeMs, python: pythonMs } };
 }
 
+// forkFloor with a run's jail (jail from jailedFloorLibs()); null when it is
+// unavailable, or when the jailed floor fails on this host (a container
+// without user namespaces): jail.unavailable then says why, and later calls
+// skip it. The bench goes on with the plain floor.
+async function jailedFloor(interpreter, gapsMs, options, jail) {
+  if (jail.unavailable) return null;
+  try {
+    return await forkFloor(interpreter, gapsMs, { ...options, jail });
+  } catch (e) {
+    jail.unavailable = `failed here: ${String(e.message).trim().split('\n').pop()}`;
+    return null;
+  }
+}
+
 // A target's verdict beside the floors': a target the floor misses too,
 // with no isolation at all, is out of reach of any warm fork-per-run design
 // on this machine in this run; one the jailed floor misses too (jailedOk
@@ -157,4 +171,4 @@ function verdict(ok, floorOk, jailedOk) {
   return 'NOT met';
 }
 
-module.exports = { benchDataDir, forkFloor, jailedFloorLibs, summary, verdict };
+module.exports = { benchDataDir, forkFloor, jailedFloor, jailedFloorLibs, summary, verdict };

@@ -22,7 +22,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const { Sandbox } = require('../..');
-const { benchDataDir, forkFloor, jailedFloorLibs, verdict } = require('./floor');
+const { benchDataDir, forkFloor, jailedFloor, jailedFloorLibs, verdict } = require('./floor');
 
 const RUNS = 200;
 const COLD_RUNS = 10;
@@ -269,12 +269,8 @@ async function benchLearning(indexUrl) {
       };
       const floor = await forkFloor(python, [0, 5], floorOptions);
       r.floor = { backToBack: floor.series[0], paced: floor.series[1], cpuMs: floor.cpu.total };
-      if (jail.unavailable) {
-        r.jailedFloor = null;
-      } else {
-        const jailed = await forkFloor(python, [0, 5], { ...floorOptions, jail });
-        r.jailedFloor = { backToBack: jailed.series[0], paced: jailed.series[1], cpuMs: jailed.cpu.total };
-      }
+      const jailed = await jailedFloor(python, [0, 5], floorOptions, jail);
+      r.jailedFloor = jailed && { backToBack: jailed.series[0], paced: jailed.series[1], cpuMs: jailed.cpu.total };
     }
   } finally {
     await before.close();

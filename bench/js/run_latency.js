@@ -22,7 +22,7 @@ const path = require('node:path');
 const { spawnSync, execFileSync } = require('node:child_process');
 const { performance, monitorEventLoopDelay } = require('node:perf_hooks');
 const { Sandbox } = require('../..');
-const { forkFloor, jailedFloorLibs, summary, verdict } = require('./floor');
+const { forkFloor, jailedFloor, jailedFloorLibs, summary, verdict } = require('./floor');
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -161,9 +161,11 @@ async function main() {
     const [floorPaced] = (await forkFloor(python, [5], { runs: WARM_RUNS })).series;
     // The same with each fork in a run's own jail, built by pycage's code.
     const jail = jailedFloorLibs();
-    const jailed = jail.unavailable ? null : await forkFloor(python, [0], { runs: WARM_RUNS, jail });
-    const jailedPaced = jail.unavailable ? null : (await forkFloor(python, [5], { runs: WARM_RUNS, jail })).series[0];
+    let jailed = await jailedFloor(python, [0], { runs: WARM_RUNS }, jail);
+    const jailedPacedRun = jailed && await jailedFloor(python, [5], { runs: WARM_RUNS }, jail);
+    if (!jailedPacedRun) jailed = null;  // both series, or neither
     const jailedBack = jailed && jailed.series[0];
+    const jailedPaced = jailedPacedRun && jailedPacedRun.series[0];
 
     // (c) throughput
     const rps2 = await throughput(sandbox, 2, 2000);

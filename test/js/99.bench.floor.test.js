@@ -7,7 +7,7 @@
 
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { forkFloor, jailedFloorLibs } = require('../../bench/js/floor');
+const { forkFloor, jailedFloor, jailedFloorLibs } = require('../../bench/js/floor');
 
 const PYTHON = process.env.PYCAGE_PYTHON || 'python3';
 const jail = jailedFloorLibs();
@@ -52,6 +52,14 @@ describe('the benchmarks\' floors', () => {
     await assert.rejects(forkFloor(PYTHON, [0], { runs: 3, code: 'raise ValueError("floor-node-failed")' }),
       /floor-node-failed/);
   });
+
+  it('a jailed floor that cannot start leaves the bench a reason, not a failure',
+    { skip: jail.unavailable, timeout: 30000 }, async () => {
+      const broken = { ...jail, confineLib: '/nonexistent/pycage-confine.so' };
+      assert.equal(await jailedFloor(PYTHON, [0], { runs: 3 }, broken), null);
+      assert.match(broken.unavailable, /^failed here: .*nonexistent/);
+      assert.equal(await jailedFloor(PYTHON, [0], { runs: 3 }, broken), null, 'later calls skip it');
+    });
 
   it('a node that fails in a jailed floor ends it too', { skip: jail.unavailable, timeout: 30000 }, async () => {
     await assert.rejects(forkFloor(PYTHON, [0], { runs: 3, code: 'raise ValueError("floor-node-failed")', jail }),
