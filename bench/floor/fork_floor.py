@@ -75,6 +75,7 @@ AT_EOF = 3  # a spare's exit code when the driver closed stdin
 # The jailed floor's run uids: high, unused on a host, one per live spare.
 FIRST_SLOT = 200001
 
+
 def default_tmp_options():
     """A run's /tmp options at the default tmpBytes (native/limits.json)."""
     import child_setup

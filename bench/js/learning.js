@@ -13,8 +13,9 @@
 // Private_Dirty, from the host's /proc/<pid>/smaps_rollup of runs that hold
 // still after the node, four at a time). Beside them, the floor of any warm
 // fork-per-run design here (floor.js): the same node forked per request with
-// no isolation from a parent that ran it once, and each issue target
-// against both.
+// no isolation from a parent that ran it once, and the same with each fork
+// in a run's own jail (the jailed floor), and each issue target against
+// all three.
 
 const fs = require('node:fs');
 const os = require('node:os');

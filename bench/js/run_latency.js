@@ -13,7 +13,10 @@
 //   (f) the floor: the same interpreter and runner modules forking one
 //       pre-forked child per request with no isolation at all
 //       (bench/floor/fork_floor.py), its latency and CPU per run, so that
-//       pycage's figures read against what fork-per-run itself costs here.
+//       pycage's figures read against what fork-per-run itself costs here;
+//       and the jailed floor, the same with each fork in a run's own jail
+//       (pycage's jail code, nothing else of pycage), so that the jail's
+//       cost and pycage's own path read apart.
 // Usage: node bench/js/run_latency.js [--warm N] [--cold N]
 
 const fs = require('node:fs');
@@ -211,7 +214,7 @@ async function main() {
       `${(cpuSeq.total / floor.cpu.total).toFixed(2)}x that`);
     if (jailed !== null) {
       console.log(`CPU per run of the jailed floor (the same, each fork in a run's own jail): ${jailed.cpu.total.toFixed(2)} ms ` +
-        `(Node ${jailed.cpu.node.toFixed(2)}, python and the init ${jailed.cpu.python.toFixed(2)}); the jail adds ` +
+        `(Node ${jailed.cpu.node.toFixed(2)}, python, its init and fork server ${jailed.cpu.python.toFixed(2)}); the jail adds ` +
         `${(jailed.cpu.total - floor.cpu.total).toFixed(2)} ms, pycage's own path ${(cpuSeq.total - jailed.cpu.total).toFixed(2)} ms`);
     }
     for (const r of rows) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  '));
