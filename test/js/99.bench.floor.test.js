@@ -7,6 +7,8 @@
 
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const { forkFloor, jailedFloor, jailedFloorLibs } = require('../../bench/js/floor');
 
 const PYTHON = process.env.PYCAGE_PYTHON || 'python3';
@@ -22,6 +24,21 @@ const PROBE = [
   '{"pid": os.getpid(), "uid": os.getuid(), "capEff": status["CapEff"], "noNewPrivs": status["NoNewPrivs"],',
   ' "filters": status.get("Seccomp_filters"), "tmp": mounts[-1:], "pids": [p for p in os.listdir("/proc") if p.isdigit()]}',
 ].join('\n');
+
+// Pids of this checkout's live floor processes (parent, init, fork server,
+// spares), after waiting up to 5 s for them to go.
+const FLOOR_SCRIPT = path.join(__dirname, '..', '..', 'bench', 'floor', 'fork_floor.py');
+async function floorsLeft() {
+  const live = () => fs.readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(FLOOR_SCRIPT);
+    } catch {
+      return false;  // gone between the two reads
+    }
+  });
+  for (let i = 0; i < 50 && live().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  return live();
+}
 
 async function probe(options) {
   let seen = null;
@@ -39,6 +56,7 @@ describe('the benchmarks\' floors', () => {
     assert.equal(seen.noNewPrivs, '1');
     assert.equal(seen.filters, '2', 'the zygote filter and the run delta');
     assert.deepEqual(seen.tmp, ['tmpfs'], 'a /tmp of its own');
+    assert.deepEqual(await floorsLeft(), [], 'its init and fork server end with it');
   });
 
   it('the plain floor isolates nothing', async () => {
@@ -51,6 +69,12 @@ describe('the benchmarks\' floors', () => {
   it('a node that fails ends the floor with its error', { timeout: 30000 }, async () => {
     await assert.rejects(forkFloor(PYTHON, [0], { runs: 3, code: 'raise ValueError("floor-node-failed")' }),
       /floor-node-failed/);
+    assert.deepEqual(await floorsLeft(), [], 'no floor process is left behind');
+  });
+
+  it('a floor whose result is wrong is stopped, and leaves nothing behind', { timeout: 30000 }, async () => {
+    await assert.rejects(forkFloor(PYTHON, [0], { runs: 3, check: () => false }), /floor is broken/);
+    assert.deepEqual(await floorsLeft(), []);
   });
 
   it('a jailed floor that cannot start leaves the bench a reason, not a failure',
@@ -59,10 +83,12 @@ describe('the benchmarks\' floors', () => {
       assert.equal(await jailedFloor(PYTHON, [0], { runs: 3 }, broken), null);
       assert.match(broken.unavailable, /^failed here: .*nonexistent/);
       assert.equal(await jailedFloor(PYTHON, [0], { runs: 3 }, broken), null, 'later calls skip it');
+      assert.deepEqual(await floorsLeft(), [], 'no floor process is left behind');
     });
 
   it('a node that fails in a jailed floor ends it too', { skip: jail.unavailable, timeout: 30000 }, async () => {
     await assert.rejects(forkFloor(PYTHON, [0], { runs: 3, code: 'raise ValueError("floor-node-failed")', jail }),
       /floor-node-failed/);
+    assert.deepEqual(await floorsLeft(), [], 'no floor process (its init, fork server or spares) is left behind');
   });
 });
