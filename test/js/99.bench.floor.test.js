@@ -2,8 +2,9 @@
 
 // The benchmarks' floors are instruments: a target is called out of reach
 // when a floor misses it (bench/js/floor.js). So the jailed floor must really
-// jail each fork as a full-tier run is jailed, the plain floor must not, and
-// a failed node must end a floor with its error instead of hanging the bench.
+// jail each fork as a full-tier run is jailed, the plain floor must not, a
+// failed node must end a floor with its error instead of hanging the bench,
+// and no floor may leave a process behind.
 
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
