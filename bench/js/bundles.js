@@ -15,7 +15,6 @@
 // Usage: node bench/js/bundles.js [--repeat N] [--only learning]
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
@@ -38,12 +37,8 @@ function median(samples) {
 }
 const ms = (x) => `${x.toFixed(2)} ms`;
 
-function freshDataDir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'pycage-bench-bundles-'));
-}
-
 async function coldInstall(tool, uvPath, url, requirements) {
-  const dataDir = freshDataDir();
+  const dataDir = benchDataDir('pycage-bench-bundles-');
   const sandbox = new Sandbox({ dataDir, index: { url }, installer: { tool, uvPath } });
   try {
     const t = performance.now();
